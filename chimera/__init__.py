@@ -1,0 +1,1 @@
+"""Chimera: an autonomous content pipeline run as event-driven agents over Apache Kafka."""

@@ -1,0 +1,54 @@
+"""Database access shared by the CLI, the agents and the tests: pools and migrations."""
+
+from __future__ import annotations
+
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from chimera.settings import PROJECT_ROOT, Settings
+
+MIGRATIONS = PROJECT_ROOT / "migrations"
+
+
+def alembic_config(dsn: str) -> Config:
+    """Alembic configured in code: the URL is handed over, never written to a file."""
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["dsn"] = dsn
+    return config
+
+
+def upgrade(dsn: str, revision: str = "head") -> None:
+    """Migrate up to `revision`. Blocking: call it off the event loop (asyncio.to_thread)."""
+    command.upgrade(alembic_config(dsn), revision)
+
+
+def downgrade(dsn: str, revision: str) -> None:
+    command.downgrade(alembic_config(dsn), revision)
+
+
+def head_revision() -> str:
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
+
+
+async def current_revision(dsn: str) -> str | None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
+        return await conn.fetchval("SELECT version_num FROM alembic_version") if exists else None
+    finally:
+        await conn.close()
+
+
+async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A connection pool; build it in a lifespan or composition root, close it there too."""
+    pool = await asyncpg.create_pool(settings.dsn(), min_size=min_size, max_size=max_size)
+    assert pool is not None
+    return pool
+
+

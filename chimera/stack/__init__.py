@@ -1,0 +1,67 @@
+"""The local stack: a real Kafka broker and a real PostgreSQL server, no Docker needed.
+
+Each part is used only when its URL is not configured: with KAFKA_BOOTSTRAP_SERVERS set the
+stack leaves Kafka alone, with DATABASE_URL set it leaves PostgreSQL alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chimera.settings import Settings
+from chimera.stack.kafka import LocalKafka, probe_metadata
+from chimera.stack.postgres import LocalPostgres, PostgresStatus, external_status
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    running: bool
+    managed: bool
+    where: str
+    detail: str
+
+
+def up(settings: Settings) -> list[tuple[str, bool]]:
+    """Start what is not running; returns (component, started_now) for each managed part."""
+    started: list[tuple[str, bool]] = []
+    if settings.uses_local_postgres:
+        started.append(("postgresql", LocalPostgres(settings).up()))
+    if settings.uses_local_kafka:
+        started.append(("kafka", LocalKafka(settings).up()))
+    return started
+
+
+def down(settings: Settings) -> list[tuple[str, bool]]:
+    """Stop what `up` started; returns (component, stopped_now) for each managed part."""
+    stopped: list[tuple[str, bool]] = []
+    if settings.uses_local_kafka:
+        stopped.append(("kafka", LocalKafka(settings).down()))
+    if settings.uses_local_postgres:
+        stopped.append(("postgresql", LocalPostgres(settings).down()))
+    return stopped
+
+
+def status(settings: Settings) -> list[Component]:
+    components: list[Component] = []
+    if settings.uses_local_kafka:
+        k = LocalKafka(settings).status()
+        components.append(Component(
+            "kafka", k.running, True, k.bootstrap,
+            f"Apache Kafka {k.version} (KRaft), pid {k.pid}, data {k.data_dir}, log {k.log_file}"
+            if k.pid else f"Apache Kafka {k.version}: not running",
+        ))
+    else:
+        ok = probe_metadata(settings.bootstrap_servers)
+        components.append(Component("kafka", ok, False, settings.bootstrap_servers,
+                                    "external cluster" + ("" if ok else ": not answering")))
+    pg: PostgresStatus = (LocalPostgres(settings).status() if settings.uses_local_postgres
+                          else external_status(settings))
+    where = pg.dsn
+    detail = pg.detail
+    if pg.managed and pg.pid:
+        detail += f", pid {pg.pid}, data {pg.data_dir}, log {pg.log_file}"
+    elif not pg.managed:
+        detail = "external server: " + detail
+    components.append(Component("postgresql", pg.running, pg.managed, where, detail))
+    return components

@@ -1,0 +1,1 @@
+"""Alembic migrations for Chimera's PostgreSQL schema (run with `chimera migrate`)."""
