@@ -82,9 +82,9 @@ class LocalKafka:
         if marker.exists() and marker.read_text() == self._pom_digest():
             return False
         if shutil.which("mvn") is None:
-            raise StackError("Maven (mvn) is needed to fetch the Kafka broker: apt-get install maven")
+            raise StackError("Maven (mvn) is needed to fetch the Kafka broker: run `make setup`")
         if shutil.which("java") is None:
-            raise StackError("Java 17+ is needed to run the Kafka broker: apt-get install default-jre")
+            raise StackError("Java 17+ is needed to run the Kafka broker: run `make setup`")
         if self.lib.exists():
             shutil.rmtree(self.lib)
         self.lib.mkdir(parents=True)

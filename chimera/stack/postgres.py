@@ -145,7 +145,7 @@ class LocalPostgres:
 async def _ping(dsn: str) -> tuple[bool, str]:
     try:
         conn = await asyncpg.connect(dsn, timeout=5)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return False, f"{type(exc).__name__}: {exc}"
     try:
         version = await conn.fetchval("SHOW server_version")

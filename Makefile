@@ -1,0 +1,26 @@
+# The two commands of the quick start: `make demo` and `make test`. Both set up what is missing.
+.PHONY: setup demo test lint typecheck stack-up stack-down
+
+VENV := .venv/bin
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/chimera demo
+
+lint: setup
+	$(VENV)/ruff check .
+
+typecheck: setup
+	$(VENV)/mypy
+
+# pytest brings the local stack up when it is not running and stops it again afterwards.
+test: setup lint typecheck
+	$(VENV)/pytest
+
+stack-up: setup
+	$(VENV)/chimera stack up
+
+stack-down:
+	$(VENV)/chimera stack down
