@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncpg
+import asyncpg.pool
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from chimera.settings import PROJECT_ROOT, Settings
+
+# A connection from `connect()` or from a pool: handlers accept either.
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 MIGRATIONS = PROJECT_ROOT / "migrations"
 

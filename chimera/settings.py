@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     )
     topic_prefix: str = Field(default="chimera", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     topic_partitions: int = Field(default=3, ge=1, le=1000)
+    topic_replication_factor: int = Field(default=1, ge=1, le=10)
 
     # --- PostgreSQL ------------------------------------------------------------------------
     database_url: SecretStr | None = Field(

@@ -1,0 +1,204 @@
+"""The composition root every agent shares: one FastStream app per agent.
+
+`AgentRuntime` builds (in FastStream's lifespan, never at import time) the database pool, the
+relay's producer and the outbox relay, creates the topics, binds the skills, starts the
+agent's background loops, and registers each `Subscription` as a batch subscriber with
+manual acknowledgement (never FastStream's default ACK_FIRST).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.message import KafkaAckableMessage
+
+from agents.runtime.consumer import BatchProcessor, InfrastructureDown, Subscription
+from agents.runtime.kafka import ensure_topics, make_broker, make_producer
+from agents.runtime.relay import OutboxRelay
+from agents.runtime.store import Tx, transaction
+from chimera.settings import Settings
+from events import Topics
+from skills.base import BoundSkills, SkillCall, SkillContext
+
+log = logging.getLogger("chimera.agent")
+
+Background = Callable[["AgentRuntime"], Coroutine[Any, Any, None]]
+
+
+async def _raw_parser(record: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream's parser, but tolerant of non-UTF-8 headers (a poison message must reach
+    our handler to be dead-lettered, not crash the parser)."""
+    try:
+        return await original(record)
+    except UnicodeDecodeError:
+        records = record if isinstance(record, tuple) else (record,)
+        sanitized = tuple(
+            dataclasses.replace(r, headers=[(k, v.decode(errors="replace").encode())
+                                            for k, v in r.headers])
+            for r in records
+        )
+        return await original(sanitized if isinstance(record, tuple) else sanitized[0])
+
+
+async def _raw_decoder(message: Any) -> Any:
+    """Hand the raw bytes to the handler: decoding is ours (strict, with dead letters)."""
+    return message.body
+
+
+class AgentRuntime:
+    """One agent process: its name, settings, subscriptions and background loops."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        subscriptions: list[Subscription],
+        background: list[Background] | None = None,
+        *,
+        retry_base: float = 0.5,
+        max_poll_interval_ms: int = 5 * 60 * 1000,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self.group = f"{settings.topic_prefix}.{name}"
+        self.subscriptions = subscriptions
+        self.background = background or []
+        self.settings_retry_base = retry_base
+        self.broker: KafkaBroker = make_broker(settings, client_id=f"chimera-{name}")
+        self.app = FastStream(self.broker, lifespan=self._lifespan, logger=log)
+        self.ready = asyncio.Event()
+        self._pool: asyncpg.Pool | None = None
+        self._relay: OutboxRelay | None = None
+        self._skills: BoundSkills | None = None
+        self._producer = make_producer(settings, client_id=f"chimera-{name}-relay")
+        self._processors: list[BatchProcessor] = []
+        for sub in subscriptions:
+            self._register(sub, max_poll_interval_ms)
+
+    # --- resources (valid between lifespan start and stop) -----------------------------------
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "the agent is not started"
+        return self._pool
+
+    @property
+    def relay(self) -> OutboxRelay:
+        assert self._relay is not None, "the agent is not started"
+        return self._relay
+
+    @property
+    def skills(self) -> BoundSkills:
+        assert self._skills is not None, "the agent is not started"
+        return self._skills
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with transaction(self.pool, self.name, self.topics) as tx:
+            yield tx
+        if tx.emitted:
+            self.relay.wake()
+
+    async def seen(self, consumer: str, event_id: uuid.UUID) -> bool:
+        return bool(await self.pool.fetchval(
+            "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2", consumer, event_id))
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[AgentRuntime]:
+        """Run the agent in this event loop (tests, benchmarks): lifespan, then the broker."""
+        async with self._lifespan():
+            await self.broker.start()
+            try:
+                yield self
+            finally:
+                await self.broker.stop()
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {p.sub.name: dict(p.sub.stats) for p in self._processors}
+
+    # --- wiring ----------------------------------------------------------------------------
+    def _register(self, sub: Subscription, max_poll_interval_ms: int) -> None:
+        processor = BatchProcessor(self, sub, self.group, self._producer, self.topics)
+        self._processors.append(processor)
+
+        @self.broker.subscriber(
+            sub.topic,
+            group_id=self.group,
+            batch=True,
+            max_records=sub.max_records,
+            batch_timeout_ms=100,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=max_poll_interval_ms,
+            parser=_raw_parser,
+            decoder=_raw_decoder,
+            title=f"{self.name}:{sub.name}",
+            description=f"{sub.name}: consumes {', '.join(sub.accept)} from {sub.topic}.",
+        )
+        async def consume(body: list[bytes], message: KafkaMessage) -> None:
+            del body  # the raw records below carry bytes, key, headers and offsets
+            assert isinstance(message, KafkaAckableMessage)
+            records = message.raw_message
+            records = records if isinstance(records, tuple) else (records,)
+            try:
+                await processor.process(records)
+            except InfrastructureDown as exc:
+                log.warning("%s: %s; will redeliver the batch", sub.name, exc)
+                await asyncio.sleep(2.0)
+                await message.nack()
+                return
+            await message.ack()
+
+    async def _observe_skill(self, call: SkillCall) -> None:
+        """Every skill call becomes an audit event (PII removed by Tx.audit)."""
+        async with self.transaction() as tx:
+            output = call.output.model_dump(mode="json")
+            await tx.audit(
+                f"skill:{call.name}", skill_name=call.name,
+                status="success" if call.output.success else "failure",
+                input_data=(call.input.model_dump(mode="json")
+                            if hasattr(call.input, "model_dump") else call.input),
+                output_data={"output": output, "attempts": call.attempts,
+                             "duration_s": round(call.duration_s, 3)},
+            )
+
+    @asynccontextmanager
+    async def _lifespan(self) -> AsyncIterator[None]:
+        await ensure_topics(self.settings)
+        self._pool = await asyncpg.create_pool(self.settings.dsn(), min_size=1, max_size=10)
+        await self._producer.start()
+        self._relay = OutboxRelay(self.pool, self._producer, self.name)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0),
+                                 follow_redirects=False)
+        self._skills = BoundSkills(SkillContext(
+            settings=self.settings, http=http, pool=self.pool, observers=[self._observe_skill],
+        ))
+        tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")]
+        tasks += [asyncio.create_task(loop(self), name=f"{self.name}-{loop.__name__}")
+                  for loop in self.background]
+        self.ready.set()
+        try:
+            yield
+        finally:
+            self.ready.clear()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            with contextlib.suppress(Exception):
+                await self.relay.drain()
+            await http.aclose()
+            await self._producer.stop()
+            await self.pool.close()

@@ -1,0 +1,238 @@
+"""How every agent consumes: batches, at-least-once, effectively-once, dead letters.
+
+Per batch that FastStream hands over (manual acknowledgement, auto-commit off):
+1. decode each record strictly; those that fail go to the dead-letter topic;
+2. run the handler for the valid ones in one transaction (inbox + state + outbox); if that
+   fails, fall back to one transaction per record to isolate the bad one;
+3. a record whose handler fails with a validation or permanent error is dead-lettered at
+   once; a transient error is retried with exponential backoff, at most 3 times, then
+   dead-lettered; either way an OperatorAlert is raised;
+4. only then are the offsets committed.
+If the database or the dead-letter topic cannot be reached at all, nothing is committed: the
+consumer rewinds to the batch's first records (nack) and tries again after a pause, so an
+outage never turns into lost or dead-lettered work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from chimera.errors import (
+    ErrorCategory,
+    ErrorInfo,
+    OperationError,
+    TransientError,
+)
+from events import DecodeError, Envelope, OperatorAlert, Topics, decode, encode
+from events.catalog import OperatorAlertPayload
+
+if TYPE_CHECKING:
+    from agents.runtime.agent import AgentRuntime
+    from agents.runtime.store import Tx
+
+log = logging.getLogger("chimera.consumer")
+
+TxHandler = Callable[[Envelope[Any], "Tx"], Awaitable[None]]
+LongHandler = Callable[[Envelope[Any], "AgentRuntime"], Awaitable[None]]
+
+# Errors that mean "the database is not there right now", not "this message is bad".
+INFRA_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.InterfaceError,
+)
+# Worth an immediate retry of the same record.
+RETRYABLE_DB = (
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
+
+DLQ_HEADER = "chimera.dlq."
+
+
+@dataclass
+class Subscription:
+    """One handler on one topic. Exactly one of `in_tx` / `long` is given.
+
+    `in_tx` handlers run inside the batch transaction (fast, database-only work).
+    `long` handlers run outside it (skills that take minutes) and open their own
+    transactions through the runtime, claiming the inbox in the one that records the outcome.
+    """
+
+    name: str
+    topic: str
+    accept: tuple[str, ...]
+    in_tx: TxHandler | None = None
+    long: LongHandler | None = None
+    max_records: int = 500
+    stats: dict[str, int] = field(default_factory=lambda: {
+        "processed": 0, "duplicates": 0, "dead_lettered": 0, "retries": 0})
+
+
+class DeadLetter(Exception):
+    """Internal: this record must go to the dead-letter topic for `info`'s reason."""
+
+    def __init__(self, info: ErrorInfo, exc: BaseException) -> None:
+        super().__init__(info.message)
+        self.info = info
+        self.exc = exc
+
+
+class InfrastructureDown(Exception):
+    """Internal: the database (or Kafka for dead letters) is unreachable; retry the batch."""
+
+
+def classify(exc: BaseException) -> ErrorInfo:
+    if isinstance(exc, OperationError):
+        return exc.info
+    if isinstance(exc, RETRYABLE_DB):
+        return TransientError(str(exc), code="DB_CONFLICT").info
+    return ErrorInfo(code="HANDLER_ERROR", message=f"{type(exc).__name__}: {exc}",
+                     category=ErrorCategory.UNKNOWN, retryable=False,
+                     details={"exception": type(exc).__name__})
+
+
+class BatchProcessor:
+    """Runs one subscription's batches with the semantics described in the module docstring."""
+
+    def __init__(self, runtime: AgentRuntime, sub: Subscription, group: str,
+                 producer: AIOKafkaProducer, topics: Topics) -> None:
+        self.rt = runtime
+        self.sub = sub
+        self.group = group
+        self.producer = producer
+        self.topics = topics
+        self.retry_base = runtime.settings_retry_base
+
+    async def process(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
+        """Process a batch; raises InfrastructureDown when it must be redelivered."""
+        valid: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]] = []
+        dead: list[tuple[ConsumerRecord[Any, Any], DeadLetter]] = []
+        for record in records:
+            try:
+                valid.append((record, decode(record.value, self.sub.accept)))
+            except DecodeError as exc:
+                info = ErrorInfo(code=exc.code, message=exc.message,
+                                 category=ErrorCategory.VALIDATION)
+                dead.append((record, DeadLetter(info, exc)))
+
+        if self.sub.in_tx is not None and valid:
+            try:
+                await self._batch_in_one_tx(valid)
+                valid = []
+            except INFRA_ERRORS as exc:
+                raise InfrastructureDown(str(exc)) from exc
+            except Exception:
+                log.info("%s: batch of %d failed; retrying record by record", self.sub.name,
+                         len(valid))
+        for record, event in valid:
+            try:
+                await self._one_with_retries(event)
+            except DeadLetter as exc:
+                dead.append((record, exc))
+        for record, letter in dead:
+            await self.dead_letter(record, letter)
+
+    async def _batch_in_one_tx(self, items: list[tuple[Any, Envelope[Any]]]) -> None:
+        assert self.sub.in_tx is not None
+        processed = duplicates = 0
+        async with self.rt.transaction() as tx:
+            for _, event in items:
+                if await tx.claim(self.sub.name, event):
+                    await self.sub.in_tx(event, tx)
+                    processed += 1
+                else:
+                    duplicates += 1
+        self.rt.relay.wake()
+        self.sub.stats["processed"] += processed
+        self.sub.stats["duplicates"] += duplicates
+
+    async def _one(self, event: Envelope[Any]) -> None:
+        if self.sub.in_tx is not None:
+            await self._batch_in_one_tx([(None, event)])
+            return
+        assert self.sub.long is not None
+        if await self.rt.seen(self.sub.name, event.event_id):
+            self.sub.stats["duplicates"] += 1
+            return
+        await self.sub.long(event, self.rt)
+        self.sub.stats["processed"] += 1
+
+    async def _one_with_retries(self, event: Envelope[Any]) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._one(event)
+                return
+            except INFRA_ERRORS as exc:
+                raise InfrastructureDown(str(exc)) from exc
+            except Exception as exc:
+                info = classify(exc)
+                if info.category is ErrorCategory.UNKNOWN:
+                    log.error("%s: %s failed\n%s", self.sub.name, event.event_id,
+                              "".join(traceback.format_exception(exc)))
+                if not info.retryable or attempt > 3:
+                    info.details.setdefault("attempts", attempt)
+                    raise DeadLetter(info, exc) from exc
+                self.sub.stats["retries"] += 1
+                delay = self.retry_base * 2 ** (attempt - 1)
+                retry_after = getattr(exc, "retry_after", None) or 0.0
+                await asyncio.sleep(max(delay, retry_after))
+
+    async def dead_letter(self, record: ConsumerRecord[Any, Any], letter: DeadLetter) -> None:
+        """Original bytes, key and headers to `<topic>.dlq`, plus why; then alert a person."""
+        info = letter.info
+        now = datetime.now(UTC)
+        headers = [
+            *(record.headers or ()),
+            (DLQ_HEADER + "original.topic", record.topic.encode()),
+            (DLQ_HEADER + "original.partition", str(record.partition).encode()),
+            (DLQ_HEADER + "original.offset", str(record.offset).encode()),
+            (DLQ_HEADER + "consumer.group", self.group.encode()),
+            (DLQ_HEADER + "consumer", self.sub.name.encode()),
+            (DLQ_HEADER + "error.code", info.code.encode()),
+            (DLQ_HEADER + "error.category", info.category.value.encode()),
+            (DLQ_HEADER + "exception.class", type(letter.exc).__name__.encode()),
+            (DLQ_HEADER + "exception.message", info.message[:4000].encode()),
+            (DLQ_HEADER + "timestamp", now.isoformat().encode()),
+        ]
+        # The same record dead-lettered twice (a crash before the commit) raises one alert.
+        alert_id = uuid.uuid5(uuid.NAMESPACE_URL,
+                              f"chimera-dlq:{record.topic}:{record.partition}:{record.offset}")
+        alert = OperatorAlert(
+            event_id=alert_id, event_type=OperatorAlert.EVENT_TYPE, producer=self.rt.name,
+            correlation_id=alert_id,
+            payload=OperatorAlertPayload(
+                severity="error", source=self.rt.name, error=info,
+                subject=f"{record.topic}/{record.partition}/{record.offset}",
+                context={"dead_letter_topic": Topics.dlq(record.topic),
+                         "consumer_group": self.group},
+            ),
+        )
+        try:
+            dlq_ack = await self.producer.send(Topics.dlq(record.topic), record.value,
+                                               key=record.key, headers=headers)
+            alert_ack = await self.producer.send(self.topics.alerts, encode(alert),
+                                                 key=alert.payload.subject.encode())
+            await asyncio.gather(dlq_ack, alert_ack)
+        except Exception as exc:
+            raise InfrastructureDown(f"cannot dead-letter: {exc}") from exc
+        self.sub.stats["dead_lettered"] += 1
+        log.warning("%s: dead-lettered %s/%d/%d: %s %s", self.sub.name, record.topic,
+                    record.partition, record.offset, info.code, info.message)
+

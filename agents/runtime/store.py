@@ -1,0 +1,108 @@
+"""The unit of work every handler runs in: one PostgreSQL transaction holding the state
+change, the inbox record of the event that caused it, and the outbox rows of what it emits.
+
+Because all three commit together, a crash at any instant either keeps all of them or none:
+a redelivered event finds its inbox row and is skipped; an event is emitted iff the state
+change it reports was committed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import asyncpg
+
+from chimera.db import Conn
+from chimera.errors import ErrorInfo
+from chimera.redact import redact
+from events import AuditRecorded, Envelope, OperatorAlert, Topics, encode
+from events.catalog import AuditPayload, OperatorAlertPayload, audit_id
+
+AuditStatus = Literal["success", "failure", "pending"]
+
+
+class Tx:
+    """One open transaction of one agent. Handlers use `conn` for their own SQL."""
+
+    def __init__(self, conn: Conn, agent: str, topics: Topics) -> None:
+        self.conn = conn
+        self.agent = agent
+        self.topics = topics
+        self.emitted = 0
+
+    async def claim(self, consumer: str, event: Envelope[Any]) -> bool:
+        """Record that `consumer` processed `event`; False if it already had (a duplicate)."""
+        inserted = await self.conn.fetchval(
+            """INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)
+               ON CONFLICT DO NOTHING RETURNING true""",
+            consumer, event.event_id, event.event_type,
+        )
+        return bool(inserted)
+
+    async def emit(self, event: Envelope[Any], key: str | None, *,
+                   headers: dict[str, str] | None = None) -> None:
+        """Queue `event` for the relay, on its stream's topic. Idempotent on its event id."""
+        await self.conn.execute(
+            """INSERT INTO outbox (agent, event_id, event_type, topic, key, value, headers)
+               VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (event_id) DO NOTHING""",
+            self.agent, event.event_id, event.event_type,
+            self.topics.stream_of(event.event_type), key, encode(event),
+            json.dumps(headers or {}),
+        )
+        self.emitted += 1
+
+    async def audit(
+        self,
+        action: str,
+        *,
+        status: AuditStatus = "success",
+        cause: Envelope[Any] | None = None,
+        skill_name: str | None = None,
+        input_data: Any = None,
+        output_data: Any = None,
+        discriminator: str = "",
+    ) -> None:
+        """Emit an AuditRecorded for what this agent just did (PII removed first).
+
+        The audit row id is derived from the causing event and the action, so processing
+        the same event again can never produce a second row.
+        """
+        row_id = (audit_id(self.agent, action, cause.event_id, discriminator)
+                  if cause is not None else str(uuid.uuid4()))
+        payload = AuditPayload(
+            id=row_id, agent_id=self.agent, action=action, skill_name=skill_name,
+            input_data=redact(input_data), output_data=redact(output_data), status=status,
+            timestamp=datetime.now(UTC),
+        )
+        event = AuditRecorded.create(
+            payload, producer=self.agent, causation=cause,
+            event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"chimera-audit-event:{row_id}"),
+        )
+        await self.emit(event, key=self.agent)
+
+    async def alert(
+        self,
+        error: ErrorInfo,
+        *,
+        subject: str,
+        cause: Envelope[Any] | None,
+        severity: Literal["warning", "error", "critical"] = "error",
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        """Raise an OperatorAlert (through the outbox, so it commits with the state)."""
+        payload = OperatorAlertPayload.model_validate(
+            {"severity": severity, "source": self.agent, "error": error.model_dump(mode="json"),
+             "subject": subject, "context": redact(context or {})}, strict=False)
+        await self.emit(OperatorAlert.create(payload, producer=self.agent, causation=cause),
+                        key=subject)
+
+
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool, agent: str, topics: Topics) -> AsyncIterator[Tx]:
+    async with pool.acquire() as conn, conn.transaction():
+        yield Tx(conn, agent, topics)

@@ -1,0 +1,56 @@
+"""Turning bytes into validated events and back. No I/O.
+
+`decode` is strict: bad JSON, an unknown event type, unknown fields, wrong types and
+unsupported schema versions each raise `DecodeError` with a code for the dead-letter headers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from events.catalog import EVENTS
+from events.envelope import Envelope
+
+
+class DecodeError(Exception):
+    """A message that is not a valid event; `code` names why (for dead-letter headers)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def decode(data: bytes | None, accept: tuple[str, ...] | None = None) -> Envelope[Any]:
+    """Validate `data` as one of the known events (and one of `accept`, when given)."""
+    if data is None:
+        raise DecodeError("EMPTY_MESSAGE", "the message has no value")
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DecodeError("INVALID_JSON", f"not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise DecodeError("INVALID_ENVELOPE", "the message is not a JSON object")
+    event_type = raw.get("event_type")
+    model = EVENTS.get(event_type) if isinstance(event_type, str) else None
+    if model is None:
+        raise DecodeError("UNKNOWN_EVENT_TYPE", f"unknown event_type {event_type!r}")
+    if accept is not None and event_type not in accept:
+        raise DecodeError("UNEXPECTED_EVENT_TYPE",
+                          f"{event_type} does not belong on this topic (expects {accept})")
+    try:
+        raw = model.upgrade(raw)
+        # JSON mode: strict types, but ISO strings are accepted for datetimes and UUIDs.
+        return model.model_validate_json(json.dumps(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]
+        )
+        raise DecodeError("SCHEMA_VIOLATION", f"invalid {event_type}: {problems}") from exc
+
+
+def encode(event: Envelope[Any]) -> bytes:
+    return event.model_dump_json().encode()
