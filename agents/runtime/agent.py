@@ -84,8 +84,8 @@ class AgentRuntime:
         self._skills: BoundSkills | None = None
         self._producer = make_producer(settings, client_id=f"chimera-{name}-relay")
         self._processors: list[BatchProcessor] = []
-        for sub in subscriptions:
-            self._register(sub, max_poll_interval_ms)
+        if subscriptions:
+            self._register(max_poll_interval_ms)
 
     # --- resources (valid between lifespan start and stop) -----------------------------------
     @property
@@ -128,33 +128,42 @@ class AgentRuntime:
         return {p.sub.name: dict(p.sub.stats) for p in self._processors}
 
     # --- wiring ----------------------------------------------------------------------------
-    def _register(self, sub: Subscription, max_poll_interval_ms: int) -> None:
-        processor = BatchProcessor(self, sub, self.group, self._producer, self.topics)
-        self._processors.append(processor)
+    def _register(self, max_poll_interval_ms: int) -> None:
+        """One batch subscriber (one consumer, one group) for all of the agent's topics."""
+        by_topic = {}
+        for sub in self.subscriptions:
+            processor = BatchProcessor(self, sub, self.group, self._producer, self.topics)
+            self._processors.append(processor)
+            by_topic[sub.topic] = processor
 
         @self.broker.subscriber(
-            sub.topic,
+            *by_topic,
             group_id=self.group,
             batch=True,
-            max_records=sub.max_records,
+            max_records=min(s.max_records for s in self.subscriptions),
             batch_timeout_ms=100,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
             max_poll_interval_ms=max_poll_interval_ms,
             parser=_raw_parser,
             decoder=_raw_decoder,
-            title=f"{self.name}:{sub.name}",
-            description=f"{sub.name}: consumes {', '.join(sub.accept)} from {sub.topic}.",
+            title=f"{self.name}",
+            description="; ".join(f"{s.name}: {', '.join(s.accept)} from {s.topic}"
+                                  for s in self.subscriptions),
         )
         async def consume(body: list[bytes], message: KafkaMessage) -> None:
             del body  # the raw records below carry bytes, key, headers and offsets
             assert isinstance(message, KafkaAckableMessage)
             records = message.raw_message
             records = records if isinstance(records, tuple) else (records,)
+            groups: dict[str, list[Any]] = {}
+            for record in records:
+                groups.setdefault(record.topic, []).append(record)
             try:
-                await processor.process(records)
+                for topic, batch in groups.items():
+                    await by_topic[topic].process(tuple(batch))
             except InfrastructureDown as exc:
-                log.warning("%s: %s; will redeliver the batch", sub.name, exc)
+                log.warning("%s: %s; will redeliver the batch", self.name, exc)
                 await asyncio.sleep(2.0)
                 await message.nack()
                 return

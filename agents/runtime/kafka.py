@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -48,6 +49,8 @@ def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
+        # FastStream logs every message at this level: keep it out of INFO logs.
+        log_level=logging.DEBUG,
     )
 
 

@@ -1,0 +1,63 @@
+"""The orchestrator's policy: which trends deserve content, where and when it goes.
+
+Pure decisions over plain values; the handlers fetch the facts (recent topics, budget used).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from events import Trend
+from events.catalog import PublishPlatform, VideoFormat
+
+
+class Policy(BaseSettings):
+    """Configured with CHIMERA_POLICY_* variables (lists and dicts as JSON)."""
+
+    model_config = SettingsConfigDict(env_prefix="CHIMERA_POLICY_", extra="ignore")
+
+    min_velocity: float = Field(default=0.0, description="Views/hour a trend needs.")
+    allow_tags: list[str] = Field(default_factory=list, description="Empty: every tag.")
+    deny_tags: list[str] = Field(default_factory=list)
+    topic_cooldown_hours: float = Field(default=24.0, ge=0)
+    platforms: list[PublishPlatform] = Field(default_factory=lambda: list[PublishPlatform](
+        ["local"]))
+    daily_budget: dict[str, int] = Field(
+        default_factory=lambda: {"local": 1000, "youtube": 6, "tiktok": 10, "twitter": 50},
+        description="Pieces of content per platform per UTC day.",
+    )
+    publish_delay_seconds: int = Field(default=0, ge=0)
+    max_generate_attempts: int = Field(default=3, ge=1)
+    max_publish_attempts: int = Field(default=3, ge=1)
+    style: str = "explainer"
+    format: VideoFormat = "vertical"
+
+
+@dataclass(frozen=True)
+class Decision:
+    accept: bool
+    reason: str
+    platforms: tuple[str, ...] = ()
+
+
+def decide(policy: Policy, trend: Trend, *, topic_recently_covered: bool,
+           used_today: dict[str, int]) -> Decision:
+    """Accept or reject a trend, and pick the platforms that still have budget today."""
+    labels = {t.lower() for t in trend.tags} | {trend.topic.lower()}
+    if trend.velocity < policy.min_velocity:
+        return Decision(False, f"velocity {trend.velocity:g} below {policy.min_velocity:g}")
+    denied = labels & {t.lower() for t in policy.deny_tags}
+    if denied:
+        return Decision(False, f"denied tag(s): {', '.join(sorted(denied))}")
+    if policy.allow_tags and not labels & {t.lower() for t in policy.allow_tags}:
+        return Decision(False, "no allowed tag")
+    if topic_recently_covered:
+        return Decision(False, f"topic covered in the last {policy.topic_cooldown_hours:g} h")
+    platforms = tuple(p for p in policy.platforms
+                      if used_today.get(p, 0) < policy.daily_budget.get(p, 0))
+    if not platforms:
+        return Decision(False, "daily budget used up on every platform")
+    return Decision(True, "accepted", platforms)
