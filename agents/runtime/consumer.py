@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("chimera.consumer")
 
 TxHandler = Callable[[Envelope[Any], "Tx"], Awaitable[None]]
+BatchHandler = Callable[[list[Envelope[Any]], "Tx"], Awaitable[None]]
 LongHandler = Callable[[Envelope[Any], "AgentRuntime"], Awaitable[None]]
 
 # Errors that mean "the database is not there right now", not "this message is bad".
@@ -66,11 +67,13 @@ DLQ_HEADER = "chimera.dlq."
 
 @dataclass
 class Subscription:
-    """One handler on one topic. Exactly one of `in_tx` / `long` is given.
+    """One handler on one topic. Exactly one of `in_tx` / `long` / `batch` is given.
 
     `in_tx` handlers run inside the batch transaction (fast, database-only work).
     `long` handlers run outside it (skills that take minutes) and open their own
     transactions through the runtime, claiming the inbox in the one that records the outcome.
+    `batch` handlers get the whole decoded batch in one transaction and must be idempotent
+    by themselves (no inbox rows: the audit sink upserts on the audit id).
     """
 
     name: str
@@ -78,6 +81,7 @@ class Subscription:
     accept: tuple[str, ...]
     in_tx: TxHandler | None = None
     long: LongHandler | None = None
+    batch: BatchHandler | None = None
     max_records: int = 500
     stats: dict[str, int] = field(default_factory=lambda: {
         "processed": 0, "duplicates": 0, "dead_lettered": 0, "retries": 0})
@@ -130,7 +134,7 @@ class BatchProcessor:
                                  category=ErrorCategory.VALIDATION)
                 dead.append((record, DeadLetter(info, exc)))
 
-        if self.sub.in_tx is not None and valid:
+        if (self.sub.in_tx is not None or self.sub.batch is not None) and valid:
             try:
                 await self._batch_in_one_tx(valid)
                 valid = []
@@ -148,21 +152,23 @@ class BatchProcessor:
             await self.dead_letter(record, letter)
 
     async def _batch_in_one_tx(self, items: list[tuple[Any, Envelope[Any]]]) -> None:
-        assert self.sub.in_tx is not None
         processed = duplicates = 0
         async with self.rt.transaction() as tx:
-            for _, event in items:
+            if self.sub.batch is not None:
+                await self.sub.batch([event for _, event in items], tx)
+                processed = len(items)
+            for _, event in items if self.sub.in_tx is not None else ():
+                assert self.sub.in_tx is not None
                 if await tx.claim(self.sub.name, event):
                     await self.sub.in_tx(event, tx)
                     processed += 1
                 else:
                     duplicates += 1
-        self.rt.relay.wake()
         self.sub.stats["processed"] += processed
         self.sub.stats["duplicates"] += duplicates
 
     async def _one(self, event: Envelope[Any]) -> None:
-        if self.sub.in_tx is not None:
+        if self.sub.in_tx is not None or self.sub.batch is not None:
             await self._batch_in_one_tx([(None, event)])
             return
         assert self.sub.long is not None

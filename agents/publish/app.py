@@ -1,0 +1,27 @@
+"""The publish agent: publishes ready videos when due and tracks their engagement.
+
+Run alone: `chimera agent publish`, or `faststream run agents.publish.app:create_app --factory`.
+"""
+
+from __future__ import annotations
+
+from faststream import FastStream
+
+from agents.publish import handlers
+from agents.publish.handlers import PublishAgentSettings
+from agents.runtime import AgentRuntime, Subscription
+from chimera.settings import Settings
+from events import Topics
+
+
+def build(settings: Settings, publish: PublishAgentSettings | None = None) -> AgentRuntime:
+    publish = publish or PublishAgentSettings()
+    topics = Topics(settings.topic_prefix)
+    return AgentRuntime(handlers.AGENT, settings, [
+        Subscription("publish.requests", topics.publish_requests, ("PublishRequested",),
+                     in_tx=handlers.on_publish_requested),  # type: ignore[arg-type]
+    ], background=handlers.loops(publish))
+
+
+def create_app() -> FastStream:
+    return build(Settings()).app

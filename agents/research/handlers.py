@@ -1,0 +1,105 @@
+"""The research agent's handlers: fetch trends, store them, announce the ones that matter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agents.runtime import AgentRuntime, Tx
+from agents.runtime.repository import upsert_trend
+from events import Envelope, FetchTrends, Trend, TrendDiscovered
+from events.catalog import FetchTrendsPayload
+
+AGENT = "research"
+log = logging.getLogger("chimera.research")
+
+
+class ResearchSettings(BaseSettings):
+    """Configured with CHIMERA_RESEARCH_* variables (lists as JSON)."""
+
+    model_config = SettingsConfigDict(env_prefix="CHIMERA_RESEARCH_", extra="ignore")
+
+    interval_seconds: float = Field(default=900.0, ge=0,
+                                    description="Fetch on this schedule; 0 turns it off.")
+    platforms: list[str] = Field(default_factory=lambda: ["feed"])
+    categories: list[str] = Field(default_factory=list)
+    time_range: str = "24h"
+    max_results: int = Field(default=50, ge=1, le=50)
+    feed_urls: list[str] | None = None
+    velocity_growth: float = Field(
+        default=1000.0, ge=0,
+        description="Re-announce a known trend when its velocity grew by this much (views/h).")
+
+
+async def on_trend(event: TrendDiscovered, tx: Tx) -> None:
+    """Any TrendDiscovered on the trends topic (ours or injected) lands in `trends`."""
+    previous = await upsert_trend(tx.conn, event.payload)
+    await tx.audit("trend:stored", cause=event,
+                   input_data={"trend_id": event.payload.id, "producer": event.producer},
+                   output_data={"new": previous is None})
+
+
+async def fetch_and_announce(rt: AgentRuntime, request: FetchTrendsPayload,
+                             settings: ResearchSettings,
+                             cause: Envelope[Any] | None = None) -> int:
+    """Call the trend-fetch skill, upsert every trend, announce new or accelerating ones."""
+    skill_input: dict[str, Any] = request.model_dump()
+    if settings.feed_urls:
+        skill_input["feed_urls"] = settings.feed_urls
+    output: Any = await rt.skills.skill_fetch_trends(skill_input)
+    announced = 0
+    for trend in output.trends:
+        async with rt.transaction() as tx:
+            previous = await upsert_trend(tx.conn, trend)
+            if previous is not None and trend.velocity - previous < settings.velocity_growth:
+                continue
+            await tx.emit(_discovered(trend, cause), key=trend.id)
+            await tx.audit("trend:announce", cause=cause, discriminator=trend.id,
+                           input_data={"trend_id": trend.id},
+                           output_data={"velocity": trend.velocity, "previous": previous})
+            announced += 1
+    if not output.success and output.error is not None and output.error.category.alerts:
+        async with rt.transaction() as tx:
+            await tx.alert(output.error, subject="skill_fetch_trends", cause=cause)
+    return announced
+
+
+def _discovered(trend: Trend, cause: Envelope[Any] | None) -> TrendDiscovered:
+    # The same observation of the same item always gets the same event id.
+    event_id = uuid.uuid5(uuid.NAMESPACE_URL,
+                          f"chimera:trend:{trend.id}:{trend.timestamp.isoformat()}")
+    return TrendDiscovered.create(trend, producer=AGENT, causation=cause, event_id=event_id,
+                                  correlation_id=event_id)
+
+
+def on_fetch_command(settings: ResearchSettings):  # type: ignore[no-untyped-def]
+    async def handle(event: FetchTrends, rt: AgentRuntime) -> None:
+        await fetch_and_announce(rt, event.payload, settings, cause=event)
+        async with rt.transaction() as tx:
+            await tx.claim("research.commands", event)
+            await tx.audit("fetch:done", cause=event)
+
+    return handle
+
+
+def schedule(settings: ResearchSettings):  # type: ignore[no-untyped-def]
+    async def research_schedule(rt: AgentRuntime) -> None:
+        if settings.interval_seconds <= 0:
+            return
+        request = FetchTrendsPayload.model_validate({
+            "platforms": settings.platforms, "categories": settings.categories,
+            "time_range": settings.time_range, "max_results": settings.max_results,
+        }, strict=False)
+        while True:
+            try:
+                await fetch_and_announce(rt, request, settings)
+            except Exception:
+                log.exception("scheduled trend fetch failed")
+            await asyncio.sleep(settings.interval_seconds)
+
+    return research_schedule
