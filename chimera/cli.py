@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -83,14 +84,143 @@ def migrate(
 
 
 @app.command()
-def demo() -> None:
-    """Set up the embedded default (local stack, migrated schema) and run the main job."""
+def demo(
+    timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds.")]
+    = 900.0,
+) -> None:
+    """Run the whole pipeline once on the embedded default and print a summary."""
+    from chimera.demo import format_summary, run_demo
+
     settings = load_settings()
-    stack_up()
+    result = run_demo(settings, timeout, echo=typer.echo)
+    typer.echo(format_summary(result))
+    raise typer.Exit(0 if result.settled else 1)
+
+
+@app.command()
+def agent(
+    name: Annotated[str, typer.Argument(help="research | orchestrator | generate | publish | "
+                                              "audit")],
+) -> None:
+    """Run one agent in the foreground until SIGTERM/SIGINT (graceful stop)."""
+    import agents
+
+    if name not in agents.AGENTS:
+        raise ChimeraError(f"no agent {name!r}; choose one of {', '.join(agents.AGENTS)}")
+    settings = load_settings()
+    _configure_logging()
+    runtime = agents.build(name, settings)
+    asyncio.run(runtime.app.run())
+
+
+@app.command()
+def up(
+    scale: Annotated[list[str] | None, typer.Option(
+        help="Replicas of an agent, e.g. --scale generate=2 (repeatable).")] = None,
+) -> None:
+    """Run every agent and the audit sink as separate processes, in the foreground."""
+    import signal
+
+    from chimera.supervisor import AgentProcesses
+
+    replicas: dict[str, int] = {}
+    for item in scale or []:
+        name, _, count = item.partition("=")
+        if not count.isdigit() or int(count) < 1:
+            raise ChimeraError(f"--scale takes NAME=COUNT, got {item!r}")
+        replicas[name] = int(count)
+    settings = load_settings()
+    stack.up(settings)
     db.upgrade(settings.dsn())
-    typer.echo(f"schema migrated to {db.head_revision()}")
-    typer.echo("The pipeline agents are not built yet; the stack is up and migrated. "
-               "Stop it with `chimera stack down`.")
+    procs = AgentProcesses(env={})
+    procs.start(replicas=replicas)
+    typer.echo(f"running {', '.join(procs.procs)}; Ctrl-C stops them")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping and not procs.dead():
+        time.sleep(0.5)
+    if procs.dead() and not stopping:
+        typer.echo(f"an agent exited: {procs.dead()}", err=True)
+    typer.echo(f"stopped: {procs.stop()}")
+
+
+events_app = typer.Typer(no_args_is_help=True, help="Event contracts.")
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("schema")
+def events_schema(
+    out: Annotated[Path, typer.Option(help="Folder to write <EventType>.schema.json into.")]
+    = Path("docs/schemas"),
+) -> None:
+    """Write a JSON Schema per event, for producers in other languages."""
+    import json
+
+    from events import EVENTS
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, model in sorted(EVENTS.items()):
+        schema = model.model_json_schema()
+        schema["$id"] = f"https://chimera.invalid/schemas/{name}.schema.json"
+        schema["title"] = name
+        (out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+        typer.echo(f"wrote {out / f'{name}.schema.json'}")
+
+
+@app.command()
+def inject(
+    source: Annotated[str, typer.Argument(help="A JSONL file, - for stdin, or one JSON event.")],
+    skip_invalid: Annotated[bool, typer.Option(help="Send the valid lines anyway.")] = False,
+) -> None:
+    """Validate and publish events (or bare trend objects) from JSON lines."""
+    from chimera.inject import parse_lines, send
+
+    if source == "-":
+        lines = sys.stdin.read().splitlines()
+    elif source.lstrip().startswith("{"):
+        lines = [source]
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ChimeraError(f"no such file: {source}")
+        lines = path.read_text().splitlines()
+    events, problems = parse_lines(lines)
+    for problem in problems:
+        typer.echo(f"line {problem.line}: {problem.reason}", err=True)
+    if problems and not skip_invalid:
+        raise ChimeraError(f"{len(problems)} invalid line(s); nothing sent "
+                           "(--skip-invalid sends the valid ones)")
+    sent = asyncio.run(send(load_settings(), events))
+    typer.echo(f"sent {sent} event(s)" + (f", skipped {len(problems)} invalid" if problems
+                                          else ""))
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Workflow, content and publication states, outbox backlog; exit 1 when unhealthy."""
+    import json
+
+    from chimera.status import collect, render
+
+    report = asyncio.run(collect(load_settings()))
+    typer.echo(json.dumps(report, indent=2, default=str) if as_json else render(report))
+    raise typer.Exit(0 if report["healthy"] else 1)
+
+
+def _configure_logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
 def main() -> None:

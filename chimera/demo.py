@@ -1,0 +1,166 @@
+"""`chimera demo`: the whole pipeline on the embedded default, start to finish.
+
+Local stack, a fresh demo database, every agent and the audit sink as separate processes,
+the bundled offline trend feed (read by the research agent on an injected `FetchTrends`
+command), real rendering, the local publisher. Waits until the pipeline settles, prints a
+summary and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from chimera import db, stack
+from chimera.inject import send
+from chimera.settings import Settings
+from chimera.supervisor import AgentProcesses
+from events import FetchTrends
+from events.catalog import FetchTrendsPayload
+
+FINAL_WORKFLOW_STATES = ("rejected", "completed", "partial", "abandoned")
+
+
+@dataclass
+class DemoResult:
+    settled: bool
+    seconds: float
+    summary: dict[str, Any]
+
+
+async def _recreate_database(settings: Settings, name: str) -> str:
+    admin = settings.dsn().rsplit("/", 1)[0] + "/postgres"
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return settings.dsn().rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _snapshot(dsn: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        async def counts(sql: str) -> dict[str, int]:
+            return {r[0]: r[1] for r in await conn.fetch(sql)}
+
+        return {
+            "trends": await conn.fetchval("SELECT count(*) FROM trends"),
+            "workflows": await counts("SELECT state, count(*) FROM workflows GROUP BY 1"),
+            "content": await counts("SELECT status, count(*) FROM content GROUP BY 1"),
+            "publications": await counts("SELECT status, count(*) FROM publications GROUP BY 1"),
+            "engagement_rows": await conn.fetchval("SELECT count(*) FROM engagement"),
+            "audit_rows": await conn.fetchval("SELECT count(*) FROM audit_logs"),
+            "outbox_unsent": await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL"),
+            "fetch_done": await conn.fetchval(
+                "SELECT count(*) FROM inbox WHERE consumer = 'research.commands'"),
+            "render_seconds": [float(r[0]) for r in await conn.fetch(
+                """SELECT extract(epoch FROM updated_at - created_at) FROM content
+                   WHERE status IN ('ready', 'published') ORDER BY created_at""")],
+            "videos": [r[0] for r in await conn.fetch(
+                "SELECT local_path FROM content WHERE local_path IS NOT NULL ORDER BY 1")],
+            "urls": [r[0] for r in await conn.fetch(
+                "SELECT url FROM publications WHERE status = 'published' ORDER BY 1")],
+        }
+    finally:
+        await conn.close()
+
+
+def _settled(snap: dict[str, Any], previous: dict[str, Any] | None) -> bool:
+    workflows = snap["workflows"]
+    open_workflows = sum(n for s, n in workflows.items() if s not in FINAL_WORKFLOW_STATES)
+    return (snap["fetch_done"] >= 1 and sum(workflows.values()) >= snap["trends"] > 0
+            and open_workflows == 0 and snap["outbox_unsent"] == 0
+            and previous is not None and previous["audit_rows"] == snap["audit_rows"])
+
+
+def run_demo(settings: Settings, timeout: float, echo: Any = print) -> DemoResult:
+    began = time.monotonic()
+    for name, started in stack.up(settings):
+        echo(f"{name}: {'started' if started else 'already up'}")
+    run_id = time.strftime("%Y%m%d%H%M%S")
+    dsn = asyncio.run(_recreate_database(settings, "chimera_demo"))
+    db.upgrade(dsn)
+    echo(f"database chimera_demo migrated to {db.head_revision()}")
+    media = settings.state_dir / "demo" / "media"
+    publish_dir = settings.state_dir / "demo" / "publish"
+    logs = settings.state_dir / "demo" / "logs" / run_id
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "DATABASE_URL": dsn,
+        "CHIMERA_TOPIC_PREFIX": f"demo-{run_id}",
+        "CHIMERA_MEDIA_DIR": str(media),
+        "CHIMERA_PUBLISH_DIR": str(publish_dir),
+        "CHIMERA_RESEARCH_INTERVAL_SECONDS": "0",
+        "CHIMERA_PUBLISH_ENGAGEMENT_SECONDS": "3",
+        "CHIMERA_PUBLISH_POLL_SECONDS": "0.5",
+        "CHIMERA_PUBLISH_PRIVACY": "public",
+    }
+    agents = AgentProcesses(env=env, log_dir=logs)
+    agents.start()
+    echo(f"agents started as processes: {', '.join(agents.procs)} (logs in {logs})")
+    demo_settings = settings.model_copy(update={
+        "kafka_bootstrap_servers": settings.bootstrap_servers, "topic_prefix": env[
+            "CHIMERA_TOPIC_PREFIX"]})
+    snap: dict[str, Any] = {}
+    settled = False
+    try:
+        command = FetchTrends.create(FetchTrendsPayload(platforms=["feed"]), producer="demo",
+                                     correlation_id=uuid.uuid4())
+        asyncio.run(send(demo_settings, [command]))
+        echo("injected FetchTrends: the research agent reads the bundled sample feed")
+        previous = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(2.0)
+            if agents.dead():
+                echo(f"an agent exited early: {agents.dead()} (see {logs})")
+                break
+            snap = asyncio.run(_snapshot(dsn))
+            if _settled(snap, previous):
+                settled = True
+                break
+            previous = snap
+        time.sleep(4.0)  # one engagement round for the published items
+        snap = asyncio.run(_snapshot(dsn))
+    finally:
+        codes = agents.stop()
+        echo(f"agents stopped: {codes}")
+    elapsed = time.monotonic() - began
+    summary = {**snap, "publish_page": str(publish_dir / "index.html"),
+               "database": dsn.rsplit("@", 1)[-1], "logs": str(logs)}
+    return DemoResult(settled, elapsed, summary)
+
+
+def format_summary(result: DemoResult) -> str:
+    s = result.summary
+    renders = s.get("render_seconds") or []
+    lines = [
+        f"pipeline {'settled' if result.settled else 'DID NOT SETTLE (timeout)'} "
+        f"in {result.seconds:.1f}s",
+        f"  trends stored:        {s.get('trends', 0)}",
+        f"  workflows:            {s.get('workflows', {})}",
+        f"  content:              {s.get('content', {})}",
+        "  generation time:      " + (f"median {sorted(renders)[len(renders) // 2]:.1f}s, "
+                                       f"max {max(renders):.1f}s over {len(renders)} video(s)"
+                                       if renders else "no video finished"),
+        f"  publications:         {s.get('publications', {})}",
+        f"  engagement rows:      {s.get('engagement_rows', 0)}",
+        f"  audit rows written:   {s.get('audit_rows', 0)}",
+        f"  videos:               {', '.join(s.get('videos', [])) or '-'}",
+        f"  published page:       {s['publish_page']}",
+        f"  database:             {s['database']}   agent logs: {s['logs']}",
+    ]
+    return "\n".join(lines)
+
+
+def page_exists(result: DemoResult) -> bool:
+    return Path(result.summary["publish_page"]).exists()
