@@ -284,7 +284,7 @@ class TikTokPublisher:
             result = self._result_of(data, query.platform_ref, None)
             return PublishResult(result.post_id, result.url, result.status,
                                  result.platform_ref, result.published_at, reused=True)
-        # Without a publish_id only the creator's public videos can be searched.
+        # Without a publish_id only the creator's public videos can be searched (video.list).
         data = await self._call(
             "/v2/video/list/", step="video_list", bucket="video_list", limit=QUERY_LIMIT,
             params={"fields": "id,title,video_description,create_time,share_url"},
@@ -300,7 +300,14 @@ class TikTokPublisher:
                                   if isinstance(created, int) else None),
                     reused=True,
                 )
-        return None
+        # video/list shows public videos only (and only after moderation): absence proves
+        # nothing, and answering "not found" could make the caller post twice.
+        raise PermanentError(
+            "tiktok: without a publish_id the Content Posting API cannot confirm that a post "
+            "does not exist (only public videos are listed); check by hand",
+            code="RECONCILE_UNSUPPORTED",
+            details={"platform": PLATFORM, "publication_id": query.publication_id},
+        )
 
     # --- Steps --------------------------------------------------------------------------------
     def _privacy_level(self, request: PublishContentInput, creator: dict[str, Any]) -> str:
