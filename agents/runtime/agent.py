@@ -29,6 +29,7 @@ from agents.runtime.relay import OutboxRelay
 from agents.runtime.store import Tx, transaction
 from chimera.settings import Settings
 from events import Topics
+from skills import load_all as load_skills
 from skills.base import BoundSkills, SkillCall, SkillContext
 
 log = logging.getLogger("chimera.agent")
@@ -188,6 +189,7 @@ class AgentRuntime:
         self._pool = await asyncpg.create_pool(self.settings.dsn(), min_size=1, max_size=10)
         await self._producer.start()
         self._relay = OutboxRelay(self.pool, self._producer, self.name)
+        load_skills()  # every skill module registers itself on import
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0),
                                  follow_redirects=False)
         self._skills = BoundSkills(SkillContext(
