@@ -174,12 +174,19 @@ async def send(env: SourceEnv, platform: str, method: str, url: str, **kwargs: A
     except httpx.TimeoutException as exc:
         raise TransientError(f"{platform}: request timed out after {env.timeout:.0f}s",
                              code="TIMEOUT", details={"platform": platform,
-                                                      "url": redact_url(url)}) from exc
+                                                      "url": _reported(url, kwargs)}) from exc
     except httpx.TransportError as exc:
         raise TransientError(
             f"{platform}: connection failed ({type(exc).__name__})", code="CONNECTION_ERROR",
-            details={"platform": platform, "url": redact_url(url)},
+            details={"platform": platform, "url": _reported(url, kwargs)},
         ) from exc
+
+
+def _reported(url: str, kwargs: dict[str, Any]) -> str:
+    try:
+        return redact_url(httpx.URL(url, params=kwargs.get("params")))
+    except Exception:
+        return redact_url(url)
 
 
 def json_body(response: httpx.Response) -> Any:

@@ -1,0 +1,96 @@
+"""Fixtures of the trend-fetcher tests: settings without ambient secrets, recording fakes,
+an HTTP client (respx mocks it) and a context builder. Tests reach the helpers through the
+`kit` fixture (helper modules are not importable under pytest's importlib mode)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+from chimera.settings import Settings
+from skills.base import Limit, RetryPolicy, SkillContext
+from skills.trends.config import SAMPLE_FEED, TrendsSettings
+
+DATA = Path(__file__).parent / "data"
+
+YOUTUBE_KEY = "AIzaSy-test-key-0123456789abcdef"
+X_TOKEN = "AAAAAAAAAAAAAAAAAAAAAtest-bearer-token-0123456789"
+TIKTOK_KEY = "awtest-client-key-0123"
+TIKTOK_SECRET = "test-client-secret-abcdef0123456789"
+SECRETS = (YOUTUBE_KEY, X_TOKEN, TIKTOK_KEY, TIKTOK_SECRET)
+
+
+def trends_settings(**overrides: Any) -> TrendsSettings:
+    """Settings with every credential explicit (the developer's environment cannot leak in)."""
+    values: dict[str, Any] = {
+        "youtube_api_key": None, "x_bearer_token": None, "tiktok_client_key": None,
+        "tiktok_client_secret": None, "trends_feed_urls": [str(SAMPLE_FEED)],
+        "youtube_base_url": "https://www.googleapis.com/youtube/v3",
+        "x_base_url": "https://api.x.com", "tiktok_base_url": "https://open.tiktokapis.com",
+    }
+    values.update(overrides)
+    return TrendsSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class RecordingLimiter:
+    """A RateLimiter that lets everything through and records what it was asked."""
+
+    def __init__(self) -> None:
+        self.acquired: list[tuple[str, Limit, int]] = []
+        self.holds: list[tuple[str, float]] = []
+
+    async def acquire(self, bucket: str, limit: Limit, cost: int = 1) -> None:
+        self.acquired.append((bucket, limit, cost))
+
+    async def hold(self, bucket: str, seconds: float) -> None:
+        self.holds.append((bucket, seconds))
+
+
+class Sleeps:
+    """A context `sleep` that records the delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text
+
+
+@pytest.fixture
+def kit() -> SimpleNamespace:
+    """The helpers above, for the test modules."""
+    return SimpleNamespace(
+        DATA=DATA, YOUTUBE_KEY=YOUTUBE_KEY, X_TOKEN=X_TOKEN, TIKTOK_KEY=TIKTOK_KEY,
+        TIKTOK_SECRET=TIKTOK_SECRET, trends_settings=trends_settings,
+        RecordingLimiter=RecordingLimiter, assert_no_secret=assert_no_secret,
+    )
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def make_ctx(http: httpx.AsyncClient) -> Callable[..., SkillContext]:
+    def build(ts: TrendsSettings | None = None, *, pool: Any = None, limiter: Any = None,
+              settings: Settings | None = None) -> SkillContext:
+        return SkillContext(
+            settings=settings or Settings(_env_file=None),  # type: ignore[call-arg]
+            http=http, pool=pool, limiter=limiter,
+            retry=RetryPolicy(base_delay=0.0, jitter=0.0), sleep=Sleeps(),
+            extras={"trends_settings": ts or trends_settings()},
+        )
+
+    return build
