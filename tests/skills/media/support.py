@@ -1,0 +1,96 @@
+"""Helpers of the media skill tests (imported by the tests and their conftest)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from skills.media.config import MediaSettings
+
+
+def make_clip(path: Path, seconds: float = 2.0, size: str = "320x240") -> Path:
+    """A real mp4 (H.264 test pattern + AAC sine tone) made by ffmpeg."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc=size={size}:rate=25:duration={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", str(path)],
+        check=True, timeout=60)
+    return path
+
+
+@dataclass
+class LoopbackServer:
+    """A threading HTTP server on 127.0.0.1 that serves a folder and records every request."""
+
+    root: Path
+    port: int = 0
+    requests: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def gets(self, path: str) -> int:
+        return sum(1 for method, p in self.requests if method == "GET" and p == path)
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    server_state: LoopbackServer
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+    def _record(self) -> None:
+        self.server_state.requests.append((self.command, urlsplit(self.path).path))
+
+    def do_HEAD(self) -> None:
+        self._record()
+        super().do_HEAD()
+
+    def do_GET(self) -> None:
+        self._record()
+        parts = urlsplit(self.path)
+        if parts.path == "/redirect":  # /redirect?to=<url>: a 302 to anywhere
+            self.send_response(302)
+            self.send_header("Location", parse_qs(parts.query)["to"][0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+def media_config(**overrides: object) -> MediaSettings:
+    values: dict[str, object] = {
+        "download_sleep_interval_s": 0, "download_max_sleep_interval_s": 0,
+        "download_socket_timeout_s": 5, "download_retries": 0,
+    }
+    values.update(overrides)
+    return MediaSettings(**values)  # type: ignore[arg-type]
+
+
+@contextmanager
+def serve(root: Path) -> Iterator[LoopbackServer]:
+    """Serve `root` on 127.0.0.1 (a free port) while the block runs."""
+    state = LoopbackServer(root)
+    handler = type("Handler", (_Handler,), {"server_state": state})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            functools.partial(handler, directory=str(root)))
+    state.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)

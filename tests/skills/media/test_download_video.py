@@ -1,0 +1,154 @@
+"""skill_download_video through the real yt-dlp against a loopback server, guard included."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from skills.media.download import download_video
+from tests.skills.media.support import LoopbackServer, media_config
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def test_downloads_a_real_mp4(server: LoopbackServer, make_ctx, settings,
+                                    connections) -> None:
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
+    out = await download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+    assert out.success, out.error
+    path = Path(out.path)
+    assert path.is_file() and path.parent == settings.media_root / "downloads"
+    assert out.sha256 == sha256(server.root / "clip.mp4") == sha256(path)
+    assert out.size == path.stat().st_size
+    assert abs(out.duration - 2.0) < 0.1
+    assert (out.width, out.height) == (320, 240)
+    assert out.source.extractor == "Generic" and out.source.id == "clip"
+    assert out.source.webpage_url == f"{server.base}/clip.mp4"
+    assert not out.from_archive
+    archive = (settings.media_root / "downloads" / "archive.txt").read_text().split()
+    assert archive == ["generic", "clip"]
+    assert {host for host, _ in connections} == {"127.0.0.1"}
+
+
+async def test_second_download_comes_from_the_archive(server: LoopbackServer, make_ctx) -> None:
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
+    first = await download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+    assert first.success, first.error
+    requests_after_first = list(server.requests)
+    assert server.gets("/clip.mp4") >= 1
+
+    second = await download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+    assert second.success, second.error
+    assert second.from_archive
+    assert (second.path, second.sha256, second.size) == (first.path, first.sha256, first.size)
+    assert server.requests == requests_after_first  # not a single request the second time
+
+    # force: fetched again, same content
+    forced = await download_video({"url": f"{server.base}/clip.mp4", "force": True}, ctx)
+    assert forced.success and not forced.from_archive and forced.sha256 == first.sha256
+    assert server.gets("/clip.mp4") > len(requests_after_first)
+
+
+async def test_loopback_not_allowlisted_is_refused(server: LoopbackServer, make_ctx,
+                                                   connections) -> None:
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[]))
+    for url in (f"{server.base}/clip.mp4", f"http://localhost:{server.port}/clip.mp4"):
+        out = await download_video({"url": url}, ctx)
+        assert not out.success
+        assert out.error.code == "URL_REFUSED" and out.error.category == "validation"
+        assert "loopback" in out.error.details["reason"]
+    assert server.requests == [] and connections == []
+
+
+@pytest.mark.parametrize("target", [
+    "http://10.0.0.1/x",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::ffff:10.0.0.1]/x",
+    "http://100.64.0.1/x",
+    "file:///etc/passwd",
+])
+async def test_redirect_to_a_forbidden_address_is_refused_without_connecting(
+        server: LoopbackServer, make_ctx, connections, target: str) -> None:
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
+    out = await download_video({"url": f"{server.base}/redirect?to={quote(target)}"}, ctx)
+    assert not out.success
+    assert out.error.code == "URL_REFUSED", out.error
+    assert server.gets("/redirect") >= 1  # the first hop happened ...
+    # ... and the second was refused before any connection: only the loopback server was dialed.
+    assert connections and all(c == ("127.0.0.1", server.port) for c in connections)
+
+
+async def test_redirect_to_another_loopback_port_is_refused(server: LoopbackServer, make_ctx,
+                                                            connections) -> None:
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
+    other = f"http://127.0.0.1:{server.port + 1 if server.port < 65535 else 1}/clip.mp4"
+    out = await download_video({"url": f"{server.base}/redirect?to={quote(other)}"}, ctx)
+    assert out.error is not None and out.error.code == "URL_REFUSED"
+    assert all(c == ("127.0.0.1", server.port) for c in connections)
+
+
+async def test_redirect_within_the_allowlist_is_followed(server: LoopbackServer, make_ctx
+                                                         ) -> None:
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
+    target = quote(f"{server.base}/clip.mp4")
+    out = await download_video({"url": f"{server.base}/redirect?to={target}"}, ctx)
+    assert out.success, out.error
+    assert out.sha256 == sha256(server.root / "clip.mp4")
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/clip.mp4",
+                                 "data:video/mp4;base64,AAAA"])
+async def test_other_schemes_are_refused(url: str, make_ctx, connections) -> None:
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=["127.0.0.1"]))
+    out = await download_video({"url": url}, ctx)
+    assert out.error is not None and out.error.code == "URL_REFUSED"
+    assert "scheme" in out.error.details["reason"]
+    assert connections == []
+
+
+async def test_too_large_file_is_refused(server: LoopbackServer, make_ctx, settings) -> None:
+    size = (server.root / "clip.mp4").stat().st_size
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"],
+                                download_max_filesize_mb=size / 2 / 1024 / 1024))
+    out = await download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+    assert not out.success
+    assert out.error.code == "FILE_TOO_LARGE" and out.error.category == "validation"
+    folder = settings.media_root / "downloads"
+    assert not list(folder.glob("*.mp4"))
+    assert not (folder / "archive.txt").exists() or "clip" not in (folder / "archive.txt"
+                                                                     ).read_text()
+
+
+async def test_too_long_video_is_refused_and_not_archived(server: LoopbackServer, make_ctx,
+                                                          settings) -> None:
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"],
+                                download_max_duration_s=1.0))
+    out = await download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+    assert out.error is not None and out.error.code == "VIDEO_TOO_LONG"
+    folder = settings.media_root / "downloads"
+    assert not list(folder.glob("*.mp4"))
+    assert "clip" not in (folder / "archive.txt").read_text()
+
+
+async def test_missing_file_and_page_without_video(server: LoopbackServer, make_ctx) -> None:
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
+    missing = await download_video({"url": f"{server.base}/nope.mp4"}, ctx)
+    assert missing.error is not None and missing.error.code == "SOURCE_NOT_FOUND"
+    assert missing.error.category == "validation"
+    page = await download_video({"url": f"{server.base}/page.html"}, ctx)
+    assert page.error is not None and page.error.code == "UNSUPPORTED_URL"
+
+
+async def test_connection_failure_is_transient(make_ctx) -> None:
+    with __import__("socket").socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{port}"]), retries=1)
+    out = await download_video({"url": f"http://127.0.0.1:{port}/clip.mp4"}, ctx)
+    assert out.error is not None and out.error.category == "transient"
+    assert out.error.retryable and out.error.details["attempts"] == 2
