@@ -109,8 +109,12 @@ def agent(
         raise ChimeraError(f"no agent {name!r}; choose one of {', '.join(agents.AGENTS)}")
     settings = load_settings()
     _configure_logging()
-    runtime = agents.build(name, settings)
-    asyncio.run(runtime.app.run())
+
+    async def run() -> None:
+        # Built inside the loop: aiokafka clients bind to the running loop.
+        await agents.build(name, settings).app.run()
+
+    asyncio.run(run())
 
 
 @app.command()

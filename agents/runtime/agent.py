@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import KafkaAckableMessage
@@ -27,6 +28,8 @@ from agents.runtime.consumer import BatchProcessor, InfrastructureDown, Subscrip
 from agents.runtime.kafka import ensure_topics, make_broker, make_producer
 from agents.runtime.relay import OutboxRelay
 from agents.runtime.store import Tx, transaction
+from chimera.db import current_revision, head_revision
+from chimera.errors import ConfigError
 from chimera.settings import Settings
 from events import Topics
 from skills import load_all as load_skills
@@ -83,7 +86,7 @@ class AgentRuntime:
         self._pool: asyncpg.Pool | None = None
         self._relay: OutboxRelay | None = None
         self._skills: BoundSkills | None = None
-        self._producer = make_producer(settings, client_id=f"chimera-{name}-relay")
+        self._producer: AIOKafkaProducer | None = None
         self._processors: list[BatchProcessor] = []
         if subscriptions:
             self._register(max_poll_interval_ms)
@@ -93,6 +96,11 @@ class AgentRuntime:
     def pool(self) -> asyncpg.Pool:
         assert self._pool is not None, "the agent is not started"
         return self._pool
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        assert self._producer is not None, "the agent is not started"
+        return self._producer
 
     @property
     def relay(self) -> OutboxRelay:
@@ -133,7 +141,7 @@ class AgentRuntime:
         """One batch subscriber (one consumer, one group) for all of the agent's topics."""
         by_topic = {}
         for sub in self.subscriptions:
-            processor = BatchProcessor(self, sub, self.group, self._producer, self.topics)
+            processor = BatchProcessor(self, sub, self.group, self.topics)
             self._processors.append(processor)
             by_topic[sub.topic] = processor
 
@@ -185,8 +193,14 @@ class AgentRuntime:
 
     @asynccontextmanager
     async def _lifespan(self) -> AsyncIterator[None]:
+        revision = await current_revision(self.settings.dsn())
+        if revision != head_revision():
+            raise ConfigError(f"database {self.settings.redacted_dsn()} is at revision "
+                              f"{revision or 'base'}, not {head_revision()}: run `chimera migrate`")
         await ensure_topics(self.settings)
         self._pool = await asyncpg.create_pool(self.settings.dsn(), min_size=1, max_size=10)
+        # aiokafka clients must be created inside the running loop.
+        self._producer = make_producer(self.settings, client_id=f"chimera-{self.name}-relay")
         await self._producer.start()
         self._relay = OutboxRelay(self.pool, self._producer, self.name)
         load_skills()  # every skill module registers itself on import

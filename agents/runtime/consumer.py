@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from chimera.errors import (
@@ -114,11 +113,10 @@ class BatchProcessor:
     """Runs one subscription's batches with the semantics described in the module docstring."""
 
     def __init__(self, runtime: AgentRuntime, sub: Subscription, group: str,
-                 producer: AIOKafkaProducer, topics: Topics) -> None:
+                 topics: Topics) -> None:
         self.rt = runtime
         self.sub = sub
         self.group = group
-        self.producer = producer
         self.topics = topics
         self.retry_base = runtime.settings_retry_base
 
@@ -231,9 +229,9 @@ class BatchProcessor:
             ),
         )
         try:
-            dlq_ack = await self.producer.send(Topics.dlq(record.topic), record.value,
+            dlq_ack = await self.rt.producer.send(Topics.dlq(record.topic), record.value,
                                                key=record.key, headers=headers)
-            alert_ack = await self.producer.send(self.topics.alerts, encode(alert),
+            alert_ack = await self.rt.producer.send(self.topics.alerts, encode(alert),
                                                  key=alert.payload.subject.encode())
             await asyncio.gather(dlq_ack, alert_ack)
         except Exception as exc:
