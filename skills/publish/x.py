@@ -86,7 +86,8 @@ class XPublisher:
     def _url(self, path: str) -> str:
         return f"{self.settings.x_api_url}{path}"
 
-    async def error_for(self, response: httpx.Response, step: str) -> OperationError:
+    async def error_for(self, response: httpx.Response, step: str,
+                        bucket: str | None = None) -> OperationError:
         """The chimera error for an X error answer (problem details or errors[])."""
         body = json_or_empty(response)
         errors = body.get("errors") if isinstance(body.get("errors"), list) else []
@@ -106,7 +107,7 @@ class XPublisher:
                 code="USAGE_CAPPED" if "usage-capped" in kind else "RATE_LIMITED",
                 message=text, wait_s=retry_after_seconds(response),
                 max_inline_wait_s=self.settings.max_inline_wait_s,
-                bucket=self._bucket(step), details=details,
+                bucket=self._bucket(bucket or step), details=details,
             )
         if status == 403 and "duplicate" in detail.lower():
             return PermanentError(text, code="DUPLICATE_CONTENT", details=details)
@@ -258,7 +259,7 @@ class XPublisher:
             raise outcome_unknown(PLATFORM, "create post", request.publication_id,
                                   reason=f"HTTP {response.status_code}")
         if response.status_code not in (200, 201):
-            raise await self.error_for(response, "create post")
+            raise await self.error_for(response, "create post", bucket="tweets")
         post_id = (json_or_empty(response).get("data") or {}).get("id")
         if not post_id:
             raise outcome_unknown(PLATFORM, "create post", request.publication_id,
