@@ -89,15 +89,16 @@ def probe(path: Path) -> MediaInfo:
 
 
 class LoopSemaphores:
-    """One `asyncio.Semaphore` per event loop (a semaphore must not cross loops)."""
+    """One `asyncio.Semaphore` per event loop and size (a semaphore must not cross loops; a
+    changed size in the settings gets its own)."""
 
     def __init__(self) -> None:
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary())
+        self._by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
 
     def get(self, size: int) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        semaphore = self._by_loop.get(loop)
+        per_size = self._by_loop.setdefault(asyncio.get_running_loop(), {})
+        semaphore = per_size.get(size)
         if semaphore is None:
-            semaphore = self._by_loop[loop] = asyncio.Semaphore(size)
+            semaphore = per_size[size] = asyncio.Semaphore(size)
         return semaphore

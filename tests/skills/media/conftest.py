@@ -14,7 +14,7 @@ import pytest
 from chimera.settings import Settings
 from skills.base import RetryPolicy, SkillContext
 from skills.media.config import MediaSettings
-from tests.skills.media.support import LoopbackServer, make_clip, serve
+from tests.skills.media.support import LoopbackServer, make_clip, serve, speech_wav
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +77,18 @@ async def make_ctx(settings: Settings) -> AsyncIterator[object]:
     yield build
     for client in clients:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real CTranslate2 Whisper model directory with tiny random weights (built once)."""
+    from tests.skills.media.tiny_whisper import build_tiny_whisper
+
+    return build_tiny_whisper(tmp_path_factory.mktemp("models") / "tiny-whisper")
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About four seconds of espeak-ng speech."""
+    return speech_wav(tmp_path_factory.mktemp("speech") / "speech.wav",
+                      "Hello world. This is a short test of the transcription pipeline.")

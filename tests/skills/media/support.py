@@ -94,3 +94,29 @@ def serve(root: Path) -> Iterator[LoopbackServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
+
+
+def speech_wav(path: Path, text: str) -> Path:
+    """Real speech from espeak-ng (a WAV file)."""
+    subprocess.run(["espeak-ng", "-v", "en", "-s", "170", "-w", str(path), text], check=True,
+                   timeout=60)
+    return path
+
+
+def video_with_audio(path: Path, audio: Path, size: str = "160x120") -> Path:
+    """An mp4 with a test-pattern picture and `audio` as its sound, as long as the audio."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=15",
+         "-i", str(audio), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", "-shortest", str(path)], check=True, timeout=60)
+    return path
+
+
+def ffprobe(path: Path, *args: str) -> dict:
+    """ffprobe's JSON answer about `path` (format and streams unless told otherwise)."""
+    import json
+
+    query = list(args) or ["-show_format", "-show_streams"]
+    done = subprocess.run(["ffprobe", "-v", "error", "-of", "json", *query, str(path)],
+                          check=True, capture_output=True, text=True, timeout=60)
+    return json.loads(done.stdout)
