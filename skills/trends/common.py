@@ -180,6 +180,11 @@ async def send(env: SourceEnv, platform: str, method: str, url: str, **kwargs: A
             f"{platform}: connection failed ({type(exc).__name__})", code="CONNECTION_ERROR",
             details={"platform": platform, "url": _reported(url, kwargs)},
         ) from exc
+    except httpx.RequestError as exc:  # undecodable body, too many redirects
+        raise UnknownError(
+            f"{platform}: request failed ({type(exc).__name__})", code="REQUEST_FAILED",
+            details={"platform": platform, "url": _reported(url, kwargs)},
+        ) from exc
 
 
 def _reported(url: str, kwargs: dict[str, Any]) -> str:

@@ -3,7 +3,10 @@
 A feed is an http(s) URL (read through the shared client, at most `trends_feed_max_bytes`) or a
 local file. Configured feeds (`CHIMERA_TRENDS_FEED_URLS`, default: the bundled
 `samples/sample_feed.jsonl`) are trusted; a local path given in the skill's input must lie
-inside one of `CHIMERA_TRENDS_FEED_ROOTS`, so an input cannot read arbitrary files.
+inside one of `CHIMERA_TRENDS_FEED_ROOTS`, so an input cannot read arbitrary files, and an
+input URL may not name localhost or a private/link-local address literally (unless
+`CHIMERA_TRENDS_FEED_ALLOW_PRIVATE_HOSTS` is set). Host names are not resolved: a name that
+resolves to a private address is stopped only by the deployment's egress policy.
 
 XML is parsed by `skills.trends.safexml`, which refuses DOCTYPE and entity declarations.
 Counts come from Media RSS (`media:statistics views`, `media:starRating count`, as in YouTube's
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -307,6 +311,25 @@ def _read_file(path: Path, limit: int) -> bytes:
     return data
 
 
+def refuse_private_host(source: str) -> None:
+    """Refuse an input feed URL naming localhost or a private, loopback, link-local, multicast
+    or reserved address literally (IPv4-mapped IPv6 included). Host names are not resolved
+    here: that check belongs to the egress proxy or network policy (see the module notes)."""
+    host = (httpx.URL(source).host or "").lower().rstrip(".")
+    refused = host in ("", "localhost") or host.endswith(".localhost")
+    if not refused:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        refused = address is not None and not address.is_global
+    if refused:
+        raise ValidationError("feed URL points at a local or private address",
+                              code="FEED_HOST_NOT_ALLOWED", details={"source": _label(source)})
+
+
 async def read_source(source: str, env: SourceEnv, *, trusted: bool) -> bytes:
     """The bytes of a feed, from http(s) or a local file, at most the configured size."""
     limit = env.settings.trends_feed_max_bytes
@@ -320,6 +343,8 @@ async def read_source(source: str, env: SourceEnv, *, trusted: bool) -> bytes:
         except OSError as exc:
             raise PermanentError(f"feed file unreadable: {type(exc).__name__}",
                                  code="FEED_UNREADABLE", details={"source": source}) from None
+    if not trusted and not env.settings.trends_feed_allow_private_hosts:
+        refuse_private_host(source)
     install_log_redaction()
     label = _label(source)
     try:

@@ -8,10 +8,10 @@ Since July 2025 the chart draws from the Music, Movies and Gaming charts, so oth
 may answer "chart not found": that category is reported in `errors`, the others still count.
 
 Errors: `quotaExceeded`/`dailyLimitExceeded` are transient until the quota resets at midnight
-Pacific time (the bucket is held until then); `rateLimitExceeded`/`userRateLimitExceeded` and
-429 are transient; an invalid, expired or blocked key, or the API not enabled, is permanent.
-The key travels as the documented `key=` query parameter and is removed from every URL that is
-reported or logged.
+Pacific time (the bucket is held until then, the reset time is in the error's details);
+`rateLimitExceeded`/`userRateLimitExceeded` and 429 are transient; an invalid, expired or
+blocked key, or the API not enabled, is permanent. The key travels as the documented `key=`
+query parameter and is removed from every URL that is reported or logged.
 """
 
 from __future__ import annotations
@@ -168,10 +168,16 @@ async def _items(env: SourceEnv, response: Any, bucket: str, now: datetime) -> l
     details = {"platform": PLATFORM, "status": response.status_code, "reasons": reasons,
                "url": redact_url(response.request.url)}
     if QUOTA_REASONS & set(reasons):
+        # No Retry-After: the quota comes back at midnight Pacific time. Every process is
+        # told (the bucket is held until then), and the reset time is in the details; the
+        # error carries no retry_after, so a caller's retries back off briefly and are
+        # refused by the limiter instead of sleeping for hours.
         wait = quota_reset_in(now)
         await env.hold(bucket, wait)
+        details["quota_resets_in_s"] = round(wait)
+        details["quota_resets_at"] = (now + timedelta(seconds=wait)).astimezone(UTC).isoformat()
         raise TransientError(f"YouTube quota exceeded until midnight Pacific time: {message}",
-                             code="QUOTA_EXCEEDED", details=details, retry_after=wait)
+                             code="QUOTA_EXCEEDED", details=details)
     if RATE_REASONS & set(reasons) or response.status_code == 429:
         wait_s = retry_after(response)
         await env.hold(bucket, wait_s)

@@ -161,3 +161,25 @@ async def test_feed_server_errors_are_transient(make_ctx, respx_mock) -> None:
                               "feed_urls": ["https://busy.example.org/feed"]}, ctx)
     assert out.error is not None and out.error.code == "FEED_UNAVAILABLE" and out.error.retryable
     assert route.call_count == 4 and ctx.sleep.delays == [5.0, 5.0, 5.0]
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080/feed.xml", "http://localhost/feed", "http://169.254.169.254/latest",
+    "http://10.1.2.3/rss", "http://[::1]/rss", "http://[::ffff:192.168.0.1]/rss",
+    "https://api.localhost/feed",
+])
+async def test_input_feed_urls_may_not_name_private_hosts(make_ctx, respx_mock, url: str) -> None:
+    respx_mock.route().mock(return_value=httpx.Response(200, text="{}"))
+    out = await fetch_trends({"platforms": ["feed"], "feed_urls": [url]}, make_ctx())
+    assert out.error is not None and out.error.code == "FEED_HOST_NOT_ALLOWED"
+    assert out.error.category is ErrorCategory.VALIDATION
+    assert respx_mock.calls.call_count == 0
+
+
+async def test_private_hosts_can_be_allowed_for_local_feeds(kit, make_ctx, respx_mock) -> None:
+    respx_mock.get("http://127.0.0.1:8080/feed.jsonl").mock(return_value=httpx.Response(
+        200, text='{"title": "Local", "url": "https://e.x/local"}\n'))
+    ts = kit.trends_settings(trends_feed_allow_private_hosts=True)
+    out = await fetch_trends({"platforms": ["feed"],
+                              "feed_urls": ["http://127.0.0.1:8080/feed.jsonl"]}, make_ctx(ts))
+    assert out.success and [t.title for t in out.trends] == ["Local"]

@@ -142,17 +142,17 @@ async def test_skill_records_snapshots_and_reports_velocity(kit, make_ctx, pool:
 async def test_a_429_holds_the_shared_postgres_bucket(kit, make_ctx, respx_mock,
                                                       pool: asyncpg.Pool) -> None:
     respx_mock.get(X_TRENDS).mock(return_value=httpx.Response(
-        429, headers={"Retry-After": "600"}, json={"title": "Too Many Requests",
+        429, headers={"Retry-After": "40"}, json={"title": "Too Many Requests",
                                                   "status": 429, "type": "about:blank",
                                                   "detail": "Too Many Requests"}))
     ts = kit.trends_settings(x_bearer_token=kit.X_TOKEN, trends_limiter_max_wait_s=5)
     ctx = make_ctx(ts, pool=pool)  # no ctx.limiter: the skill uses PostgreSQL's
     out = await fetch_trends({"platforms": ["twitter"]}, ctx)
     assert out.error is not None and out.error.retryable
-    # First attempt: 429, bucket held for 600 s. Retries: refused locally (RATE_LIMITED from
+    # First attempt: 429, bucket held for 40 s. Retries: refused locally (RATE_LIMITED from
     # the limiter, no request sent) because the hold is longer than the 5 s max wait.
     assert respx_mock.calls.call_count == 1
     assert out.error.code == "RATE_LIMITED" and out.error.details["bucket"].startswith("x:")
     row = await pool.fetchrow("SELECT bucket, held_until - now() AS left FROM rate_limit_buckets")
     assert row["bucket"].startswith("x:trends:") and kit.X_TOKEN not in row["bucket"]
-    assert timedelta(seconds=590) < row["left"] <= timedelta(seconds=600)
+    assert timedelta(seconds=30) < row["left"] <= timedelta(seconds=40)
