@@ -48,8 +48,9 @@ async def test_waiters_over_the_limit_are_served_in_order_and_none_is_dropped(
 
     assert [i for i, _ in done] == list(range(8))
     times = [t for _, t in done]
-    # The burst of 5 passes at once (well, within the stagger); then one every 0.2 s.
-    assert times[4] < 0.2 + SLACK * 2
+    # The burst of 5 passes at once (within the stagger and a few round trips, far from the
+    # 0.8 s it would take if they were paced); then one every 0.2 s.
+    assert times[4] < 0.5
     for k in (5, 6, 7):
         assert times[k] >= (k - 4) * 0.2 - SLACK, times
     assert times[7] < 0.8 + 0.5  # not absurdly late either
