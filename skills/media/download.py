@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -374,9 +375,27 @@ def _refused(refusal: URLRefused) -> ValidationError:
                            details={"url": refusal.url, "reason": refusal.reason})
 
 
+# Striped locks (a fixed set, so nothing grows with the number of URLs ever seen).
+_URL_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+@contextmanager
+def _one_at_a_time(url: str) -> Iterator[None]:
+    """Serialise downloads of the same URL in this process: the second finds the first's file."""
+    stripe = int.from_bytes(hashlib.sha256(url.encode()).digest()[:4], "big") % len(_URL_LOCKS)
+    with _URL_LOCKS[stripe]:
+        yield
+
+
 def download_blocking(url: str, settings: Settings, cfg: MediaSettings, *, force: bool = False,
                       max_height: int | None = None) -> tuple[dict[str, Any], bool]:
     """Download `url` (in the calling thread); returns (record, from_archive)."""
+    with _one_at_a_time(url):
+        return _download(url, settings, cfg, force=force, max_height=max_height)
+
+
+def _download(url: str, settings: Settings, cfg: MediaSettings, *, force: bool,
+              max_height: int | None) -> tuple[dict[str, Any], bool]:
     from yt_dlp.utils import YoutubeDLError
 
     from skills.net.ytdlp import GuardedYoutubeDL

@@ -152,3 +152,49 @@ async def test_connection_failure_is_transient(make_ctx) -> None:
     out = await download_video({"url": f"http://127.0.0.1:{port}/clip.mp4"}, ctx)
     assert out.error is not None and out.error.category == "transient"
     assert out.error.retryable and out.error.details["attempts"] == 2
+
+
+async def test_duration_known_before_download_is_refused_by_the_match_filter(
+        server: LoopbackServer, make_ctx, settings) -> None:
+    # A page whose JSON-LD says the video lasts two hours: refused before any download.
+    page = ('<html><head><title>Long</title><script type="application/ld+json">'
+            '{"@context": "https://schema.org", "@type": "VideoObject", "name": "A long one",'
+            f' "contentUrl": "{server.base}/clip.mp4", "duration": "PT2H",'
+            ' "uploadDate": "2024-01-01"}</script></head><body>video</body></html>')
+    (server.root / "long.html").write_text(page)
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
+    out = await download_video({"url": f"{server.base}/long.html"}, ctx)
+    assert out.error is not None and out.error.code == "VIDEO_TOO_LONG"
+    assert "7200" in out.error.message
+    folder = settings.media_root / "downloads"
+    assert not [p for p in folder.rglob("*") if p.is_file() and p.suffix in (".mp4", ".part")]
+
+
+@pytest.mark.parametrize(("info", "code"), [
+    ({"duration": 3600.0}, "VIDEO_TOO_LONG"),
+    ({"filesize": 2_000_000}, "FILE_TOO_LARGE"),
+    ({"filesize_approx": 2_000_000}, "FILE_TOO_LARGE"),
+    ({"is_live": True, "duration": 10}, "LIVE_NOT_SUPPORTED"),
+    ({"live_status": "is_upcoming"}, "LIVE_NOT_SUPPORTED"),
+    ({"duration": 10, "filesize": 1000}, None),
+    ({}, None),  # unknown: decided after the download (Content-Length, then a probe)
+])
+def test_match_filter_rules(info: dict, code: str | None) -> None:
+    from skills.media.download import _Run
+
+    run = _Run(max_bytes=1_000_000)
+    verdict = run.match_filter(info, max_duration=1800)
+    assert (verdict is None) == (code is None)
+    assert [c for c, _ in run.rejections] == ([code] if code else [])
+
+
+async def test_concurrent_requests_for_one_url_download_once(server: LoopbackServer, make_ctx
+                                                             ) -> None:
+    import asyncio
+
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
+    outs = await asyncio.gather(*(download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+                                  for _ in range(3)))
+    assert all(o.success for o in outs)
+    assert sorted(o.from_archive for o in outs) == [False, True, True]
+    assert len({o.sha256 for o in outs}) == 1

@@ -170,3 +170,27 @@ async def test_bad_inputs_are_validation_errors(tiny_whisper, settings, make_ctx
     assert out.error is not None and out.error.code == "PATH_OUTSIDE_MEDIA_ROOT"
     out = await transcribe_audio({"media_path": "in/none.wav"}, ctx)
     assert out.error is not None and out.error.code == "FILE_NOT_FOUND"
+
+
+def test_device_choice(monkeypatch) -> None:
+    import ctranslate2
+
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 1)
+    assert transcribe.choose_device(media_config()) == ("cuda", "float16")
+    assert transcribe.choose_device(media_config(whisper_device="cpu")) == ("cpu", "int8")
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 0)
+    assert transcribe.choose_device(media_config()) == ("cpu", "int8")
+    assert transcribe.choose_device(
+        media_config(whisper_compute_type="float32")) == ("cpu", "float32")
+
+
+async def test_a_size_name_not_in_the_cache_fails_without_network(speech, settings, make_ctx,
+                                                                  tmp_path, connections) -> None:
+    audio = in_media(settings, "speech.wav")
+    shutil.copy(speech, audio)
+    ctx = make_ctx(media_config(whisper_model="tiny", whisper_local_files_only=True,
+                                whisper_download_root=tmp_path / "hub", whisper_device="cpu"))
+    out = await transcribe_audio({"media_path": str(audio)}, ctx)
+    assert out.error is not None and out.error.code == "MODEL_UNAVAILABLE"
+    assert "'tiny'" in out.error.message
+    assert connections == []
