@@ -82,10 +82,6 @@ def install_log_redaction() -> None:
         logger.addFilter(_FILTER)
 
 
-def fingerprint(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
-
-
 # --- Request and environment -----------------------------------------------------------------
 @dataclass(frozen=True)
 class SourceRequest:

@@ -315,7 +315,11 @@ def refuse_private_host(source: str) -> None:
     """Refuse an input feed URL naming localhost or a private, loopback, link-local, multicast
     or reserved address literally (IPv4-mapped IPv6 included). Host names are not resolved
     here: that check belongs to the egress proxy or network policy (see the module notes)."""
-    host = (httpx.URL(source).host or "").lower().rstrip(".")
+    try:
+        host = (httpx.URL(source).host or "").lower().rstrip(".")
+    except httpx.InvalidURL:
+        raise ValidationError("feed URL is not valid", code="FEED_SOURCE_INVALID",
+                              details={"source": _label(source)}) from None
     refused = host in ("", "localhost") or host.endswith(".localhost")
     if not refused:
         try:

@@ -166,7 +166,7 @@ async def test_feed_server_errors_are_transient(make_ctx, respx_mock) -> None:
 @pytest.mark.parametrize("url", [
     "http://127.0.0.1:8080/feed.xml", "http://localhost/feed", "http://169.254.169.254/latest",
     "http://10.1.2.3/rss", "http://[::1]/rss", "http://[::ffff:192.168.0.1]/rss",
-    "https://api.localhost/feed",
+    "https://api.localhost/feed", "http:///no-host",
 ])
 async def test_input_feed_urls_may_not_name_private_hosts(make_ctx, respx_mock, url: str) -> None:
     respx_mock.route().mock(return_value=httpx.Response(200, text="{}"))
