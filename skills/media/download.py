@@ -438,7 +438,7 @@ def _download(url: str, settings: Settings, cfg: MediaSettings, *, force: bool,
     if isinstance(info, dict) and info.get("_type") == "playlist":
         entries = [e for e in info.get("entries") or [] if isinstance(e, dict)]
         info = entries[0] if entries else {}
-    if run.rejections or run.too_large or guard.refusals:
+    if run.rejections or run.too_large:  # refused by the match filter or the size limit
         raise _translate(RuntimeError("download refused"), run, guard, url)
     path = _final_path(info) if isinstance(info, dict) else None
     if path is None:
@@ -448,10 +448,14 @@ def _download(url: str, settings: Settings, cfg: MediaSettings, *, force: bool,
     key = _archive_key(info) or key or f"url {url}"
     try:
         record = _record(path, info, url, cfg)
-    except ValidationError:
+    except Exception as exc:
+        # Over a limit only the probe could see, or not a readable video: not kept, not archived.
         path.unlink(missing_ok=True)
         index.forget(key)
-        raise
+        if isinstance(exc, OperationError):
+            raise
+        raise ValidationError(f"the downloaded file is not a readable video: {exc}",
+                              code="UNREADABLE_MEDIA", details={"url": url}) from exc
     index.save(key, url, record)
     return record, False
 

@@ -27,6 +27,7 @@ import asyncio
 import os
 import re
 import shutil
+import threading
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -159,8 +160,13 @@ def plan_captions(lines: list[str], duration: float) -> list[CaptionCue]:
 
 
 # --- Text images ----------------------------------------------------------------------------------
-@lru_cache(maxsize=32)
 def _font(path: str | None, size: int) -> Any:
+    # Cached per thread: a FreeType face is not meant to be shared between threads.
+    return _thread_font(path, size, threading.get_ident())
+
+
+@lru_cache(maxsize=64)
+def _thread_font(path: str | None, size: int, _thread: int) -> Any:
     from PIL import ImageFont
 
     for candidate in ([path] if path else []) + list(FONT_CANDIDATES):

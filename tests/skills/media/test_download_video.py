@@ -198,3 +198,14 @@ async def test_concurrent_requests_for_one_url_download_once(server: LoopbackSer
     assert all(o.success for o in outs)
     assert sorted(o.from_archive for o in outs) == [False, True, True]
     assert len({o.sha256 for o in outs}) == 1
+
+
+async def test_a_file_that_is_not_a_video_is_not_kept(server: LoopbackServer, make_ctx,
+                                                      settings) -> None:
+    (server.root / "fake.mp4").write_bytes(b"not a video at all " * 200)  # served as video/mp4
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
+    out = await download_video({"url": f"{server.base}/fake.mp4"}, ctx)
+    assert out.error is not None and out.error.code == "UNREADABLE_MEDIA"
+    folder = settings.media_root / "downloads"
+    assert not list(folder.glob("*.mp4"))
+    assert "fake" not in (folder / "archive.txt").read_text()
