@@ -12,7 +12,7 @@ director with one holding a single handler, `GuardedUrllibRH`, which:
   forbidden addresses and connects to exactly an address it checked (no DNS rebinding).
 
 Every yt-dlp download path that fetches over the network goes through `YoutubeDL.urlopen`
-when native downloaders are used; `download_options` forces them (external downloaders such as
+when native downloaders are used; `GUARDED_OPTIONS` forces them (external downloaders such as
 ffmpeg or aria2c would open their own connections, outside the guard).
 """
 
