@@ -42,9 +42,10 @@ def decode(data: bytes | None, accept: tuple[str, ...] | None = None) -> Envelop
         raise DecodeError("UNEXPECTED_EVENT_TYPE",
                           f"{event_type} does not belong on this topic (expects {accept})")
     try:
-        raw = model.upgrade(raw)
         # JSON mode: strict types, but ISO strings are accepted for datetimes and UUIDs.
-        return model.model_validate_json(json.dumps(raw))
+        if raw.get("schema_version") == model.schema_version_current:
+            return model.model_validate_json(data)
+        return model.model_validate_json(json.dumps(model.upgrade(raw)))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]

@@ -204,7 +204,10 @@ async def invoke(spec: SkillSpec[InT, OutT], data: InT | dict[str, Any], ctx: Sk
             output = await spec.impl(parsed, ctx)
             break
         except TransientError as exc:
-            if attempts > ctx.retry.max_retries:
+            # A server asking for a longer wait than we would back off (a daily quota, say)
+            # is not waited for inline: the caller gets the error and its retry_after.
+            if attempts > ctx.retry.max_retries or (
+                    exc.retry_after is not None and exc.retry_after > ctx.retry.max_delay):
                 exc.details.setdefault("attempts", attempts)
                 output = failure(spec.output_model, exc.info)
                 break

@@ -17,7 +17,7 @@ def build(settings: Settings, max_records: int = 2000) -> AgentRuntime:
     topics = Topics(settings.topic_prefix)
     return AgentRuntime(sink.AGENT, settings, [
         Subscription("audit.sink", topics.audit, ("AuditRecorded",),
-                     batch=sink.store, max_records=max_records),  # type: ignore[arg-type]
+                     batch=sink.store, inbox=False, max_records=max_records),  # type: ignore[arg-type]
     ])
 
 

@@ -22,7 +22,7 @@ def build(settings: Settings, policy: Policy | None = None) -> AgentRuntime:
     topics = Topics(settings.topic_prefix)
     return AgentRuntime(handlers.AGENT, settings, [
         Subscription("orchestrator.trends", topics.trends, ("TrendDiscovered",),
-                     in_tx=partial(handlers.on_trend_discovered, policy=policy)),
+                     batch=partial(handlers.on_trends_discovered, policy=policy)),
         Subscription("orchestrator.content", topics.content_events,
                      ("ContentReady", "ContentFailed"),
                      in_tx=_dispatch({"ContentReady": handlers.on_content_ready,

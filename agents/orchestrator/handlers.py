@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from agents.orchestrator.policy import Policy, decide
-from agents.runtime.repository import set_content_status, upsert_trend
+from agents.runtime.repository import set_content_status, upsert_trends
 from agents.runtime.store import Tx
 from events import (
     ContentFailed,
@@ -23,7 +23,7 @@ from events import (
     PublishRequested,
     TrendDiscovered,
 )
-from events.catalog import ContentRequestedPayload, PublishRequestedPayload
+from events.catalog import ContentRequestedPayload, PublishPlatform, PublishRequestedPayload
 
 AGENT = "orchestrator"
 
@@ -33,57 +33,64 @@ def derived_id(*parts: object) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, "chimera:" + ":".join(map(str, parts)))
 
 
-async def on_trend_discovered(event: TrendDiscovered, tx: Tx, policy: Policy) -> None:
-    trend = event.payload
+async def on_trends_discovered(events: list[TrendDiscovered], tx: Tx, policy: Policy) -> None:
+    """Decide a batch of trends with set-based SQL: a handful of round trips per batch."""
     conn = tx.conn
-    await upsert_trend(conn, trend)
-    topic = trend.topic.lower()
-    # Serialise decisions per topic across replicas: the cooldown check must see the others.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('chimera-topic:' || $1))", topic)
-    covered = await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM workflows WHERE topic = $1 AND state <> 'rejected'
-                          AND created_at > now() - make_interval(secs => $2))""",
-        topic, policy.topic_cooldown_hours * 3600,
-    )
-    used_rows = await conn.fetch(
+    await upsert_trends(conn, [e.payload for e in events])
+    topics = sorted({e.payload.topic.lower() for e in events})
+    # Serialise decisions per topic across replicas (the cooldown check must see the others'
+    # decisions); locks are taken in sorted order so two batches cannot deadlock.
+    await conn.execute(
+        """SELECT pg_advisory_xact_lock(h) FROM (
+               SELECT hashtext('chimera-topic:' || t) AS h FROM unnest($1::text[]) AS t
+               ORDER BY 1) AS ordered""", topics)
+    covered = {r[0] for r in await conn.fetch(
+        """SELECT DISTINCT topic FROM workflows WHERE topic = ANY($1) AND state <> 'rejected'
+               AND created_at > now() - make_interval(secs => $2)""",
+        topics, policy.topic_cooldown_hours * 3600)}
+    used = {r["platform"]: r["n"] for r in await conn.fetch(
         """SELECT p AS platform, count(*) AS n FROM workflows, unnest(platforms) AS p
-           WHERE state <> 'rejected' AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC')
-                 AT TIME ZONE 'UTC'
-           GROUP BY p""")
-    decision = decide(policy, trend, topic_recently_covered=bool(covered),
-                      used_today={r["platform"]: r["n"] for r in used_rows})
-    if not decision.accept:
-        await conn.execute(
-            """INSERT INTO workflows (correlation_id, trend_id, topic, state, reason)
-               VALUES ($1, $2, $3, 'rejected', $4) ON CONFLICT DO NOTHING""",
-            event.correlation_id, trend.id, topic, decision.reason)
+           WHERE state <> 'rejected'
+             AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+           GROUP BY p""")}
+    contents: list[tuple[Any, ...]] = []
+    workflows: list[tuple[Any, ...]] = []
+    for event in events:
+        trend = event.payload
+        topic = trend.topic.lower()
+        decision = decide(policy, trend, topic_recently_covered=topic in covered,
+                          used_today=used)
+        if not decision.accept:
+            workflows.append((event.correlation_id, trend.id, topic, None, "rejected",
+                              decision.reason, [], 0))
+            await tx.audit("decide", cause=event, input_data={"trend_id": trend.id},
+                           output_data={"accepted": False, "reason": decision.reason})
+            continue
+        covered.add(topic)
+        for platform in decision.platforms:
+            used[platform] = used.get(platform, 0) + 1
+        content_id = str(derived_id("content", event.correlation_id))
+        contents.append((content_id, policy.style, json.dumps(
+            {"format": policy.format, "correlation_id": str(event.correlation_id)}), trend.id))
+        workflows.append((event.correlation_id, trend.id, topic, content_id, "generating",
+                          "accepted", list(decision.platforms), 1))
+        await tx.emit(ContentRequested.create(
+            ContentRequestedPayload(
+                content_id=content_id, trend=trend, style=policy.style, format=policy.format,
+                platforms=[cast(PublishPlatform, p) for p in decision.platforms], attempt=1),
+            producer=AGENT, causation=event, event_id=derived_id("requested", event.event_id),
+        ), key=content_id)
         await tx.audit("decide", cause=event, input_data={"trend_id": trend.id},
-                       output_data={"accepted": False, "reason": decision.reason})
-        return
-
-    content_id = str(derived_id("content", event.correlation_id))
-    await conn.execute(
+                       output_data={"accepted": True, "content_id": content_id,
+                                    "platforms": list(decision.platforms)})
+        await tx.audit("content:draft", cause=event, input_data={"content_id": content_id})
+    await conn.executemany(
         """INSERT INTO content (id, type, style, metadata, status, trend_id)
-           VALUES ($1, 'video', $2, $3::jsonb, 'draft', $4)""",
-        content_id, policy.style,
-        json.dumps({"format": policy.format, "correlation_id": str(event.correlation_id)}),
-        trend.id)
-    await conn.execute(
+           VALUES ($1, 'video', $2, $3::jsonb, 'draft', $4)""", contents)
+    await conn.executemany(
         """INSERT INTO workflows (correlation_id, trend_id, topic, content_id, state, reason,
                                   platforms, generate_attempts)
-           VALUES ($1, $2, $3, $4, 'generating', 'accepted', $5, 1)""",
-        event.correlation_id, trend.id, topic, content_id, list(decision.platforms))
-    await tx.emit(ContentRequested.create(
-        ContentRequestedPayload.model_validate({
-            "content_id": content_id, "trend": trend.model_dump(), "style": policy.style,
-            "format": policy.format, "platforms": list(decision.platforms), "attempt": 1,
-        }),
-        producer=AGENT, causation=event, event_id=derived_id("requested", event.event_id),
-    ), key=content_id)
-    await tx.audit("decide", cause=event, input_data={"trend_id": trend.id},
-                   output_data={"accepted": True, "content_id": content_id,
-                                "platforms": list(decision.platforms)})
-    await tx.audit("content:draft", cause=event, input_data={"content_id": content_id})
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""", workflows)
 
 
 async def _workflow(tx: Tx, content_id: str) -> Any:

@@ -90,7 +90,9 @@ async def publish_due(rt: AgentRuntime, settings: PublishAgentSettings) -> bool:
             output: Any = await rt.skills.skill_publish_content({
                 "platform": row["platform"], "video_path": row["local_path"],
                 "title": row["title"], "description": row["description"] or "",
-                "tags": list(row["tags"] or []), "privacy": settings.privacy,
+                "tags": list(row["tags"] or []),
+                # X has no private posts; elsewhere the configured privacy applies.
+                "privacy": "public" if row["platform"] == "twitter" else settings.privacy,
                 "publication_id": row["id"],
             })
             await _record_outcome(rt, row, output)
@@ -105,7 +107,7 @@ async def _record_outcome(rt: AgentRuntime, row: Any, output: Any) -> None:
         return
     async with rt.transaction() as tx:
         if output.success:
-            await _mark_published(tx, row, output.post_id or "", output.url or "",
+            await _mark_published(tx, row, output.post_id, output.url or "",
                                   output.published_at)
         else:
             await _mark_failed(tx, row, output.error, status="failed")
@@ -119,7 +121,7 @@ async def reconcile(rt: AgentRuntime, row: Any, cause_error: ErrorInfo | None = 
     })
     async with rt.transaction() as tx:
         if found.success and found.found:
-            await _mark_published(tx, row, found.post_id or "", found.url or "",
+            await _mark_published(tx, row, found.post_id, found.url or "",
                                   found.published_at)
             return "published"
         if found.success and not found.found:
@@ -136,8 +138,10 @@ async def reconcile(rt: AgentRuntime, row: Any, cause_error: ErrorInfo | None = 
         return "unknown"
 
 
-async def _mark_published(tx: Tx, row: Any, post_id: str, url: str,
+async def _mark_published(tx: Tx, row: Any, post_id: str | None, url: str,
                           published_at: datetime | None) -> None:
+    """`post_id` is None while the platform still processes the post (TikTok inbox/processing):
+    it is then published without a post id and engagement is not fetched for it."""
     when = published_at or datetime.now(UTC)
     await tx.conn.execute(
         """UPDATE publications SET status = 'published', post_id = $2, url = $3,
@@ -145,7 +149,8 @@ async def _mark_published(tx: Tx, row: Any, post_id: str, url: str,
         row["id"], post_id, url, when)
     event = Published.create(
         PublishedPayload(publication_id=row["id"], content_id=row["content_id"],
-                         platform=row["platform"], post_id=post_id, url=url, published_at=when),
+                         platform=row["platform"], post_id=post_id or "", url=url,
+                         published_at=when),
         producer=AGENT, correlation_id=row["correlation_id"],
         event_id=_id("published", row["id"], row["attempt"]))
     await tx.emit(event, key=row["content_id"])
@@ -198,7 +203,7 @@ async def reconcile_orphans(rt: AgentRuntime) -> int:
 async def record_engagement(rt: AgentRuntime) -> int:
     """Fetch engagement for every published item once; store it and emit events."""
     rows = await rt.pool.fetch(
-        "SELECT * FROM publications WHERE status = 'published' AND post_id IS NOT NULL")
+        "SELECT * FROM publications WHERE status = 'published' AND post_id <> ''")
     recorded = 0
     for row in rows:
         output: Any = await rt.skills.skill_fetch_engagement(

@@ -20,7 +20,7 @@ def build(settings: Settings, research: ResearchSettings | None = None) -> Agent
     topics = Topics(settings.topic_prefix)
     return AgentRuntime(handlers.AGENT, settings, [
         Subscription("research.trends", topics.trends, ("TrendDiscovered",),
-                     in_tx=handlers.on_trend),  # type: ignore[arg-type]
+                     batch=handlers.on_trends),  # type: ignore[arg-type]
         Subscription("research.commands", topics.research_commands, ("FetchTrends",),
                      long=handlers.on_fetch_command(research), max_records=10),
     ], background=[handlers.schedule(research)])

@@ -11,7 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.runtime import AgentRuntime, Tx
-from agents.runtime.repository import upsert_trend
+from agents.runtime.repository import upsert_trend, upsert_trends
 from events import Envelope, FetchTrends, Trend, TrendDiscovered
 from events.catalog import FetchTrendsPayload
 
@@ -36,12 +36,12 @@ class ResearchSettings(BaseSettings):
         description="Re-announce a known trend when its velocity grew by this much (views/h).")
 
 
-async def on_trend(event: TrendDiscovered, tx: Tx) -> None:
+async def on_trends(events: list[TrendDiscovered], tx: Tx) -> None:
     """Any TrendDiscovered on the trends topic (ours or injected) lands in `trends`."""
-    previous = await upsert_trend(tx.conn, event.payload)
-    await tx.audit("trend:stored", cause=event,
-                   input_data={"trend_id": event.payload.id, "producer": event.producer},
-                   output_data={"new": previous is None})
+    await upsert_trends(tx.conn, [e.payload for e in events])
+    for event in events:
+        await tx.audit("trend:stored", cause=event,
+                       input_data={"trend_id": event.payload.id, "producer": event.producer})
 
 
 async def fetch_and_announce(rt: AgentRuntime, request: FetchTrendsPayload,

@@ -150,7 +150,8 @@ class AgentRuntime:
             group_id=self.group,
             batch=True,
             max_records=min(s.max_records for s in self.subscriptions),
-            batch_timeout_ms=100,
+            # FastStream sleeps this long after an empty poll: it bounds idle latency.
+            batch_timeout_ms=10,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
             max_poll_interval_ms=max_poll_interval_ms,

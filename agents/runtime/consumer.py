@@ -71,8 +71,10 @@ class Subscription:
     `in_tx` handlers run inside the batch transaction (fast, database-only work).
     `long` handlers run outside it (skills that take minutes) and open their own
     transactions through the runtime, claiming the inbox in the one that records the outcome.
-    `batch` handlers get the whole decoded batch in one transaction and must be idempotent
-    by themselves (no inbox rows: the audit sink upserts on the audit id).
+    `batch` handlers get the whole decoded batch in one transaction, for set-based SQL;
+    with `inbox=True` only the events not processed before (claimed in one round trip),
+    with `inbox=False` every event: the handler is idempotent by itself (the audit sink
+    upserts on the audit id).
     """
 
     name: str
@@ -81,6 +83,7 @@ class Subscription:
     in_tx: TxHandler | None = None
     long: LongHandler | None = None
     batch: BatchHandler | None = None
+    inbox: bool = True
     max_records: int = 500
     stats: dict[str, int] = field(default_factory=lambda: {
         "processed": 0, "duplicates": 0, "dead_lettered": 0, "retries": 0})
@@ -153,8 +156,11 @@ class BatchProcessor:
         processed = duplicates = 0
         async with self.rt.transaction() as tx:
             if self.sub.batch is not None:
-                await self.sub.batch([event for _, event in items], tx)
-                processed = len(items)
+                events = [event for _, event in items]
+                fresh = await tx.claim_many(self.sub.name, events) if self.sub.inbox else events
+                if fresh:
+                    await self.sub.batch(fresh, tx)
+                processed, duplicates = len(fresh), len(events) - len(fresh)
             for _, event in items if self.sub.in_tx is not None else ():
                 assert self.sub.in_tx is not None
                 if await tx.claim(self.sub.name, event):

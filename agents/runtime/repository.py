@@ -8,6 +8,16 @@ from typing import Any
 from chimera.db import Conn
 from events import Trend
 
+UPSERT_TREND = """
+    INSERT INTO trends (id, platform, topic, title, description, engagement_metrics,
+                        velocity, fetched_at, url, tags)
+    VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)
+    ON CONFLICT (id) DO UPDATE SET
+        topic = EXCLUDED.topic, title = EXCLUDED.title, description = EXCLUDED.description,
+        engagement_metrics = EXCLUDED.engagement_metrics, velocity = EXCLUDED.velocity,
+        fetched_at = EXCLUDED.fetched_at, url = EXCLUDED.url, tags = EXCLUDED.tags
+    WHERE trends.fetched_at < EXCLUDED.fetched_at"""
+
 
 async def upsert_trend(conn: Conn, trend: Trend) -> float | None:
     """Insert or refresh a trend row; returns the velocity stored before, None if it is new.
@@ -16,22 +26,19 @@ async def upsert_trend(conn: Conn, trend: Trend) -> float | None:
     are harmless).
     """
     previous = await conn.fetchval("SELECT velocity FROM trends WHERE id = $1", trend.id)
-    await conn.execute(
-        """INSERT INTO trends (id, platform, topic, title, description, engagement_metrics,
-                               velocity, fetched_at, url, tags)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)
-           ON CONFLICT (id) DO UPDATE SET
-               topic = EXCLUDED.topic, title = EXCLUDED.title,
-               description = EXCLUDED.description,
-               engagement_metrics = EXCLUDED.engagement_metrics,
-               velocity = EXCLUDED.velocity, fetched_at = EXCLUDED.fetched_at,
-               url = EXCLUDED.url, tags = EXCLUDED.tags
-           WHERE trends.fetched_at < EXCLUDED.fetched_at""",
-        trend.id, trend.platform, trend.topic, trend.title, trend.description,
-        trend.engagement_metrics.model_dump_json(), trend.velocity, trend.timestamp, trend.url,
-        trend.tags,
-    )
+    await conn.execute(UPSERT_TREND, *_trend_args(trend))
     return float(previous) if previous is not None else None
+
+
+async def upsert_trends(conn: Conn, trends: list[Trend]) -> None:
+    """`upsert_trend` for a batch, in one round trip (no previous velocities returned)."""
+    await conn.executemany(UPSERT_TREND, [_trend_args(t) for t in trends])
+
+
+def _trend_args(trend: Trend) -> tuple[Any, ...]:
+    return (trend.id, trend.platform, trend.topic, trend.title, trend.description,
+            trend.engagement_metrics.model_dump_json(), trend.velocity, trend.timestamp,
+            trend.url, trend.tags)
 
 
 async def set_content_status(conn: Conn, content_id: str, status: str, **fields: Any) -> str | None:

@@ -34,6 +34,8 @@ class Tx:
         self.agent = agent
         self.topics = topics
         self.emitted = 0
+        # Outbox rows are buffered and written in one round trip just before the commit.
+        self._outbox: list[tuple[Any, ...]] = []
 
     async def claim(self, consumer: str, event: Envelope[Any]) -> bool:
         """Record that `consumer` processed `event`; False if it already had (a duplicate)."""
@@ -44,17 +46,45 @@ class Tx:
         )
         return bool(inserted)
 
+    async def claim_many(self, consumer: str, events: list[Envelope[Any]]
+                         ) -> list[Envelope[Any]]:
+        """`claim` for a batch in one round trip; returns the events not processed before."""
+        new = set(await self.conn.fetchval(
+            """WITH claimed AS (
+                   INSERT INTO inbox (consumer, event_id, event_type)
+                   SELECT $1, e.id, e.type FROM unnest($2::uuid[], $3::text[]) AS e(id, type)
+                   ON CONFLICT DO NOTHING RETURNING event_id)
+               SELECT coalesce(array_agg(event_id), '{}') FROM claimed""",
+            consumer, [e.event_id for e in events], [e.event_type for e in events],
+        ))
+        fresh, seen = [], set()
+        for event in events:
+            if event.event_id in new and event.event_id not in seen:
+                seen.add(event.event_id)
+                fresh.append(event)
+        return fresh
+
     async def emit(self, event: Envelope[Any], key: str | None, *,
                    headers: dict[str, str] | None = None) -> None:
-        """Queue `event` for the relay, on its stream's topic. Idempotent on its event id."""
-        await self.conn.execute(
-            """INSERT INTO outbox (agent, event_id, event_type, topic, key, value, headers)
-               VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (event_id) DO NOTHING""",
+        """Queue `event` for the relay, on its stream's topic. Idempotent on its event id.
+
+        Written to the outbox with the transaction (see `flush`), never without it.
+        """
+        self._outbox.append((
             self.agent, event.event_id, event.event_type,
             self.topics.stream_of(event.event_type), key, encode(event),
             json.dumps(headers or {}),
-        )
+        ))
         self.emitted += 1
+
+    async def flush(self) -> None:
+        """Write the buffered outbox rows (called by `transaction()` before it commits)."""
+        if self._outbox:
+            await self.conn.executemany(
+                """INSERT INTO outbox (agent, event_id, event_type, topic, key, value, headers)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+                   ON CONFLICT (event_id) DO NOTHING""", self._outbox)
+            self._outbox.clear()
 
     async def audit(
         self,
@@ -74,14 +104,20 @@ class Tx:
         """
         row_id = (audit_id(self.agent, action, cause.event_id, discriminator)
                   if cause is not None else str(uuid.uuid4()))
-        payload = AuditPayload(
+        now = datetime.now(UTC)
+        # Built without re-validation: every field is ours and already of the right type
+        # (the audit sink validates what it consumes like any other consumer).
+        payload = AuditPayload.model_construct(
             id=row_id, agent_id=self.agent, action=action, skill_name=skill_name,
             input_data=redact(input_data), output_data=redact(output_data), status=status,
-            timestamp=datetime.now(UTC),
+            timestamp=now,
         )
-        event = AuditRecorded.create(
-            payload, producer=self.agent, causation=cause,
-            event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"chimera-audit-event:{row_id}"),
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"chimera-audit-event:{row_id}")
+        event = AuditRecorded.model_construct(
+            event_id=event_id, event_type=AuditRecorded.EVENT_TYPE, schema_version=1,
+            occurred_at=now, producer=self.agent,
+            correlation_id=cause.correlation_id if cause is not None else event_id,
+            causation_id=cause.event_id if cause is not None else None, payload=payload,
         )
         await self.emit(event, key=self.agent)
 
@@ -105,4 +141,6 @@ class Tx:
 @asynccontextmanager
 async def transaction(pool: asyncpg.Pool, agent: str, topics: Topics) -> AsyncIterator[Tx]:
     async with pool.acquire() as conn, conn.transaction():
-        yield Tx(conn, agent, topics)
+        tx = Tx(conn, agent, topics)
+        yield tx
+        await tx.flush()
