@@ -155,6 +155,7 @@ class _Run:
     rejections: list[tuple[str, str]] = field(default_factory=list)
     too_large: bool = False
     messages: list[str] = field(default_factory=list)
+    partial_files: set[str] = field(default_factory=set)
 
     # yt-dlp logger interface: debug (and info), warning, error.
     def debug(self, msg: str) -> None:
@@ -192,6 +193,8 @@ class _Run:
         return reason[1]
 
     def progress(self, status: dict[str, Any]) -> None:
+        if tmp := status.get("tmpfilename"):
+            self.partial_files.add(str(tmp))
         if status.get("status") == "downloading":
             done = status.get("downloaded_bytes") or 0
             if done > self.max_bytes:
@@ -375,6 +378,12 @@ def _refused(refusal: URLRefused) -> ValidationError:
                            details={"url": refusal.url, "reason": refusal.reason})
 
 
+def _drop_partials(run: _Run) -> None:
+    """Remove the partial files of a failed download (yt-dlp keeps them to resume)."""
+    for name in run.partial_files:
+        Path(name).unlink(missing_ok=True)
+
+
 # Striped locks (a fixed set, so nothing grows with the number of URLs ever seen).
 _URL_LOCKS = tuple(threading.Lock() for _ in range(64))
 
@@ -431,14 +440,17 @@ def _download(url: str, settings: Settings, cfg: MediaSettings, *, force: bool,
                 ydl.archive.discard(key)
             info = ydl.process_ie_result(found, download=True)
     except OperationError:
+        _drop_partials(run)
         raise
     except (YoutubeDLError, _TooLarge, OSError) as exc:  # DownloadError, RequestError, ...
+        _drop_partials(run)
         raise _translate(exc, run, guard, url) from exc
 
     if isinstance(info, dict) and info.get("_type") == "playlist":
         entries = [e for e in info.get("entries") or [] if isinstance(e, dict)]
         info = entries[0] if entries else {}
     if run.rejections or run.too_large:  # refused by the match filter or the size limit
+        _drop_partials(run)
         raise _translate(RuntimeError("download refused"), run, guard, url)
     path = _final_path(info) if isinstance(info, dict) else None
     if path is None:

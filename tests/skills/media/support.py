@@ -65,6 +65,15 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if parts.path.startswith("/nolength/"):  # the file, without a Content-Length
+            data = (self.server_state.root / parts.path.removeprefix("/nolength/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.end_headers()
+            self.close_connection = True
+            for i in range(0, len(data), 4096):
+                self.wfile.write(data[i:i + 4096])
+            return
         super().do_GET()
 
 

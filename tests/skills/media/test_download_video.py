@@ -209,3 +209,20 @@ async def test_a_file_that_is_not_a_video_is_not_kept(server: LoopbackServer, ma
     folder = settings.media_root / "downloads"
     assert not list(folder.glob("*.mp4"))
     assert "fake" not in (folder / "archive.txt").read_text()
+
+
+async def test_a_download_growing_past_the_limit_is_stopped(server: LoopbackServer, make_ctx,
+                                                            settings) -> None:
+    # No Content-Length: only the progress hook can see the size, and it stops the download.
+    size = (server.root / "clip.mp4").stat().st_size
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"],
+                                download_max_filesize_mb=size / 3 / 1024 / 1024))
+    out = await download_video({"url": f"{server.base}/nolength/clip.mp4"}, ctx)
+    assert out.error is not None and out.error.code == "FILE_TOO_LARGE", out.error
+    folder = settings.media_root / "downloads"
+    assert not [p for p in folder.rglob("*") if p.is_file() and p.suffix in (".mp4", ".part")]
+
+    ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
+    out = await download_video({"url": f"{server.base}/nolength/clip.mp4"}, ctx)
+    assert out.success, out.error  # within the limit it downloads fine
+    assert out.size == size
