@@ -62,6 +62,12 @@ async def test_vertical_video_without_narration(settings, make_ctx) -> None:
     caption_band = frame[int(480 * 0.6):int(480 * 0.85)]
     assert (caption_band.min(axis=2) > 200).sum() > 50
     assert (frame[int(480 * 0.4):int(480 * 0.55)].max() < 60)  # nothing in the middle
+    # The captions change with time (first cue, then the last); the title stays on top.
+    first, last = frame_at(path, 0.2), frame_at(path, 2.8)
+    band = slice(int(480 * 0.6), int(480 * 0.85))
+    assert np.abs(first[band].astype(int) - last[band].astype(int)).mean() > 5
+    for shot in (first, last):
+        assert (shot[: int(480 * 0.15)].min(axis=2) > 200).sum() > 30
 
 
 async def test_narrated_landscape_video_has_audio(settings, make_ctx) -> None:
@@ -141,3 +147,18 @@ def test_captions_cover_the_narration_in_order() -> None:
     assert all(a.end == b.start for a, b in itertools.pairwise(cues))
     assert cues[1].end - cues[1].start > cues[0].end - cues[0].start  # longer line, longer cue
     assert plan_captions([], 5.0) == []
+
+
+def test_overlay_blending_and_clipping() -> None:
+    from skills.media.render import Overlay
+
+    rgba = np.zeros((4, 6, 4), np.uint8)
+    rgba[..., :3] = 255
+    rgba[:, :3, 3] = 255  # left half opaque white, right half transparent
+    frame = np.full((3, 5, 3), 10, np.uint8)
+    overlay = Overlay.of(rgba, x=-1, y=1, start=0, end=1, width=5, height=3)
+    assert (overlay.x, overlay.y) == (0, 1) and overlay.fg.shape[:2] == (2, 5)
+    overlay.blend(frame)
+    assert (frame[0] == 10).all()  # above the overlay: untouched
+    assert (frame[1:, :2] == 255).all()  # opaque part (its first column was cut off)
+    assert (frame[1:, 2:] == 10).all()  # transparent part: background shows
