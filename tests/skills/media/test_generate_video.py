@@ -14,6 +14,8 @@ import pytest
 from skills.media.render import frame_size, generate_video, plan_captions
 from tests.skills.media.support import ffprobe, media_config
 
+pytestmark = pytest.mark.slow  # real faster-whisper / moviepy+x264 work
+
 SCRIPT = {"title": "Chimera", "hook": "Did you know?",
           "body": ["Octopuses have three hearts.", "And blue blood."],
           "call_to_action": "Follow for more"}
