@@ -12,6 +12,7 @@ Every variable has the `CHIMERA_` prefix, like the rest of Chimera's settings. L
 | CHIMERA_DOWNLOAD_SLEEP_INTERVAL_S     | polite pause before each download (default 1 s, max 3 s) |
 | CHIMERA_DOWNLOAD_SOCKET_TIMEOUT_S     | socket timeout (default 20 s)                            |
 | CHIMERA_DOWNLOAD_RETRIES              | yt-dlp's HTTP retries (default 3)                        |
+| CHIMERA_DOWNLOAD_RATE_LIMIT_BYTES_S   | bandwidth cap per download (default none)                |
 | CHIMERA_DOWNLOAD_ALLOWED_EXTRACTORS   | yt-dlp extractors allowed (regexes, full match)          |
 | CHIMERA_WHISPER_MODEL                 | size name ("base") or a local CTranslate2 model folder   |
 | CHIMERA_WHISPER_DEVICE                | auto (CUDA when a GPU is visible), cpu or cuda           |
@@ -59,6 +60,7 @@ class MediaSettings(BaseSettings):
     download_max_sleep_interval_s: float = Field(default=3.0, ge=0)
     download_socket_timeout_s: float = Field(default=20, gt=0)
     download_retries: int = Field(default=3, ge=0, le=20)
+    download_rate_limit_bytes_s: int | None = Field(default=None, ge=1024)
     download_allowed_extractors: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_EXTRACTORS))
 
