@@ -10,6 +10,7 @@ have_pg_server() { command -v pg_config >/dev/null && [ -x "$(pg_config --bindir
 have_pg_server || need+=(postgresql)
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need+=(ffmpeg)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || need+=(fonts-dejavu-core)
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v runuser >/dev/null || need+=(util-linux)

@@ -70,6 +70,9 @@ class RetryPolicy:
     base_delay: float = 1.0
     max_delay: float = 60.0
     jitter: float = 0.1
+    # A server asking us to wait longer than this (a daily quota, say) is not waited for
+    # inline: the caller gets the transient error and its retry_after to schedule.
+    max_retry_after: float = 300.0
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number `attempt` (1-based)."""
@@ -204,10 +207,8 @@ async def invoke(spec: SkillSpec[InT, OutT], data: InT | dict[str, Any], ctx: Sk
             output = await spec.impl(parsed, ctx)
             break
         except TransientError as exc:
-            # A server asking for a longer wait than we would back off (a daily quota, say)
-            # is not waited for inline: the caller gets the error and its retry_after.
             if attempts > ctx.retry.max_retries or (
-                    exc.retry_after is not None and exc.retry_after > ctx.retry.max_delay):
+                    exc.retry_after is not None and exc.retry_after > ctx.retry.max_retry_after):
                 exc.details.setdefault("attempts", attempts)
                 output = failure(spec.output_model, exc.info)
                 break

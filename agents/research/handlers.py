@@ -30,7 +30,6 @@ class ResearchSettings(BaseSettings):
     categories: list[str] = Field(default_factory=list)
     time_range: str = "24h"
     max_results: int = Field(default=50, ge=1, le=50)
-    feed_urls: list[str] | None = None
     velocity_growth: float = Field(
         default=1000.0, ge=0,
         description="Re-announce a known trend when its velocity grew by this much (views/h).")
@@ -48,10 +47,8 @@ async def fetch_and_announce(rt: AgentRuntime, request: FetchTrendsPayload,
                              settings: ResearchSettings,
                              cause: Envelope[Any] | None = None) -> int:
     """Call the trend-fetch skill, upsert every trend, announce new or accelerating ones."""
-    skill_input: dict[str, Any] = request.model_dump()
-    if settings.feed_urls:
-        skill_input["feed_urls"] = settings.feed_urls
-    output: Any = await rt.skills.skill_fetch_trends(skill_input)
+    # Feeds come from the trusted CHIMERA_TRENDS_FEED_URLS (default: the bundled sample).
+    output: Any = await rt.skills.skill_fetch_trends(request.model_dump())
     announced = 0
     for trend in output.trends:
         async with rt.transaction() as tx:

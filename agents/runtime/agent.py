@@ -33,7 +33,9 @@ from chimera.errors import ConfigError
 from chimera.settings import Settings
 from events import Topics
 from skills import load_all as load_skills
+from skills import skill_settings
 from skills.base import BoundSkills, SkillCall, SkillContext
+from skills.ratelimit import PgRateLimiter
 
 log = logging.getLogger("chimera.agent")
 
@@ -209,6 +211,7 @@ class AgentRuntime:
                                  follow_redirects=False)
         self._skills = BoundSkills(SkillContext(
             settings=self.settings, http=http, pool=self.pool, observers=[self._observe_skill],
+            limiter=PgRateLimiter(self.pool), extras=skill_settings(),
         ))
         tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")]
         tasks += [asyncio.create_task(loop(self), name=f"{self.name}-{loop.__name__}")
