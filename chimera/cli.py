@@ -219,6 +219,54 @@ def status(
     raise typer.Exit(0 if report["healthy"] else 1)
 
 
+skill_app = typer.Typer(no_args_is_help=True, help="Skills: list them, run one.")
+app.add_typer(skill_app, name="skill")
+
+
+@skill_app.command("list")
+def skill_list(
+    schemas: Annotated[bool, typer.Option(help="Print input/output JSON schemas too.")] = False,
+) -> None:
+    """List the registered skills (with their JSON schemas when asked)."""
+    import json
+
+    from skills import load_all
+
+    for name, spec in sorted(load_all().items()):
+        if schemas:
+            typer.echo(json.dumps(spec.schemas(), indent=2))
+        else:
+            typer.echo(f"{name:<24} {spec.description}")
+
+
+@skill_app.command("run")
+def skill_run(
+    name: Annotated[str, typer.Argument(help="e.g. skill_fetch_trends")],
+    data: Annotated[str, typer.Argument(help="Input as JSON, or @file.json.")] = "{}",
+) -> None:
+    """Run one skill on JSON input and print its output JSON (exit 1 when it failed)."""
+    import json
+
+    from skills import load_all
+    from skills.runner import run_skill
+
+    registry = load_all()
+    if name not in registry:
+        raise ChimeraError(f"no skill {name!r}; `chimera skill list` shows them")
+    if data.startswith("@"):
+        path = Path(data[1:])
+        if not path.is_file():
+            raise ChimeraError(f"no such file: {path}")
+        data = path.read_text()
+    try:
+        parsed = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ChimeraError(f"input is not JSON: {exc}") from exc
+    output = asyncio.run(run_skill(load_settings(), registry[name], parsed))
+    typer.echo(output.model_dump_json(indent=2))
+    raise typer.Exit(0 if output.success else 1)
+
+
 def _configure_logging() -> None:
     import logging
 

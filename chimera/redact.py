@@ -7,6 +7,7 @@ query parameters (`key=`, `access_token=`, ...), and well-known API key shapes.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -42,7 +43,20 @@ def _phone_like(match: re.Match[str]) -> bool:
     return 8 <= sum(ch.isdigit() for ch in match.group(0)) <= 15
 
 
+# Cheap gate: a string none of whose characters could start a match is returned as is
+# (most audit strings are ids and words; the full patterns run only on the rest).
+_SUSPECT = re.compile(r"@|\d{3}|\+\d|(?i:bearer|basic|token)|[?&][A-Za-z_]+=|AIza|sk-|gh[pousr]_"
+                      r"|AKIA|eyJ")
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key))
+
+
 def redact_text(text: str) -> str:
+    if not _SUSPECT.search(text):
+        return text
     for pattern, replacement in _PATTERNS:
         if replacement == "[PHONE]":
             text = pattern.sub(lambda m: "[PHONE]" if _phone_like(m) else m.group(0), text)
@@ -57,7 +71,7 @@ def redact(value: Any) -> Any:
         return redact_text(value)
     if isinstance(value, dict):
         return {
-            k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) and v not in (None, "")
+            k: (MASK if isinstance(k, str) and _secret_key(k) and v not in (None, "")
                 else redact(v))
             for k, v in value.items()
         }

@@ -157,6 +157,8 @@ class AgentRuntime:
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
             max_poll_interval_ms=max_poll_interval_ms,
+            # Big batches amortise each batch's transaction and commit.
+            max_partition_fetch_bytes=8 * 1024 * 1024,
             parser=_raw_parser,
             decoder=_raw_decoder,
             title=f"{self.name}",
