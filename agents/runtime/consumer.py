@@ -122,6 +122,7 @@ class BatchProcessor:
         self.group = group
         self.topics = topics
         self.retry_base = runtime.settings_retry_base
+        self._current: Envelope[Any] | None = None  # the event being handled in a batch
 
     async def process(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
         """Process a batch; raises InfrastructureDown when it must be redelivered."""
@@ -135,18 +136,32 @@ class BatchProcessor:
                                  category=ErrorCategory.VALIDATION)
                 dead.append((record, DeadLetter(info, exc)))
 
-        if (self.sub.in_tx is not None or self.sub.batch is not None) and valid:
+        # The whole batch in one transaction; if it fails, each record on its own. For
+        # per-event handlers the record that raised is known: it is not run again when its
+        # error is not retryable, and that run counts as its first attempt otherwise. For
+        # set-based handlers the batch run counts as every record's first attempt.
+        attempted: dict[Any, int] = {}
+        if (self.sub.in_tx is not None or self.sub.batch is not None) and len(valid) > 1:
+            self._current = None
             try:
                 await self._batch_in_one_tx(valid)
                 valid = []
             except INFRA_ERRORS as exc:
                 raise InfrastructureDown(str(exc)) from exc
-            except Exception:
+            except Exception as exc:
                 log.info("%s: batch of %d failed; retrying record by record", self.sub.name,
                          len(valid))
+                culprit = self._current if self.sub.in_tx is not None else None
+                for _, event in valid:
+                    if culprit is None or event is culprit:
+                        attempted[event.event_id] = 1
+                if culprit is not None and not classify(exc).retryable:
+                    dead += [(r, DeadLetter(classify(exc), exc)) for r, e in valid
+                             if e is culprit]
+                    valid = [(r, e) for r, e in valid if e is not culprit]
         for record, event in valid:
             try:
-                await self._one_with_retries(event)
+                await self._one_with_retries(event, attempted.get(event.event_id, 0))
             except DeadLetter as exc:
                 dead.append((record, exc))
         for record, letter in dead:
@@ -163,6 +178,7 @@ class BatchProcessor:
                 processed, duplicates = len(fresh), len(events) - len(fresh)
             for _, event in items if self.sub.in_tx is not None else ():
                 assert self.sub.in_tx is not None
+                self._current = event
                 if await tx.claim(self.sub.name, event):
                     await self.sub.in_tx(event, tx)
                     processed += 1
@@ -182,8 +198,8 @@ class BatchProcessor:
         await self.sub.long(event, self.rt)
         self.sub.stats["processed"] += 1
 
-    async def _one_with_retries(self, event: Envelope[Any]) -> None:
-        attempt = 0
+    async def _one_with_retries(self, event: Envelope[Any], attempted: int = 0) -> None:
+        attempt = attempted
         while True:
             attempt += 1
             try:
