@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from agents.runtime.kafka import ensure_topics
 from chimera import db, stack
 from chimera.inject import send
 from chimera.settings import Settings
@@ -103,6 +104,9 @@ def run_demo(settings: Settings, timeout: float, echo: Any = print) -> DemoResul
         "CHIMERA_PUBLISH_ENGAGEMENT_SECONDS": "3",
         "CHIMERA_PUBLISH_POLL_SECONDS": "0.5",
         "CHIMERA_PUBLISH_PRIVACY": "public",
+        # Half resolution (540x960) keeps the demo to a few minutes on two cores.
+        "CHIMERA_GENERATE_RESOLUTION_SCALE": "0.5",
+        "CHIMERA_GENERATE_TARGET_DURATION_S": "20",
     }
     agents = AgentProcesses(env=env, log_dir=logs)
     agents.start()
@@ -113,6 +117,7 @@ def run_demo(settings: Settings, timeout: float, echo: Any = print) -> DemoResul
     snap: dict[str, Any] = {}
     settled = False
     try:
+        asyncio.run(ensure_topics(demo_settings))  # before the first send, not on demand
         command = FetchTrends.create(FetchTrendsPayload(platforms=["feed"]), producer="demo",
                                      correlation_id=uuid.uuid4())
         asyncio.run(send(demo_settings, [command]))
