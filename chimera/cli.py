@@ -10,16 +10,29 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 from pydantic import ValidationError as PydanticValidationError
 
 from chimera import db, stack
 from chimera.errors import ChimeraError
 from chimera.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+class _Group(typer.core.TyperGroup):
+    """Turns expected failures (ChimeraError) into one clear line and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ChimeraError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, cls=_Group)
 stack_app = typer.Typer(no_args_is_help=True, help="The local Kafka + PostgreSQL stack.")
 app.add_typer(stack_app, name="stack")
 
@@ -276,11 +289,7 @@ def _configure_logging() -> None:
 
 
 def main() -> None:
-    try:
-        app()
-    except ChimeraError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        sys.exit(1)
+    app()
 
 
 if __name__ == "__main__":
