@@ -33,14 +33,22 @@ class Envelope(BaseModel, Generic[P]):
     # Versions this code can still read; older payloads are upgraded in `upgrade()`.
     schema_versions_accepted: ClassVar[frozenset[int]] = frozenset({1})
 
-    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    event_id: uuid.UUID = Field(
+        default_factory=uuid.uuid4,
+        description="Unique id of this event; consumers drop a second delivery by it.")
     event_type: str = Field(description="The event type name, e.g. TrendDiscovered.")
-    schema_version: int = Field(default=1, ge=1)
-    occurred_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
-    producer: str = Field(min_length=1, max_length=100, description="Who emitted it.")
-    correlation_id: uuid.UUID
-    causation_id: uuid.UUID | None = None
-    payload: P
+    schema_version: int = Field(
+        default=1, ge=1, description="Version of the payload's shape (see `upgrade`).")
+    occurred_at: AwareDatetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        description="When it happened, ISO 8601 with a time zone.")
+    producer: str = Field(min_length=1, max_length=100,
+                          description="Who emitted it: an agent name or an outside producer.")
+    correlation_id: uuid.UUID = Field(
+        description="The workflow's id: the first event's id, copied onto every event it causes.")
+    causation_id: uuid.UUID | None = Field(
+        default=None, description="The id of the event that directly caused this one, if any.")
+    payload: P = Field(description="The event's data; its shape depends on `event_type`.")
 
     @classmethod
     def create(

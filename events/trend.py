@@ -16,13 +16,19 @@ class EngagementMetrics(BaseModel):
     `engagement_rate` = (likes + comments + shares) / views, 0 when there are no views.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"views": 120000, "likes": 9000, "comments": 400,
+                                         "shares": 300, "engagement_rate": 0.080833}]},
+    )
 
-    views: int = Field(default=0, ge=0)
-    likes: int = Field(default=0, ge=0)
-    comments: int = Field(default=0, ge=0)
-    shares: int = Field(default=0, ge=0)
-    engagement_rate: float = Field(default=0.0, ge=0.0)
+    views: int = Field(default=0, ge=0, description="Times the item was viewed.")
+    likes: int = Field(default=0, ge=0, description="Likes (or the platform's equivalent).")
+    comments: int = Field(default=0, ge=0, description="Comments or replies.")
+    shares: int = Field(default=0, ge=0, description="Shares, reposts or retweets.")
+    engagement_rate: float = Field(
+        default=0.0, ge=0.0, description="(likes + comments + shares) / views; 0 without views.")
 
     @classmethod
     def of(cls, views: int = 0, likes: int = 0, comments: int = 0,
@@ -57,13 +63,20 @@ class Trend(BaseModel):
     )
 
     id: str = Field(min_length=1, max_length=255, description="Unique, stable id of the item.")
-    platform: Platform
-    topic: str = Field(min_length=1, max_length=255)
-    title: str = Field(min_length=1)
-    description: str = ""
-    engagement_metrics: EngagementMetrics = Field(default_factory=EngagementMetrics)
+    platform: Platform = Field(
+        description="Where it was seen: youtube, tiktok, twitter (X) or feed (RSS/Atom/JSONL).")
+    topic: str = Field(min_length=1, max_length=255,
+                       description="The subject people talk about, in a few words.")
+    title: str = Field(min_length=1, description="The item's title on its platform.")
+    description: str = Field(default="", description="The item's description, if any.")
+    engagement_metrics: EngagementMetrics = Field(
+        default_factory=EngagementMetrics, description="Engagement counts when observed.")
     velocity: float = Field(default=0.0, description="Views gained per hour between snapshots.")
     timestamp: AwareDatetime = Field(description="When the item was observed (ISO 8601).")
-    url: str = Field(min_length=1)
-    tags: list[str] = Field(default_factory=list)
+    url: str = Field(min_length=1, description="Link to the item on its platform.")
+    tags: list[str] = Field(default_factory=list, description="Tags or hashtags, without '#'.")
 
+
+
+TREND_EXAMPLE: dict[str, object] = Trend.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+"""The trend in the documented examples (events reuse it in their own examples)."""
