@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -39,27 +39,29 @@ class EngagementMetrics(BaseModel):
                    engagement_rate=round(rate, 6))
 
 
+TREND_EXAMPLE: dict[str, Any] = {
+    "id": "youtube:dQw4w9WgXcQ",
+    "platform": "youtube",
+    "topic": "retro synthwave",
+    "title": "Synthwave in 60 seconds",
+    "description": "Why the 80s sound is back.",
+    "engagement_metrics": {"views": 120000, "likes": 9000, "comments": 400,
+                           "shares": 300, "engagement_rate": 0.080833},
+    "velocity": 5400.0,
+    "timestamp": "2026-11-25T12:00:00Z",
+    "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+    "tags": ["music", "synthwave"],
+}
+"""The documented example trend (events reuse it in their own examples)."""
+
+
 class Trend(BaseModel):
     """A trending topic, field for field as the specification's Trend Fetcher API returns it."""
 
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={
-            "examples": [{
-                "id": "youtube:dQw4w9WgXcQ",
-                "platform": "youtube",
-                "topic": "retro synthwave",
-                "title": "Synthwave in 60 seconds",
-                "description": "Why the 80s sound is back.",
-                "engagement_metrics": {"views": 120000, "likes": 9000, "comments": 400,
-                                       "shares": 300, "engagement_rate": 0.080833},
-                "velocity": 5400.0,
-                "timestamp": "2026-11-25T12:00:00Z",
-                "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
-                "tags": ["music", "synthwave"],
-            }]
-        },
+        json_schema_extra={"examples": [TREND_EXAMPLE]},
     )
 
     id: str = Field(min_length=1, max_length=255, description="Unique, stable id of the item.")
@@ -77,6 +79,3 @@ class Trend(BaseModel):
     tags: list[str] = Field(default_factory=list, description="Tags or hashtags, without '#'.")
 
 
-
-TREND_EXAMPLE: dict[str, object] = Trend.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
-"""The trend in the documented examples (events reuse it in their own examples)."""

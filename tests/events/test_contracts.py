@@ -80,3 +80,10 @@ def test_examples_are_fixed_so_generated_documents_are_stable() -> None:
 def test_envelope_fields_are_described() -> None:
     for field_name, field in Envelope.model_fields.items():
         assert field.description, f"Envelope.{field_name} has no description"
+
+
+@pytest.mark.parametrize("name", sorted(EVENTS))
+def test_examples_of_nested_models_validate_too(name: str) -> None:
+    for model in _own_models(EVENTS[name]):
+        for example in model.model_json_schema().get("examples", []):
+            model.model_validate_json(json.dumps(example))
