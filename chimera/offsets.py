@@ -1,24 +1,234 @@
-"""Consumer-group offsets: read them and move them (replays). The group must be inactive."""
+"""Consumer-group offsets and topic positions: read them, move them (replays), read topics.
+
+Shared by `chimera replay` and `chimera dlq` (chimera.ops) and the pipeline tests. Moving a
+group's offsets is only safe while the group has no live members: their next commit would
+overwrite ours, and the broker refuses a commit from outside a group that has members.
+"""
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import OffsetAndMetadata
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+
+from chimera.errors import ChimeraError
 from chimera.settings import Settings
+
+_ADMIN_KEYS = {"bootstrap_servers", "security_protocol", "ssl_context", "sasl_mechanism",
+               "sasl_plain_username", "sasl_plain_password"}
+
+
+class GroupActiveError(ChimeraError):
+    """The consumer group has live members, so its offsets must not be moved."""
+
+    def __init__(self, group: str, state: str, members: list[GroupMember]) -> None:
+        named = ", ".join(f"{m.client_id} on {m.host}" for m in members) or "none listed"
+        super().__init__(
+            f"consumer group {group!r} is active ({state}, {len(members)} member(s): {named}); "
+            "stop those consumers first (its offsets can only move while it is inactive)")
+        self.group = group
+        self.state = state
+        self.members = members
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    """One live member of a consumer group."""
+
+    member_id: str
+    client_id: str
+    host: str
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """A consumer group as the coordinator describes it (state Dead: it does not exist)."""
+
+    group: str
+    state: str
+    members: list[GroupMember]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.members) or self.state not in ("Empty", "Dead", "")
+
+
+@asynccontextmanager
+async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client with the configured connection and security options."""
+    admin = AIOKafkaAdminClient(**{k: v for k, v in settings.kafka_client_options().items()
+                                   if k in _ADMIN_KEYS})
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def plain_consumer(settings: Settings, group: str | None = None,
+                         ) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer for manual assignment (never subscribes, never joins a group)."""
+    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=group,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    # Let the consumer's background task begin: stopping it before it ran once raises
+    # CancelledError out of stop() (aiokafka 0.14, consumers without a group).
+    await asyncio.sleep(0)
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def existing_topics(settings: Settings) -> set[str]:
+    """Names of every topic in the cluster (listing them never auto-creates one)."""
+    async with admin_client(settings) as admin:
+        return set(await admin.list_topics())
 
 
 async def list_partitions(settings: Settings, topics: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(**{k: v for k, v in settings.kafka_client_options().items()
-                                   if k != "client_id"})
-    await admin.start()
-    try:
+    """Every partition of `topics`; ChimeraError when one of them does not exist."""
+    if not topics:
+        return []
+    missing = sorted(set(topics) - await existing_topics(settings))
+    if missing:
+        raise ChimeraError(f"no such topic: {', '.join(missing)}")
+    async with admin_client(settings) as admin:
         described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
     return sorted(TopicPartition(t["topic"], p["partition"]) for t in described
                   for p in t["partitions"])
+
+
+async def create_topic(settings: Settings, name: str, partitions: int,
+                       config: dict[str, str] | None = None) -> bool:
+    """Create `name` unless it exists; returns whether this call created it."""
+    async with admin_client(settings) as admin:
+        if name in set(await admin.list_topics()):
+            return False
+        try:
+            await admin.create_topics([NewTopic(
+                name, num_partitions=partitions,
+                replication_factor=settings.topic_replication_factor,
+                topic_configs=config or {})])
+        except TopicAlreadyExistsError:
+            return False
+    # Metadata reaches the broker's cache a moment after the controller answers.
+    for _ in range(50):
+        if name in await existing_topics(settings):
+            break
+        await asyncio.sleep(0.1)
+    return True
+
+
+async def describe_group(settings: Settings, group: str) -> GroupState:
+    """The group's state and live members (one group per request: aiokafka 0.14 cannot
+    decode a DescribeGroups answer about several groups from Kafka 4)."""
+    async with admin_client(settings) as admin:
+        responses = await admin.describe_consumer_groups([group])
+    for response in responses:
+        for described in response.to_object()["groups"]:
+            if described["group"] != group:
+                continue
+            members = [GroupMember(m["member_id"], m["client_id"], m["client_host"].lstrip("/"))
+                       for m in described["members"]]
+            return GroupState(group, described["state"], members)
+    return GroupState(group, "Dead", [])
+
+
+async def ensure_inactive(settings: Settings, group: str) -> GroupState:
+    """Raise GroupActiveError (naming the members) unless the group has no live members."""
+    state = await describe_group(settings, group)
+    if state.active:
+        raise GroupActiveError(group, state.state, state.members)
+    return state
+
+
+async def committed_offsets(settings: Settings, group: str,
+                            partitions: list[TopicPartition] | None = None,
+                            ) -> dict[TopicPartition, int | None]:
+    """The group's committed offset per partition (None: nothing committed there).
+
+    With `partitions` None: every partition the group has committed on.
+    """
+    async with admin_client(settings) as admin:
+        found = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    result: dict[TopicPartition, int | None] = {tp: None for tp in partitions or []}
+    for tp, meta in found.items():
+        result[tp] = meta.offset if meta.offset >= 0 else None
+    return result
+
+
+async def commit_offsets(settings: Settings, group: str, offsets: dict[TopicPartition, int],
+                         ) -> None:
+    """Commit `offsets` for `group` from outside it (the broker refuses if it has members)."""
+    if not offsets:
+        return
+    async with plain_consumer(settings, group) as consumer:
+        consumer.assign(list(offsets))
+        await consumer.commit({tp: OffsetAndMetadata(offset, "")
+                               for tp, offset in offsets.items()})
+
+
+async def watermarks(settings: Settings, partitions: list[TopicPartition],
+                     ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """(beginning, end) offsets per partition: the first retained record, the next to come."""
+    if not partitions:
+        return {}, {}
+    async with plain_consumer(settings) as consumer:
+        beginning = await consumer.beginning_offsets(partitions)
+        end = await consumer.end_offsets(partitions)
+    return beginning, end
+
+
+async def offsets_at(settings: Settings, partitions: list[TopicPartition], timestamp_ms: int,
+                     ) -> dict[TopicPartition, int | None]:
+    """Per partition, the first offset whose timestamp is at or after `timestamp_ms`
+    (None: no such record yet)."""
+    if not partitions:
+        return {}
+    async with plain_consumer(settings) as consumer:
+        found = await consumer.offsets_for_times({tp: timestamp_ms for tp in partitions})
+    return {tp: (found[tp].offset if found.get(tp) is not None else None)  # type: ignore[union-attr]
+            for tp in partitions}
+
+
+async def read_range(consumer: AIOKafkaConsumer, ranges: dict[TopicPartition, tuple[int, int]],
+                     max_seconds: float = 30.0,
+                     ) -> AsyncGenerator[ConsumerRecord[Any, Any], None]:
+    """Yield the records with offsets in [start, stop) of each partition, in offset order per
+    partition. `consumer` must be a plain (unsubscribed) one; it is (re)assigned here."""
+    wanted = {tp: (start, stop) for tp, (start, stop) in ranges.items() if start < stop}
+    if not wanted:
+        return
+    consumer.assign(list(wanted))
+    for tp, (start, _) in wanted.items():
+        consumer.seek(tp, start)
+    pending = set(wanted)
+    deadline = time.monotonic() + max_seconds
+    while pending:
+        if time.monotonic() > deadline:
+            raise ChimeraError(
+                f"timed out reading {', '.join(f'{tp.topic}/{tp.partition}' for tp in pending)}")
+        batch = await consumer.getmany(*pending, timeout_ms=500)
+        for tp, records in batch.items():
+            stop = wanted[tp][1]
+            for record in records:
+                if record.offset < stop:
+                    yield record
+        for tp in list(pending):
+            # Offsets may have gaps (transaction markers, compaction): go by the position.
+            if await consumer.position(tp) >= wanted[tp][1]:
+                pending.discard(tp)
+                consumer.pause(tp)
 
 
 async def reset_to_earliest(settings: Settings, group: str, topics: list[str]) -> dict[str, int]:
@@ -27,19 +237,12 @@ async def reset_to_earliest(settings: Settings, group: str, topics: list[str]) -
     Returns how many records per topic the group will see again. Commits made while the
     group has live members would be overwritten by them: stop the agent first.
     """
-    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=group,
-                                enable_auto_commit=False)
-    await consumer.start()
+    partitions = await list_partitions(settings, topics)
+    beginning, _ = await watermarks(settings, partitions)
+    committed = await committed_offsets(settings, group, partitions)
+    await commit_offsets(settings, group, {tp: beginning[tp] for tp in partitions})
     replayed: dict[str, int] = {}
-    try:
-        partitions = await list_partitions(settings, topics)
-        consumer.assign(partitions)
-        beginning = await consumer.beginning_offsets(partitions)
-        committed = {tp: await consumer.committed(tp) for tp in partitions}
-        await consumer.commit({tp: OffsetAndMetadata(beginning[tp], "") for tp in partitions})
-        for tp in partitions:
-            replayed[tp.topic] = replayed.get(tp.topic, 0) + (
-                (committed[tp] or beginning[tp]) - beginning[tp])
-    finally:
-        await consumer.stop()
+    for tp in partitions:
+        replayed[tp.topic] = replayed.get(tp.topic, 0) + max(
+            (committed[tp] or beginning[tp]) - beginning[tp], 0)
     return replayed

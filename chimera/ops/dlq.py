@@ -1,0 +1,434 @@
+"""Dead letters: list them, show one, redrive them to their topic once fixed, purge them.
+
+Every input topic T has a dead-letter topic `T.dlq` (agents.runtime.consumer writes the
+original key, value and headers there, plus `chimera.dlq.*` headers saying why). Nothing is
+deleted from a dead-letter topic here: handling a record (redriving or purging it) is
+recorded, so a record is never lost, and `list` shows only what is still unhandled.
+
+Where "handled" is kept, in Kafka only:
+- the consumer group `<prefix>.dlq-handled` commits, per dead-letter partition, the offset
+  below which every record is handled: it moves only past a contiguous run of handled records
+  (its lag is what is left to look at, in any Kafka tool);
+- the compacted topic `<prefix>.dlq-handled-log` holds one record per handled record, keyed
+  `<dlq topic>/<partition>/<offset>`, valued with what was done, when, and where it went;
+  it covers the handled records beyond the group's offset, and the history behind it.
+The log is written before the group's offset moves, and a redrive is recorded only after the
+original topic acknowledged the copy: a crash in between can at worst redrive a record twice,
+which the agents' inboxes turn into a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aiokafka import TopicPartition
+
+from agents.runtime.consumer import DLQ_HEADER
+from agents.runtime.kafka import make_producer
+from chimera import offsets
+from chimera.errors import ChimeraError
+from chimera.settings import Settings
+from events.topics import DLQ_SUFFIX
+
+REDRIVEN_FROM = "chimera.redriven-from"
+Action = Literal["redriven", "purged"]
+
+
+def handled_group(settings: Settings) -> str:
+    """The consumer group whose offsets mark contiguous runs of handled dead letters."""
+    return f"{settings.topic_prefix}.dlq-handled"
+
+
+def handled_log(settings: Settings) -> str:
+    """The compacted topic recording each handled dead letter."""
+    return f"{settings.topic_prefix}.dlq-handled-log"
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What was done with a dead letter (None fields when only the group's offset says so)."""
+
+    action: str
+    at: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class DeadLetter:
+    """One record of a dead-letter topic, with the reasons its headers carry."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    timestamp_ms: int
+    handled: Handled | None = None
+
+    def header(self, name: str) -> str | None:
+        for key, value in reversed(self.headers):
+            if key == name:
+                return value.decode(errors="replace")
+        return None
+
+    def why(self, name: str) -> str | None:
+        return self.header(DLQ_HEADER + name)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+    @property
+    def error_code(self) -> str | None:
+        return self.why("error.code")
+
+    @property
+    def original_topic(self) -> str:
+        return self.why("original.topic") or self.topic.removesuffix(DLQ_SUFFIX)
+
+    @property
+    def original_headers(self) -> list[tuple[str, bytes]]:
+        """The headers the record had before it was dead-lettered (and redriven)."""
+        return [(k, v) for k, v in self.headers
+                if not k.startswith(DLQ_HEADER) and k != REDRIVEN_FROM]
+
+    def key_text(self) -> str | None:
+        if self.key is None:
+            return None
+        try:
+            return self.key.decode()
+        except UnicodeDecodeError:
+            return repr(self.key)
+
+    def summary(self) -> dict[str, Any]:
+        """The record's identity and reasons, without its payload."""
+        original_partition = self.why("original.partition")
+        original_offset = self.why("original.offset")
+        return {
+            "topic": self.topic, "partition": self.partition, "offset": self.offset,
+            "key": self.key_text(),
+            "error_code": self.error_code,
+            "error_category": self.why("error.category"),
+            "exception_class": self.why("exception.class"),
+            "exception_message": self.why("exception.message"),
+            "original_topic": self.original_topic,
+            "original_partition": (int(original_partition)
+                                   if original_partition and original_partition.isdigit()
+                                   else None),
+            "original_offset": (int(original_offset)
+                                if original_offset and original_offset.isdigit() else None),
+            "consumer_group": self.why("consumer.group"),
+            "consumer": self.why("consumer"),
+            "dead_lettered_at": self.why("timestamp") or datetime.fromtimestamp(
+                self.timestamp_ms / 1000, UTC).isoformat(),
+            "redriven_from": self.header(REDRIVEN_FROM),
+            "handled": None if self.handled is None else {
+                "action": self.handled.action, "at": self.handled.at,
+                "detail": self.handled.detail},
+        }
+
+    def details(self) -> dict[str, Any]:
+        """The summary plus the original headers and payload (pretty JSON or bytes' repr)."""
+        return {**self.summary(),
+                "headers": {k: v.decode(errors="replace") for k, v in self.original_headers},
+                "payload": format_payload(self.value)}
+
+
+def format_payload(value: bytes | None) -> str:
+    """Pretty JSON when the bytes are JSON, else the repr of the bytes."""
+    if value is None:
+        return "None (a tombstone)"
+    try:
+        return json.dumps(json.loads(value), indent=2, ensure_ascii=False, sort_keys=False)
+    except (UnicodeDecodeError, ValueError):
+        return repr(value)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which dead letters of a topic: given ones, all unhandled, or those with an error code.
+
+    `records` are (partition, offset) pairs; `partitions` narrows `all_` and `error_code`.
+    """
+
+    records: tuple[tuple[int, int], ...] = ()
+    all_: bool = False
+    error_code: str | None = None
+    partitions: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        chosen = sum((bool(self.records), self.all_, self.error_code is not None))
+        if chosen != 1:
+            raise ChimeraError("choose the records: --offset (repeatable), --all, or "
+                               "--error-code CODE (exactly one)")
+
+    @staticmethod
+    def parse_offsets(items: Iterable[str], partition: int | None) -> tuple[tuple[int, int], ...]:
+        """`P:N` items, or bare `N` items with `partition` given."""
+        parsed = []
+        for item in items:
+            text = item.strip()
+            if ":" in text:
+                part, _, off = text.partition(":")
+            elif partition is not None:
+                part, off = str(partition), text
+            else:
+                raise ChimeraError(f"offset {item!r} needs its partition: write P:N "
+                                   "(e.g. 0:12) or give --partition")
+            if not (part.isdigit() and off.isdigit()):
+                raise ChimeraError(f"not PARTITION:OFFSET: {item!r}")
+            parsed.append((int(part), int(off)))
+        return tuple(parsed)
+
+
+@dataclass
+class HandledState:
+    """Per dead-letter partition: the group's floor, and the logged handled records."""
+
+    floors: dict[TopicPartition, int | None] = field(default_factory=dict)
+    logged: dict[tuple[str, int, int], Handled] = field(default_factory=dict)
+
+    def of(self, topic: str, partition: int, offset: int) -> Handled | None:
+        logged = self.logged.get((topic, partition, offset))
+        if logged is not None:
+            return logged
+        floor = self.floors.get(TopicPartition(topic, partition))
+        if floor is not None and offset < floor:
+            return Handled("handled")
+        return None
+
+
+async def dlq_topics(settings: Settings, topic: str | None = None) -> list[str]:
+    """Every `*.dlq` topic under the prefix, or the one `topic` names (full name, original
+    topic, or stream name: `trends` → `<prefix>.trends.dlq`)."""
+    existing = await offsets.existing_topics(settings)
+    if topic is None:
+        return sorted(t for t in existing
+                      if t.startswith(f"{settings.topic_prefix}.") and t.endswith(DLQ_SUFFIX))
+    for candidate in (topic, topic + DLQ_SUFFIX, f"{settings.topic_prefix}.{topic}",
+                      f"{settings.topic_prefix}.{topic}{DLQ_SUFFIX}"):
+        if candidate.endswith(DLQ_SUFFIX) and candidate in existing:
+            return [candidate]
+    raise ChimeraError(f"no dead-letter topic for {topic!r} "
+                       f"(`chimera dlq list` shows those under {settings.topic_prefix!r})")
+
+
+async def _read_log(settings: Settings) -> dict[tuple[str, int, int], Handled]:
+    name = handled_log(settings)
+    if name not in await offsets.existing_topics(settings):
+        return {}
+    partitions = await offsets.list_partitions(settings, [name])
+    beginning, end = await offsets.watermarks(settings, partitions)
+    logged: dict[tuple[str, int, int], Handled] = {}
+    async with offsets.plain_consumer(settings) as consumer:
+        async for record in offsets.read_range(
+                consumer, {tp: (beginning[tp], end[tp]) for tp in partitions}):
+            if record.key is None:
+                continue
+            topic, _, rest = record.key.decode().rpartition("/")
+            topic, _, part = topic.rpartition("/")
+            if record.value is None:
+                logged.pop((topic, int(part), int(rest)), None)
+                continue
+            data = json.loads(record.value)
+            logged[(topic, int(part), int(rest))] = Handled(data["action"], data.get("at"),
+                                                            data.get("detail"))
+    return logged
+
+
+async def handled_state(settings: Settings, partitions: list[TopicPartition]) -> HandledState:
+    """What is handled on these dead-letter partitions."""
+    floors = await offsets.committed_offsets(settings, handled_group(settings), partitions)
+    return HandledState(floors, await _read_log(settings))
+
+
+async def read_dead_letters(settings: Settings, topics: list[str], *,
+                            include_handled: bool = False,
+                            partitions: Iterable[int] = (),
+                            ) -> tuple[list[DeadLetter], HandledState]:
+    """The records of these dead-letter topics (unhandled ones unless `include_handled`),
+    each marked with how it was handled; and the handled state they were judged by."""
+    tps = await offsets.list_partitions(settings, topics)
+    if partitions:
+        tps = [tp for tp in tps if tp.partition in set(partitions)]
+    state = await handled_state(settings, tps)
+    beginning, end = await offsets.watermarks(settings, tps)
+    ranges = {}
+    for tp in tps:
+        floor = state.floors.get(tp)
+        start = beginning[tp] if include_handled or floor is None else max(floor, beginning[tp])
+        ranges[tp] = (start, end[tp])
+    found: list[DeadLetter] = []
+    async with offsets.plain_consumer(settings) as consumer:
+        async for record in offsets.read_range(consumer, ranges):
+            letter = DeadLetter(record.topic, record.partition, record.offset, record.key,
+                                record.value, list(record.headers or ()), record.timestamp)
+            letter.handled = state.of(record.topic, record.partition, record.offset)
+            if include_handled or letter.handled is None:
+                found.append(letter)
+    found.sort(key=lambda d: (d.topic, d.partition, d.offset))
+    return found, state
+
+
+async def list_dead_letters(settings: Settings, topic: str | None = None, *,
+                            include_handled: bool = False) -> dict[str, list[DeadLetter]]:
+    """Dead letters per dead-letter topic (every topic listed, even when it has none)."""
+    topics = await dlq_topics(settings, topic)
+    letters, _ = await read_dead_letters(settings, topics, include_handled=include_handled)
+    result: dict[str, list[DeadLetter]] = {t: [] for t in topics}
+    for letter in letters:
+        result[letter.topic].append(letter)
+    return result
+
+
+async def show(settings: Settings, topic: str, partition: int, offset: int) -> DeadLetter:
+    """One dead letter, handled or not."""
+    [name] = await dlq_topics(settings, topic)
+    tp = TopicPartition(name, partition)
+    if tp not in await offsets.list_partitions(settings, [name]):
+        raise ChimeraError(f"{name} has no partition {partition}")
+    beginning, end = await offsets.watermarks(settings, [tp])
+    if not beginning[tp] <= offset < end[tp]:
+        raise ChimeraError(f"no record at {name}/{partition}/{offset} (partition holds "
+                           f"offsets {beginning[tp]}..{end[tp] - 1})")
+    state = await handled_state(settings, [tp])
+    async with (offsets.plain_consumer(settings) as consumer,
+                aclosing(offsets.read_range(consumer, {tp: (offset, offset + 1)})) as records):
+            async for record in records:
+                letter = DeadLetter(name, partition, record.offset, record.key, record.value,
+                                    list(record.headers or ()), record.timestamp)
+                letter.handled = state.of(name, partition, record.offset)
+                return letter
+    raise ChimeraError(f"no record at {name}/{partition}/{offset} (compacted or deleted)")
+
+
+async def select(settings: Settings, topic: str, selection: Selection,
+                 ) -> tuple[str, list[DeadLetter], HandledState]:
+    """The dead letters a selection names; explicit ones must exist and be unhandled."""
+    [name] = await dlq_topics(settings, topic)
+    if selection.records:
+        wanted = set(selection.records)
+        letters, state = await read_dead_letters(settings, [name], include_handled=True,
+                                                 partitions={p for p, _ in wanted})
+        by_ref = {(d.partition, d.offset): d for d in letters}
+        missing = sorted(wanted - set(by_ref))
+        if missing:
+            raise ChimeraError(f"no record in {name} at " + ", ".join(
+                f"{p}:{o}" for p, o in missing))
+        done = [by_ref[r] for r in sorted(wanted) if by_ref[r].handled is not None]
+        if done:
+            raise ChimeraError("already handled, nothing done: " + ", ".join(
+                f"{d.partition}:{d.offset} ({d.handled.action if d.handled else ''})"
+                for d in done))
+        return name, [by_ref[r] for r in sorted(wanted)], state
+    letters, state = await read_dead_letters(settings, [name],
+                                             partitions=selection.partitions)
+    if selection.error_code is not None:
+        letters = [d for d in letters if d.error_code == selection.error_code]
+    return name, letters, state
+
+
+async def _mark_handled(settings: Settings, letters: list[DeadLetter], state: HandledState,
+                        action: Action, details: dict[str, str]) -> None:
+    """Log each letter as handled, then move the group past contiguous handled runs."""
+    if not letters:
+        return
+    log_topic = handled_log(settings)
+    await offsets.create_topic(settings, log_topic, 1, {"cleanup.policy": "compact"})
+    now = datetime.now(UTC).isoformat()
+    producer = make_producer(settings, client_id="chimera-dlq")
+    await producer.start()
+    try:
+        acks = []
+        for letter in letters:
+            handled = Handled(action, now, details.get(letter.ref))
+            value = json.dumps({"action": action, "at": now, "detail": handled.detail})
+            acks.append(await producer.send(log_topic, value.encode(), key=letter.ref.encode()))
+            state.logged[(letter.topic, letter.partition, letter.offset)] = handled
+            letter.handled = handled
+        for ack in acks:
+            await ack
+    finally:
+        await producer.stop()
+    await _advance_floors(settings, sorted({TopicPartition(d.topic, d.partition)
+                                            for d in letters}), state)
+
+
+async def _advance_floors(settings: Settings, tps: list[TopicPartition],
+                          state: HandledState) -> None:
+    """Commit, per partition, the first offset that is not handled (or the end)."""
+    beginning, end = await offsets.watermarks(settings, tps)
+    moves: dict[TopicPartition, int] = {}
+    async with offsets.plain_consumer(settings) as consumer:
+        for tp in tps:
+            floor = max(state.floors.get(tp) or 0, beginning[tp])
+            new = end[tp]
+            async with aclosing(offsets.read_range(consumer, {tp: (floor, end[tp])})) as records:
+                async for record in records:
+                    if state.of(tp.topic, tp.partition, record.offset) is None:
+                        new = record.offset
+                        break
+            if new != state.floors.get(tp):
+                moves[tp] = new
+    await offsets.commit_offsets(settings, handled_group(settings), moves)
+    state.floors.update(moves)
+
+
+@dataclass
+class Redriven:
+    """A dead letter sent back to its topic, and where it landed."""
+
+    letter: DeadLetter
+    topic: str
+    partition: int
+    offset: int
+
+
+async def redrive(settings: Settings, topic: str, selection: Selection) -> list[Redriven]:
+    """Send the selected dead letters back to their original topic (same key, original
+    headers without `chimera.dlq.*`, plus `chimera.redriven-from`), then mark them handled."""
+    _, letters, state = await select(settings, topic, selection)
+    if not letters:
+        return []
+    existing = await offsets.existing_topics(settings)
+    targets = {d.original_topic for d in letters}
+    missing = sorted(targets - existing)
+    if missing:
+        raise ChimeraError(f"original topic missing: {', '.join(missing)}; nothing redriven")
+    counts = {t: len(await offsets.list_partitions(settings, [t])) for t in targets}
+    producer = make_producer(settings, client_id="chimera-dlq-redrive")
+    await producer.start()
+    done: list[Redriven] = []
+    try:
+        pending = []
+        for letter in letters:
+            original = letter.summary()["original_partition"]
+            partition = None
+            if letter.key is None and original is not None and original < counts[
+                    letter.original_topic]:
+                partition = original
+            pending.append((letter, await producer.send(
+                letter.original_topic, letter.value, key=letter.key, partition=partition,
+                headers=[*letter.original_headers, (REDRIVEN_FROM, letter.ref.encode())])))
+        for letter, ack in pending:
+            meta = await ack
+            done.append(Redriven(letter, meta.topic, meta.partition, meta.offset))
+    finally:
+        await producer.stop()
+    await _mark_handled(settings, letters, state, "redriven",
+                        {r.letter.ref: f"{r.topic}/{r.partition}/{r.offset}" for r in done})
+    return done
+
+
+async def purge(settings: Settings, topic: str, selection: Selection) -> list[DeadLetter]:
+    """Mark the selected dead letters handled without sending them anywhere (they stay in
+    the topic until its retention removes them; `list --all` still shows them)."""
+    _, letters, state = await select(settings, topic, selection)
+    await _mark_handled(settings, letters, state, "purged", {})
+    return letters
