@@ -280,6 +280,11 @@ def skill_run(
     raise typer.Exit(0 if output.success else 1)
 
 
+from chimera.ops.cli import register_ops  # noqa: E402
+
+register_ops(app)
+
+
 def _configure_logging() -> None:
     import logging
 
