@@ -232,6 +232,30 @@ def status(
     raise typer.Exit(0 if report["healthy"] else 1)
 
 
+@app.command()
+def asyncapi(
+    out: Annotated[Path, typer.Option(help="Folder of the <agent>.json documents.")]
+    = Path("docs/asyncapi"),
+    check: Annotated[bool, typer.Option(
+        "--check", help="Write nothing; exit 1 naming the documents that are out of date.")]
+    = False,
+) -> None:
+    """Write each agent's AsyncAPI document, generated from the code (or --check them)."""
+    from chimera.asyncapi import stale, write
+
+    if check:
+        outdated = stale(out)
+        for path in outdated:
+            typer.echo(f"stale: {path}", err=True)
+        if outdated:
+            typer.echo("regenerate them with `chimera asyncapi` and commit them", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{out}: every AsyncAPI document is up to date")
+        return
+    for path in write(out):
+        typer.echo(f"wrote {path}")
+
+
 skill_app = typer.Typer(no_args_is_help=True, help="Skills: list them, run one.")
 app.add_typer(skill_app, name="skill")
 
