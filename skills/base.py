@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import random
 import time
@@ -196,7 +197,8 @@ async def invoke(spec: SkillSpec[InT, OutT], data: InT | dict[str, Any], ctx: Sk
         output = failure(spec.output_model, ValidationError(
             f"invalid input for {spec.name}: {exc.error_count()} problem(s)",
             code="INVALID_INPUT",
-            details={"errors": exc.errors(include_url=False, include_input=False)},
+            # Through JSON: error contexts may hold exception objects, which are not data.
+            details={"errors": json.loads(exc.json(include_url=False, include_input=False))},
         ).info)
         await _notify(ctx, spec.name, data, output, 0, began)
         return output
