@@ -45,8 +45,8 @@ def _phone_like(match: re.Match[str]) -> bool:
 
 # Cheap gate: a string none of whose characters could start a match is returned as is
 # (most audit strings are ids and words; the full patterns run only on the rest).
-_SUSPECT = re.compile(r"@|\d{3}|\+\d|(?i:bearer|basic|token)|[?&][A-Za-z_]+=|AIza|sk-|gh[pousr]_"
-                      r"|AKIA|eyJ")
+_SUSPECT = re.compile(r"@|\+\d|\(\d{3}\)|\d{3}[\s.-]\d{3}[\s.-]\d{4}|(?i:bearer|basic|token)"
+                      r"|[?&][A-Za-z_]+=|AIza|sk-|gh[pousr]_|AKIA|eyJ")
 
 
 @functools.lru_cache(maxsize=4096)
