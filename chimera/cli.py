@@ -222,12 +222,22 @@ def inject(
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Workflow, content and publication states, outbox backlog; exit 1 when unhealthy."""
+    """Agents' groups, lag, dead letters, alerts, states, outbox; exit 1 when unhealthy."""
     import json
+    import logging
 
-    from chimera.status import collect, render
+    from chimera.status import StatusSettings, collect, render
 
-    report = asyncio.run(collect(load_settings()))
+    # the report says when Kafka is down; aiokafka's own connection errors are noise here
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+    settings = load_settings()
+    try:
+        options = StatusSettings()
+    except PydanticValidationError as exc:
+        raise ChimeraError(f"invalid CHIMERA_STATUS_* settings: {exc.errors()[0]['msg']}"
+                           ) from exc
+    report = asyncio.run(collect(settings, options))
     typer.echo(json.dumps(report, indent=2, default=str) if as_json else render(report))
     raise typer.Exit(0 if report["healthy"] else 1)
 
