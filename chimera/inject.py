@@ -12,9 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError as PydanticValidationError
 
 from agents.runtime.kafka import make_producer
+from chimera.observability import tracing
 from chimera.settings import Settings
 from events import DecodeError, Envelope, Topics, Trend, TrendDiscovered, decode, encode
 
@@ -70,18 +73,33 @@ def key_of(event: Envelope[Any]) -> str | None:
 
 
 async def send(settings: Settings, events: list[Envelope[Any]]) -> int:
-    """Publish events to their streams' topics (acks=all, idempotent). Returns the count."""
+    """Publish events to their streams' topics (acks=all, idempotent). Returns the count.
+
+    Each event starts its workflow's trace: a producer span whose W3C `traceparent` goes in
+    the record's headers (trace id = the event's correlation id, see
+    chimera.observability.tracing).
+    """
     topics = Topics(settings.topic_prefix)
     producer = make_producer(settings, client_id="chimera-inject")
+    tracer = tracing.tracer()
     await producer.start()
     try:
         futures = []
         for event in events:
             key = key_of(event)
+            topic = topics.stream_of(event.event_type)
+            span = tracer.start_span(
+                f"{topic} publish", context=tracing.workflow_context(event.correlation_id),
+                kind=SpanKind.PRODUCER,
+                attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
+                            "messaging.message.id": str(event.event_id),
+                            "chimera.event_type": event.event_type})
+            with trace.use_span(span, end_on_exit=True):
+                headers = tracing.headers_for(event)
             futures.append(await producer.send(
-                topics.stream_of(event.event_type), encode(event),
-                key=key.encode() if key else None,
-                headers=[("event_type", event.event_type.encode())],
+                topic, encode(event), key=key.encode() if key else None,
+                headers=[("event_type", event.event_type.encode()),
+                         *((k, v.encode()) for k, v in headers.items())],
             ))
         for future in futures:
             await future

@@ -2,8 +2,16 @@
 
 `AgentRuntime` builds (in FastStream's lifespan, never at import time) the database pool, the
 relay's producer and the outbox relay, creates the topics, binds the skills, starts the
-agent's background loops, and registers each `Subscription` as a batch subscriber with
-manual acknowledgement (never FastStream's default ACK_FIRST).
+agent's background loops and its HTTP endpoint (/metrics, /health/live, /health/ready), and
+registers each `Subscription` as a batch subscriber with manual acknowledgement (never
+FastStream's default ACK_FIRST).
+
+Shutdown (SIGTERM/SIGINT, handled by FastStream): the subscriber stops polling, the batch in
+hand gets up to `CHIMERA_SHUTDOWN_TIMEOUT_S` to finish and be committed; past that it is
+cancelled, its transaction rolls back and nothing of it is committed, so the next consumer
+of its partitions gets it again (the inbox drops what did commit). Then the relay sends what
+is committed but unsent, and the clients close. FastStream 0.7.8 does not ack a cancelled
+message (the fix of PR 3010) and, with AckPolicy.MANUAL, has auto-commit off.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -23,13 +32,19 @@ from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import KafkaAckableMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry.trace import Status, StatusCode
 
 from agents.runtime.consumer import BatchProcessor, InfrastructureDown, Subscription
 from agents.runtime.kafka import ensure_topics, make_broker, make_producer
+from agents.runtime.ops import Operations
 from agents.runtime.relay import OutboxRelay
 from agents.runtime.store import Tx, transaction
 from chimera.db import current_revision, head_revision
 from chimera.errors import ConfigError
+from chimera.observability import tracing
+from chimera.observability.logs import agent_var
+from chimera.observability.settings import ObservabilitySettings
 from chimera.settings import Settings
 from events import Topics
 from skills import load_all as load_skills
@@ -74,17 +89,29 @@ class AgentRuntime:
         *,
         retry_base: float = 0.5,
         max_poll_interval_ms: int = 5 * 60 * 1000,
+        observability: ObservabilitySettings | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
+        self.observability = observability or ObservabilitySettings()
         self.topics = Topics(settings.topic_prefix)
         self.group = f"{settings.topic_prefix}.{name}"
         self.subscriptions = subscriptions
         self.background = background or []
         self.settings_retry_base = retry_base
-        self.broker: KafkaBroker = make_broker(settings, client_id=f"chimera-{name}")
+        self.ops = Operations(self, self.observability)
+        self.broker: KafkaBroker = make_broker(
+            settings, client_id=f"chimera-{name}",
+            graceful_timeout=self.observability.shutdown_timeout_s,
+            middlewares=[KafkaPrometheusMiddleware(registry=self.ops.metrics.registry,
+                                                   app_name=f"chimera-{name}")])
         self.app = FastStream(self.broker, lifespan=self._lifespan, logger=log)
+        self.app.on_shutdown(self._on_shutdown)
         self.ready = asyncio.Event()
+        # The FastStream subscriber (None without subscriptions) and the agent's own tasks
+        # (relay, background loops), watched by /health/ready.
+        self.subscriber: Any = None
+        self.tasks: dict[str, asyncio.Task[None]] = {}
         self._pool: asyncpg.Pool | None = None
         self._relay: OutboxRelay | None = None
         self._skills: BoundSkills | None = None
@@ -133,7 +160,19 @@ class AgentRuntime:
             try:
                 yield self
             finally:
+                await self._on_shutdown()
                 await self.broker.stop()
+
+    @property
+    def http_port(self) -> int | None:
+        """The port of /metrics and /health/* (known once started)."""
+        return self.ops.port
+
+    async def _on_shutdown(self) -> None:
+        """First step of a stop: readiness goes 503 while in-flight work finishes."""
+        self.ops.stopping = True
+        log.info("%s: stopping: no new batches; %d in flight get up to %.0fs", self.name,
+                 self.ops.in_flight, self.observability.shutdown_timeout_s)
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {p.sub.name: dict(p.sub.stats) for p in self._processors}
@@ -147,7 +186,7 @@ class AgentRuntime:
             self._processors.append(processor)
             by_topic[sub.topic] = processor
 
-        @self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             *by_topic,
             group_id=self.group,
             batch=True,
@@ -165,26 +204,61 @@ class AgentRuntime:
             description="; ".join(f"{s.name}: {', '.join(s.accept)} from {s.topic}"
                                   for s in self.subscriptions),
         )
+        # Heartbeat: every poll of the consume loop (idle polls included) is recorded, so
+        # readiness can tell a live loop from a dead or stuck one.
+        poll = subscriber.get_msg
+
+        async def get_msg(consumer: Any) -> Any:
+            try:
+                return await poll(consumer)
+            finally:
+                self.ops.polled()
+
+        subscriber.get_msg = get_msg  # type: ignore[method-assign]
+        self.subscriber = subscriber
+
         async def consume(body: list[bytes], message: KafkaMessage) -> None:
             del body  # the raw records below carry bytes, key, headers and offsets
             assert isinstance(message, KafkaAckableMessage)
+            agent_var.set(self.name)
             records = message.raw_message
             records = records if isinstance(records, tuple) else (records,)
             groups: dict[str, list[Any]] = {}
             for record in records:
                 groups.setdefault(record.topic, []).append(record)
+            self.ops.batch_started()
             try:
                 for topic, batch in groups.items():
                     await by_topic[topic].process(tuple(batch))
             except InfrastructureDown as exc:
                 log.warning("%s: %s; will redeliver the batch", self.name, exc)
+                self.ops.metrics.redeliveries.labels(self.name).inc()
                 await asyncio.sleep(2.0)
                 await message.nack()
                 return
+            finally:
+                self.ops.batch_finished()
             await message.ack()
 
+        subscriber(consume)
+
     async def _observe_skill(self, call: SkillCall) -> None:
-        """Every skill call becomes an audit event (PII removed by Tx.audit)."""
+        """Every skill call becomes an audit event (PII removed by Tx.audit), a latency sample,
+        an error count by category when it failed, and a span (back-dated to its start)."""
+        outcome = "success" if call.output.success else "failure"
+        self.ops.metrics.skill_duration.labels(self.name, call.name, outcome).observe(
+            call.duration_s)
+        error = getattr(call.output, "error", None)
+        if not call.output.success:
+            category = getattr(getattr(error, "category", None), "value", "unknown")
+            self.ops.metrics.skill_errors.labels(self.name, call.name, category).inc()
+        span = tracing.tracer().start_span(
+            f"skill {call.name}", start_time=time.time_ns() - int(call.duration_s * 1e9),
+            attributes={"chimera.agent": self.name, "chimera.skill": call.name,
+                        "chimera.skill.attempts": call.attempts})
+        if error is not None and not call.output.success:
+            span.set_status(Status(StatusCode.ERROR, f"{error.code}: {error.message}"[:500]))
+        span.end()
         async with self.transaction() as tx:
             output = call.output.model_dump(mode="json")
             await tx.audit(
@@ -198,6 +272,11 @@ class AgentRuntime:
 
     @asynccontextmanager
     async def _lifespan(self) -> AsyncIterator[None]:
+        # Tasks started from here on (relay, loops, FastStream's consume loop) inherit it.
+        agent_var.set(self.name)
+        tracing.configure_tracing(self.observability.otel_exporter,
+                                  service_name=f"chimera-{self.name}")
+        self.ops.stopping = False
         revision = await current_revision(self.settings.dsn())
         if revision != head_revision():
             raise ConfigError(f"database {self.settings.redacted_dsn()} is at revision "
@@ -207,7 +286,8 @@ class AgentRuntime:
         # aiokafka clients must be created inside the running loop.
         self._producer = make_producer(self.settings, client_id=f"chimera-{self.name}-relay")
         await self._producer.start()
-        self._relay = OutboxRelay(self.pool, self._producer, self.name)
+        relayed = self.ops.metrics.relayed.labels(self.name)
+        self._relay = OutboxRelay(self.pool, self._producer, self.name, on_sent=relayed.inc)
         load_skills()  # every skill module registers itself on import
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0),
                                  follow_redirects=False)
@@ -215,21 +295,27 @@ class AgentRuntime:
             settings=self.settings, http=http, pool=self.pool, observers=[self._observe_skill],
             limiter=PgRateLimiter(self.pool), extras=skill_settings(),
         ))
-        tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")]
-        tasks += [asyncio.create_task(loop(self), name=f"{self.name}-{loop.__name__}")
-                  for loop in self.background]
+        self.tasks = {"relay": asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")}
+        self.tasks.update({loop.__name__: asyncio.create_task(
+            loop(self), name=f"{self.name}-{loop.__name__}") for loop in self.background})
+        await self.ops.start_http()
         self.ready.set()
         try:
             yield
         finally:
             self.ready.clear()
-            for task in tasks:
+            self.ops.stopping = True
+            began = time.monotonic()
+            for task in self.tasks.values():
                 task.cancel()
-            for task in tasks:
+            for task in self.tasks.values():
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             with contextlib.suppress(Exception):
                 await self.relay.drain()
+            await self.ops.stop_http()
             await http.aclose()
             await self._producer.stop()
             await self.pool.close()
+            log.info("%s: stopped (relay drained in %.1fs)", self.name,
+                     time.monotonic() - began)

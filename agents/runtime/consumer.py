@@ -8,6 +8,9 @@ Per batch that FastStream hands over (manual acknowledgement, auto-commit off):
    once; a transient error is retried with exponential backoff, at most 3 times, then
    dead-lettered; either way an OperatorAlert is raised;
 4. only then are the offsets committed.
+Each valid record is handled inside a consume span whose parent is the `traceparent` in its
+headers (see chimera.observability.tracing), with its ids in the log context; what the
+handler emits carries that span's context.
 If the database or the dead-letter topic cannot be reached at all, nothing is committed: the
 consumer rewinds to the batch's first records (nack) and tries again after a pause, so an
 outage never turns into lost or dead-lettered work.
@@ -16,16 +19,19 @@ outage never turns into lost or dead-lettered work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aiokafka.structs import ConsumerRecord
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from chimera.errors import (
     ErrorCategory,
@@ -33,6 +39,8 @@ from chimera.errors import (
     OperationError,
     TransientError,
 )
+from chimera.observability import tracing
+from chimera.observability.logs import log_context
 from events import DecodeError, Envelope, OperatorAlert, Topics, decode, encode
 from events.catalog import OperatorAlertPayload
 
@@ -123,6 +131,52 @@ class BatchProcessor:
         self.topics = topics
         self.retry_base = runtime.settings_retry_base
         self._current: Envelope[Any] | None = None  # the event being handled in a batch
+        self._spans: dict[uuid.UUID, Span] = {}  # consume spans of the batch, by event id
+        self.metrics = runtime.ops.metrics
+
+    def _count(self, kind: str, n: int = 1) -> None:
+        """Stats for tests and benchmarks, and the Prometheus counter of the same thing."""
+        if not n:
+            return
+        self.sub.stats[kind] += n
+        counter = {"processed": self.metrics.processed, "duplicates": self.metrics.duplicates,
+                   "retries": self.metrics.retries}[kind]
+        counter.labels(self.rt.name, self.sub.name).inc(n)
+
+    @contextlib.contextmanager
+    def _handling(self, event: Envelope[Any]) -> Iterator[None]:
+        """Within the block, `event`'s consume span is current and its ids are logged."""
+        span = self._spans.get(event.event_id)
+        with log_context(event_id=event.event_id, event_type=event.event_type,
+                         correlation_id=event.correlation_id):
+            if span is None:
+                yield
+                return
+            with trace.use_span(span, end_on_exit=False, record_exception=False,
+                                set_status_on_exception=False):
+                yield
+
+    def _start_spans(self, valid: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]]) -> None:
+        tracer = tracing.tracer()
+        self._spans = {}
+        for record, event in valid:
+            self._spans[event.event_id] = tracer.start_span(
+                f"{record.topic} process",
+                context=tracing.extract(record.headers, event.correlation_id),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": record.topic,
+                    "messaging.destination.partition.id": str(record.partition),
+                    "messaging.kafka.offset": record.offset,
+                    "messaging.consumer.group.name": self.group,
+                    "messaging.message.id": str(event.event_id),
+                    "chimera.agent": self.rt.name,
+                    "chimera.consumer": self.sub.name,
+                    "chimera.event_type": event.event_type,
+                    "chimera.correlation_id": str(event.correlation_id),
+                })
 
     async def process(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
         """Process a batch; raises InfrastructureDown when it must be redelivered."""
@@ -135,11 +189,33 @@ class BatchProcessor:
                 info = ErrorInfo(code=exc.code, message=exc.message,
                                  category=ErrorCategory.VALIDATION)
                 dead.append((record, DeadLetter(info, exc)))
+        self._start_spans(valid)
+        # Set-based handlers emit for many events in one call: they find each event's span
+        # through its causation id in this map (see tracing.headers_for).
+        token = tracing.batch_spans.set(
+            {event_id: span.get_span_context() for event_id, span in self._spans.items()})
+        failure: BaseException | None = None
+        try:
+            await self._process(valid, dead)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            tracing.batch_spans.reset(token)
+            for span in self._spans.values():
+                if failure is not None:
+                    span.set_status(Status(StatusCode.ERROR, type(failure).__name__))
+                span.end()
+            self._spans = {}
 
+    async def _process(self, valid: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]],
+                       dead: list[tuple[ConsumerRecord[Any, Any], DeadLetter]]) -> None:
         # The whole batch in one transaction; if it fails, each record on its own. For
         # per-event handlers the record that raised is known: it is not run again when its
         # error is not retryable, and that run counts as its first attempt otherwise. For
         # set-based handlers the batch run counts as every record's first attempt.
+        # Dead letters of decoded events are logged with the event's context too.
+        events_of = {id(record): event for record, event in valid}
         attempted: dict[Any, int] = {}
         if (self.sub.in_tx is not None or self.sub.batch is not None) and len(valid) > 1:
             self._current = None
@@ -161,11 +237,16 @@ class BatchProcessor:
                     valid = [(r, e) for r, e in valid if e is not culprit]
         for record, event in valid:
             try:
-                await self._one_with_retries(event, attempted.get(event.event_id, 0))
+                with self._handling(event):
+                    await self._one_with_retries(event, attempted.get(event.event_id, 0))
             except DeadLetter as exc:
                 dead.append((record, exc))
+                if (span := self._spans.get(event.event_id)) is not None:
+                    span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {exc.info.code}"))
         for record, letter in dead:
-            await self.dead_letter(record, letter)
+            cause = events_of.get(id(record))
+            with self._handling(cause) if cause is not None else contextlib.nullcontext():
+                await self.dead_letter(record, letter)
 
     async def _batch_in_one_tx(self, items: list[tuple[Any, Envelope[Any]]]) -> None:
         processed = duplicates = 0
@@ -179,13 +260,14 @@ class BatchProcessor:
             for _, event in items if self.sub.in_tx is not None else ():
                 assert self.sub.in_tx is not None
                 self._current = event
-                if await tx.claim(self.sub.name, event):
-                    await self.sub.in_tx(event, tx)
-                    processed += 1
-                else:
-                    duplicates += 1
-        self.sub.stats["processed"] += processed
-        self.sub.stats["duplicates"] += duplicates
+                with self._handling(event):
+                    if await tx.claim(self.sub.name, event):
+                        await self.sub.in_tx(event, tx)
+                        processed += 1
+                    else:
+                        duplicates += 1
+        self._count("processed", processed)
+        self._count("duplicates", duplicates)
 
     async def _one(self, event: Envelope[Any]) -> None:
         if self.sub.in_tx is not None or self.sub.batch is not None:
@@ -193,10 +275,10 @@ class BatchProcessor:
             return
         assert self.sub.long is not None
         if await self.rt.seen(self.sub.name, event.event_id):
-            self.sub.stats["duplicates"] += 1
+            self._count("duplicates")
             return
         await self.sub.long(event, self.rt)
-        self.sub.stats["processed"] += 1
+        self._count("processed")
 
     async def _one_with_retries(self, event: Envelope[Any], attempted: int = 0) -> None:
         attempt = attempted
@@ -215,7 +297,7 @@ class BatchProcessor:
                 if not info.retryable or attempt > 3:
                     info.details.setdefault("attempts", attempt)
                     raise DeadLetter(info, exc) from exc
-                self.sub.stats["retries"] += 1
+                self._count("retries")
                 delay = self.retry_base * 2 ** (attempt - 1)
                 retry_after = getattr(exc, "retry_after", None) or 0.0
                 await asyncio.sleep(max(delay, retry_after))
@@ -259,6 +341,8 @@ class BatchProcessor:
         except Exception as exc:
             raise InfrastructureDown(f"cannot dead-letter: {exc}") from exc
         self.sub.stats["dead_lettered"] += 1
+        self.metrics.dead_letters.labels(self.rt.name, self.sub.name, record.topic,
+                                         info.category.value).inc()
         log.warning("%s: dead-lettered %s/%d/%d: %s %s", self.sub.name, record.topic,
                     record.partition, record.offset, info.code, info.message)
 

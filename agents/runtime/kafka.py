@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -41,8 +42,13 @@ def broker_security(settings: Settings) -> BaseSecurity | None:
                use_ssl=use_ssl)
 
 
-def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
-    """The agent's FastStream broker (subscribers; its own publisher is not used for events)."""
+def make_broker(settings: Settings, client_id: str, *, graceful_timeout: float = 15.0,
+                middlewares: Sequence[Any] = ()) -> KafkaBroker:
+    """The agent's FastStream broker (subscribers; its own publisher is not used for events).
+
+    `graceful_timeout`: on stop, how long FastStream waits for the batch being handled before
+    it cancels it (uncommitted: with manual acks nothing is committed before it is done).
+    """
     return KafkaBroker(
         settings.bootstrap_servers,
         security=broker_security(settings),
@@ -51,6 +57,8 @@ def make_broker(settings: Settings, client_id: str) -> KafkaBroker:
         enable_idempotence=True,
         # FastStream logs every message at this level: keep it out of INFO logs.
         log_level=logging.DEBUG,
+        graceful_timeout=graceful_timeout,
+        middlewares=tuple(middlewares),
     )
 
 

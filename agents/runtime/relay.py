@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import zlib
+from collections.abc import Callable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -24,7 +25,8 @@ log = logging.getLogger("chimera.relay")
 
 class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, agent: str, *,
-                 batch_size: int = 500, idle_interval: float = 0.2) -> None:
+                 batch_size: int = 500, idle_interval: float = 0.2,
+                 on_sent: Callable[[int], None] | None = None) -> None:
         self.pool = pool
         self.producer = producer
         self.agent = agent
@@ -33,6 +35,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._lock_key = zlib.crc32(f"chimera-relay:{agent}".encode())
         self.sent = 0
+        self._on_sent = on_sent  # metrics hook: called with the count of each sent batch
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows, so they go out without waiting."""
@@ -100,4 +103,6 @@ class OutboxRelay:
         await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
                            [r["id"] for r in rows])
         self.sent += len(rows)
+        if self._on_sent is not None:
+            self._on_sent(len(rows))
         return len(rows)

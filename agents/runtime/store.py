@@ -19,6 +19,7 @@ import asyncpg
 
 from chimera.db import Conn
 from chimera.errors import ErrorInfo
+from chimera.observability.tracing import headers_for
 from chimera.redact import redact
 from events import AuditRecorded, Envelope, OperatorAlert, Topics, encode
 from events.catalog import AuditPayload, OperatorAlertPayload, audit_id
@@ -68,12 +69,15 @@ class Tx:
                    headers: dict[str, str] | None = None) -> None:
         """Queue `event` for the relay, on its stream's topic. Idempotent on its event id.
 
-        Written to the outbox with the transaction (see `flush`), never without it.
+        Written to the outbox with the transaction (see `flush`), never without it. The
+        current trace context goes with it as a `traceparent` header (see
+        `chimera.observability.tracing.headers_for`); explicit `headers` win.
         """
+        headers = {**headers_for(event), **(headers or {})}
         self._outbox.append((
             self.agent, event.event_id, event.event_type,
             self.topics.stream_of(event.event_type), key, encode(event),
-            json.dumps(headers or {}),
+            json.dumps(headers),
         ))
         self.emitted += 1
 

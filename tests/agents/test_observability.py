@@ -1,0 +1,217 @@
+"""An agent's /metrics, /health/live, /health/ready and JSON logs, on the real broker and DB."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from collections import Counter
+from typing import Any
+
+import asyncpg
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from agents.orchestrator.app import build as build_orchestrator
+from agents.orchestrator.policy import Policy
+from agents.runtime import AgentRuntime, Subscription, Tx
+from chimera.errors import TransientError, ValidationError
+from chimera.observability.logs import JsonFormatter
+from chimera.settings import Settings
+from events import Envelope, Topics, TrendDiscovered, encode
+from tests.conftest import Services
+from tests.support import produce, trend, wait_for
+
+
+async def get(port: int | None, path: str) -> httpx.Response:
+    assert port, "the agent serves no HTTP port"
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        return await client.get(f"http://127.0.0.1:{port}{path}")
+
+
+def samples(text: str, name: str, **labels: str) -> list[float]:
+    """Values of the samples called `name` whose labels include `labels`."""
+    return [s.value for family in text_string_to_metric_families(text) for s in family.samples
+            if s.name == name and labels.items() <= s.labels.items()]
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    found = samples(text, name, **labels)
+    assert len(found) == 1, (name, labels, found)
+    return found[0]
+
+
+def observed_agent(settings: Settings, flaky_failures: Counter[str]) -> AgentRuntime:
+    """A small agent whose handler logs, audits, fails for `feed:bad` (not retryable) and
+    fails twice for `feed:flaky` (retryable), so every counter has something to count."""
+    log = logging.getLogger("chimera.test.observed")
+
+    async def handle(event: Envelope[Any], tx: Tx) -> None:
+        trend_id = event.payload.id
+        log.info("handling %s", trend_id)
+        if trend_id == "feed:bad":
+            raise ValidationError("this trend is not acceptable", code="BAD_TREND")
+        if trend_id == "feed:flaky" and flaky_failures[trend_id] < 2:
+            flaky_failures[trend_id] += 1
+            raise TransientError("try again", code="FLAKY")
+        await tx.audit("observed", cause=event, input_data={"trend_id": trend_id})
+
+    topics = Topics(settings.topic_prefix)
+    return AgentRuntime("observed", settings, [
+        Subscription("observed.trends", topics.trends, ("TrendDiscovered",), in_tx=handle),
+    ], retry_base=0.05)
+
+
+async def test_metrics_and_json_logs_describe_what_the_agent_did(
+        settings: Settings, pool: asyncpg.Pool) -> None:
+    topics = Topics(settings.topic_prefix)
+    good = [TrendDiscovered.create(trend(n, id=f"feed:ok-{n}"), producer="test")
+            for n in range(20)]
+    bad = TrendDiscovered.create(trend(98, id="feed:bad"), producer="test")
+    flaky = TrendDiscovered.create(trend(99, id="feed:flaky"), producer="test")
+    trace_id = uuid.uuid4().hex
+    parent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous_level = root.level
+    root.setLevel(logging.INFO)
+    flaky_failures: Counter[str] = Counter()
+    runtime = observed_agent(settings, flaky_failures)
+    try:
+        async with runtime.running():
+            port = runtime.http_port
+            await produce(settings.bootstrap_servers, topics.trends,
+                          [(e.payload.id.encode(), encode(e)) for e in [*good, bad, flaky]]
+                          + [(b"feed:ok-0", encode(good[0]))]    # a duplicate
+                          + [(b"garbage", b"{not json")],        # undecodable
+                          headers=[("traceparent", parent.encode())])
+
+            async def settled() -> bool:
+                text = (await get(port, "/metrics")).text
+                return (sum(samples(text, "chimera_events_processed_total")) == 21
+                        and sum(samples(text, "chimera_dead_letters_total")) == 2
+                        and sum(samples(text, "chimera_outbox_backlog")) == 0
+                        and sum(samples(text, "chimera_consumer_lag")) == 0)
+
+            await wait_for(settled, timeout=60, what="every record handled and committed")
+            text = (await get(port, "/metrics")).text
+            live = await get(port, "/health/live")
+            ready = await get(port, "/health/ready")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+    labels = {"agent": "observed", "consumer": "observed.trends"}
+    assert value(text, "chimera_events_processed_total", **labels) == 21
+    assert value(text, "chimera_inbox_duplicates_total", **labels) == 1
+    assert value(text, "chimera_dead_letters_total", **labels, category="validation",
+                 topic=topics.trends) == 2
+    # feed:flaky failed twice; the first failure may have been its batch's run.
+    assert 1 <= value(text, "chimera_retries_total", **labels) <= 2
+    assert flaky_failures["feed:flaky"] == 2
+    # 21 audits relayed, nothing left behind; every partition consumed and committed.
+    assert value(text, "chimera_outbox_relayed_total", agent="observed") == 21
+    assert value(text, "chimera_outbox_backlog", agent="observed") == 0
+    assert value(text, "chimera_outbox_oldest_unsent_age_seconds", agent="observed") == 0
+    lag = samples(text, "chimera_consumer_lag", agent="observed", topic=topics.trends)
+    assert len(lag) == settings.topic_partitions and sum(lag) == 0
+    # FastStream's own Prometheus middleware shares the registry.
+    assert sum(samples(text, "faststream_received_messages_total")) >= 1
+    assert live.status_code == 200 and live.json()["status"] == "ok"
+    assert ready.status_code == 200, ready.text
+    assert all(check["ok"] for check in ready.json()["checks"].values())
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    handled = [line for line in lines if line["message"] == "handling feed:ok-3"]
+    assert handled, "no log line for feed:ok-3"
+    for line in handled:
+        assert {"time", "level", "logger", "message"} <= line.keys()
+        assert line["level"] == "INFO" and line["logger"] == "chimera.test.observed"
+        assert line["agent"] == "observed"
+        assert line["event_id"] == str(good[3].event_id)
+        assert line["correlation_id"] == str(good[3].correlation_id)
+        assert line["trace_id"] == trace_id          # the producer's trace, continued
+        assert len(line["span_id"]) == 16 and line["span_id"] not in parent  # a new span
+    dead = [line for line in lines if line["message"].startswith("observed.trends: dead-lettered")
+            and "BAD_TREND" in line["message"]]
+    assert len(dead) == 1 and dead[0]["event_id"] == str(bad.event_id)
+    assert dead[0]["level"] == "WARNING"
+
+
+async def test_skill_calls_are_timed_and_failures_counted_by_category(
+        settings: Settings, pool: asyncpg.Pool) -> None:
+    runtime = build_orchestrator(settings, Policy(platforms=["local"]))
+    async with runtime.running():
+        ok: Any = await runtime.skills.skill_write_script(
+            {"trend": trend(1).model_dump(mode="json"), "target_duration_s": 15})
+        bad: Any = await runtime.skills.skill_write_script({"nonsense": True})
+        text = (await get(runtime.http_port, "/metrics")).text
+    assert ok.success and not bad.success
+    labels = {"agent": "orchestrator", "skill": "skill_write_script"}
+    assert value(text, "chimera_skill_duration_seconds_count", **labels, outcome="success") == 1
+    assert value(text, "chimera_skill_duration_seconds_count", **labels, outcome="failure") == 1
+    assert value(text, "chimera_skill_duration_seconds_sum", **labels, outcome="success") > 0
+    assert value(text, "chimera_skill_errors_total", **labels, category="validation") == 1
+    assert not samples(text, "chimera_skill_errors_total", **labels, category="transient")
+
+
+async def _admin(dsn: str, *sql: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in sql:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_readiness_follows_the_database_and_the_consume_loop(
+        settings: Settings, services: Services, database_url: str) -> None:
+    database = database_url.rsplit("/", 1)[1]
+    runtime = build_orchestrator(settings, Policy(platforms=["local"]))
+
+    async def ready_status() -> tuple[int, dict[str, Any]]:
+        response = await get(runtime.http_port, "/health/ready")
+        return response.status_code, response.json()
+
+    async with runtime.running():
+        async def ready() -> bool:
+            return (await ready_status())[0] == 200
+
+        await wait_for(ready, timeout=30, what="the agent ready")
+
+        # The database becomes unreachable: no new connections, existing ones cut.
+        await _admin(services.admin_dsn,
+                     f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false',
+                     f"""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE datname = '{database}' AND pid <> pg_backend_pid()""")
+        try:
+            status, body = await ready_status()
+            assert status == 503, body
+            assert not body["checks"]["database"]["ok"]
+            assert "database" in body["reason"]
+            assert body["checks"]["consume_loop"]["ok"]
+            # Liveness is not readiness: the process itself is fine.
+            assert (await get(runtime.http_port, "/health/live")).status_code == 200
+        finally:
+            await _admin(services.admin_dsn,
+                         f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        await wait_for(ready, timeout=30, what="ready again once the database is back")
+
+        # The consume loop dies (Kafka itself still answers metadata requests).
+        for task in runtime.subscriber.tasks:
+            task.cancel()
+        await wait_for(lambda: _not_ready_because(ready_status, "consume task"), timeout=10,
+                       what="not ready with a dead consume loop")
+        status, body = await ready_status()
+        assert status == 503 and not body["checks"]["consume_loop"]["ok"]
+        assert body["checks"]["database"]["ok"]
+
+
+async def _not_ready_because(ready_status: Any, reason: str) -> bool:
+    status, body = await ready_status()
+    return bool(status == 503 and reason in body.get("reason", ""))
