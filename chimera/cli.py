@@ -320,11 +320,9 @@ register_ops(app)
 
 
 def _configure_logging() -> None:
-    import logging
+    from chimera.observability import configure_logging  # JSON lines (CHIMERA_LOG_FORMAT)
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    configure_logging()
 
 
 def main() -> None:
