@@ -1,19 +1,35 @@
-"""docker-compose.yml cannot run here (no Docker engine); check it against the code instead."""
+"""docker-compose.yml and the Dockerfile cannot run here (no Docker engine): check them against
+the code instead - commands, settings, health checks, scaling."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
+import pytest
 import typer.main
 import yaml
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
 
 import agents
 from chimera.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
+CODE_PACKAGES = ("chimera", "agents", "skills")
 
 
-def compose() -> dict:
+def compose() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
@@ -22,22 +38,80 @@ def cli_commands() -> set[str]:
     return set(command.commands)  # type: ignore[attr-defined]
 
 
+def agent_services() -> dict[str, dict[str, Any]]:
+    """Agent name -> its compose service."""
+    return {s["command"][1]: s for s in compose()["services"].values()
+            if s.get("command", [None])[0] == "agent"}
+
+
+def chimera_services() -> dict[str, dict[str, Any]]:
+    """Services that run the Chimera image (their environment is read by our settings)."""
+    return {n: s for n, s in compose()["services"].items() if s.get("image") == "chimera:latest"}
+
+
+def settings_classes() -> list[type[BaseSettings]]:
+    """Every pydantic-settings class in the code (every module imported to find them)."""
+    for package in CODE_PACKAGES:
+        module = importlib.import_module(package)
+        for info in pkgutil.walk_packages(module.__path__, prefix=f"{package}."):
+            importlib.import_module(info.name)
+    found: list[type[BaseSettings]] = []
+    pending = list(BaseSettings.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.split(".")[0] in CODE_PACKAGES and cls not in found:
+            found.append(cls)
+    return found
+
+
+def env_names(cls: type[BaseSettings]) -> dict[str, str]:
+    """Environment variable name (upper case) -> field name, as pydantic-settings reads them."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    names: dict[str, str] = {}
+    for name, field in cls.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            choices = [c for c in alias.choices if isinstance(c, str)]
+        elif isinstance(alias, str):
+            choices = [alias]
+        else:
+            choices = [field.alias or f"{prefix}{name}"]
+        for choice in choices:
+            names[choice.upper()] = name
+    return names
+
+
+def known_env() -> dict[str, list[tuple[type[BaseSettings], str]]]:
+    known: dict[str, list[tuple[type[BaseSettings], str]]] = {}
+    for cls in settings_classes():
+        for env, field in env_names(cls).items():
+            known.setdefault(env, []).append((cls, field))
+    return known
+
+
+def dockerfile_env() -> dict[str, str]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            env.update(dict(re.findall(r"(\w+)=(\S+)", line)))
+    return env
+
+
+# --- commands --------------------------------------------------------------------------------
 def test_every_service_command_names_a_real_entry_point() -> None:
-    services = compose()["services"]
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["chimera"]' in dockerfile
     commands = cli_commands()
-    agent_services = {}
-    for name, service in services.items():
-        if "command" not in service:
-            continue
+    for name, service in chimera_services().items():
         command = service["command"]
         assert command[0] in commands, f"{name}: `chimera {command[0]}` does not exist"
-        if command[0] == "agent":
-            assert command[1] in agents.AGENTS, f"{name}: no agent {command[1]!r}"
-            agent_services[command[1]] = service
+    services = agent_services()
+    for name in services:
+        assert name in agents.AGENTS, f"no agent {name!r}"
     # one service per agent, the audit sink included
-    assert set(agent_services) == set(agents.AGENTS)
+    assert set(services) == set(agents.AGENTS)
     for module in agents.AGENTS.values():
         assert (ROOT / (module.replace(".", "/") + ".py")).exists()
 
@@ -48,20 +122,167 @@ def test_services_are_wired_with_health_checks_and_conditions() -> None:
         assert services[infra]["healthcheck"]["test"]
     assert services["migrate"]["command"] == ["migrate"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name, service in services.items():
-        if service.get("command", [None])[0] != "agent":
-            continue
-        assert service["healthcheck"]["test"], name
-        assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert "restart" not in services["migrate"], "a one-shot job must not restart"
+    for name, service in agent_services().items():
+        assert service["depends_on"]["kafka"]["condition"] == "service_healthy", name
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy", name
         assert service["depends_on"]["migrate"]["condition"] == \
-            "service_completed_successfully"
+            "service_completed_successfully", name
         env = service["environment"]
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["DATABASE_URL"].startswith("postgresql://")
+        assert env["DATABASE_URL"].split("@")[1].startswith("postgres:5432/")
         assert service["build"] == "." and service["image"] == "chimera:latest"
+        assert service["volumes"] == ["media:/data"], "generate and publish share the media"
 
 
-def test_health_check_command_exists() -> None:
+# --- health checks ---------------------------------------------------------------------------
+def _health_url(service: dict[str, Any]) -> tuple[list[str], str, int, str]:
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD", "exec form: no shell needed in the container"
+    match = re.search(r"http://(127\.0\.0\.1|localhost):(\d+)(/[\w/]+)", " ".join(test))
+    assert match, f"no readiness URL in {test}"
+    return test, match.group(1), int(match.group(2)), match.group(3)
+
+
+def test_agent_health_checks_ask_the_readiness_endpoint_on_the_configured_port() -> None:
+    from chimera.observability.settings import ObservabilitySettings
+
+    ops_source = inspect.getsource(importlib.import_module("agents.runtime.ops"))
+    for name, service in agent_services().items():
+        test, _, port, path = _health_url(service)
+        assert test[1:3] == ["python", "-c"], f"{name}: the image's Python, no curl"
+        assert "curl" not in " ".join(test) and "wget" not in " ".join(test)
+        assert path == "/health/ready" and f'"{path}"' in ops_source, \
+            f"{name}: the agents serve no {path}"
+        env = service["environment"]
+        # the names the agents' settings read, with the values the check relies on
+        http = env_names(ObservabilitySettings)
+        assert http["CHIMERA_HTTP_PORT"] == "http_port" and int(env["CHIMERA_HTTP_PORT"]) == port
+        assert http["CHIMERA_HTTP_HOST"] == "http_host" and env["CHIMERA_HTTP_HOST"] == "0.0.0.0"
+        health = service["healthcheck"]
+        assert health.get("start_period"), f"{name}: give the agent time to start"
+
+
+class _Ready(BaseHTTPRequestHandler):
+    ready = True
+
+    def do_GET(self) -> None:
+        ok = self.path == "/health/ready" and _Ready.ready
+        self.send_response(200 if ok else 503)
+        self.end_headers()
+        self.wfile.write(b'{"status": "ok"}' if ok else b'{"status": "unready"}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def readiness_server() -> Iterator[int]:
+    server = HTTPServer(("127.0.0.1", 0), _Ready)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_health_check_command_passes_when_ready_and_fails_when_not(
+        readiness_server: int) -> None:
+    """Run the compose health check's Python (pointed at a stand-in server) for real."""
+    test, host, port, _ = _health_url(agent_services()["generate"])
+    code = test[3].replace(f"{host}:{port}", f"127.0.0.1:{readiness_server}")
+
+    def run() -> int:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                              timeout=20).returncode
+
+    _Ready.ready = True
+    assert run() == 0
+    _Ready.ready = False
+    assert run() != 0, "a 503 from /health/ready must fail the health check"
+    _Ready.ready = True
+
+
+# --- scaling ---------------------------------------------------------------------------------
+def test_agents_can_be_scaled() -> None:
+    """`docker compose up --scale generate=3` needs no fixed names and no host ports."""
+    for name, service in agent_services().items():
+        for key in ("container_name", "ports", "hostname"):
+            assert key not in service, f"{name}: `{key}` stops `--scale {name}=N`"
+
+
+def test_partition_counts_are_set_and_documented() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
     services = compose()["services"]
-    test = services["research"]["healthcheck"]["test"]
-    assert test[1] == "chimera" and test[2] in cli_commands()
+    partitions = {int(s["environment"]["CHIMERA_TOPIC_PARTITIONS"])
+                  for s in agent_services().values()}
+    assert len(partitions) == 1, "every agent must create topics the same way"
+    (count,) = partitions
+    assert int(services["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"]) == count
+    assert count >= 3, "room for a few replicas per agent"
+    comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    for needle in ("CHIMERA_TOPIC_PARTITIONS", "first", "kafka-topics", "--alter",
+                   "--partitions", "--scale"):
+        assert needle in comments, f"the comment block should explain {needle}"
+
+
+def test_graceful_stop_outlasts_the_agents_shutdown_timeout() -> None:
+    for name, service in agent_services().items():
+        grace = service["stop_grace_period"]
+        assert grace.endswith("s")
+        assert float(grace[:-1]) > float(service["environment"]["CHIMERA_SHUTDOWN_TIMEOUT_S"]), \
+            name
+
+
+# --- environment against the code ------------------------------------------------------------
+def test_every_variable_set_for_chimera_is_a_real_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    known = known_env()
+    env_sets = {f"service {n}": s.get("environment", {}) for n, s in chimera_services().items()}
+    env_sets["Dockerfile"] = {k: v for k, v in dockerfile_env().items()
+                              if not k.startswith(("PYTHON", "PIP_"))}
+    for where, env in env_sets.items():
+        for name in env:
+            assert name.upper() in known, f"{where}: {name} is not read by any setting"
+        # and each value is valid for, and read as such by, every settings class that reads it
+        for key in list(os.environ):
+            if key.startswith(("CHIMERA_", "KAFKA_", "DATABASE_URL")):
+                monkeypatch.delenv(key)
+        for name, value in env.items():
+            monkeypatch.setenv(name, str(value))
+        for cls in {cls for name in env for cls, _ in known[name.upper()]}:
+            settings = cls()
+            for name, value in env.items():
+                for field in (f for owner, f in known[name.upper()] if owner is cls):
+                    actual = getattr(settings, field)
+                    if isinstance(actual, str | int | float | Path):
+                        assert actual == type(actual)(value), (where, name, actual)
+
+
+def test_the_environment_check_can_tell_a_typo() -> None:
+    known = known_env()
+    for real in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "CHIMERA_TOPIC_PARTITIONS",
+                 "CHIMERA_HTTP_PORT", "CHIMERA_STATUS_MAX_LAG", "CHIMERA_PUBLISH_DIR"):
+        assert real in known, real
+    for typo in ("CHIMERA_TOPIC_PARTITION", "CHIMERA_HTTP_PROT", "KAFKA_BOOTSTRAP_SERVER"):
+        assert typo not in known, typo
+
+
+# --- image -----------------------------------------------------------------------------------
+def test_one_slim_non_root_image_with_the_media_tools() -> None:
+    dockerfiles = [p for p in ROOT.rglob("Dockerfile*")
+                   if not any(part.startswith(".") for part in p.relative_to(ROOT).parts)]
+    assert dockerfiles == [ROOT / "Dockerfile"], "one image for everything"
+    text = (ROOT / "Dockerfile").read_text()
+    (base,) = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
+    assert base == "python:3.11-slim"
+    install = re.search(r"apt-get install -y --no-install-recommends ([^\n&]+)", text)
+    assert install, "system packages without recommends"
+    assert {"ffmpeg", "espeak-ng"} <= set(install.group(1).split())
+    assert "rm -rf /var/lib/apt/lists/*" in text
+    users = re.findall(r"^USER (\S+)", text, re.MULTILINE)
+    assert users and users[-1] not in ("root", "0"), "the agents must not run as root"
+    assert re.search(rf"useradd .*{users[-1]}", text)
+    env = dockerfile_env()
+    assert env["CHIMERA_STATE_DIR"] == "/data", "state under the compose volume"
+    assert env["CHIMERA_MEDIA_DIR"].startswith("/data/")
