@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any, NoReturn, TypeVar
 
-import click
 import typer
 from aiokafka.errors import KafkaError
 
@@ -340,7 +339,7 @@ def dlq_purge(
             _refuse()
         try:
             confirmed = typer.confirm("purge them?", default=False)
-        except click.exceptions.Abort:
+        except typer.Abort:
             _refuse()
         if not confirmed:
             typer.echo("nothing purged")

@@ -276,6 +276,7 @@ async def read_dead_letters(settings: Settings, topics: list[str], *,
     return found, state
 
 
+@offsets.shares_admin
 async def list_dead_letters(settings: Settings, topic: str | None = None, *,
                             include_handled: bool = False) -> dict[str, list[DeadLetter]]:
     """Dead letters per dead-letter topic (every topic listed, even when it has none)."""
@@ -287,6 +288,7 @@ async def list_dead_letters(settings: Settings, topic: str | None = None, *,
     return result
 
 
+@offsets.shares_admin
 async def show(settings: Settings, topic: str, partition: int, offset: int) -> DeadLetter:
     """One dead letter, handled or not."""
     [name] = await dlq_topics(settings, topic)
@@ -308,6 +310,7 @@ async def show(settings: Settings, topic: str, partition: int, offset: int) -> D
     raise ChimeraError(f"no record at {name}/{partition}/{offset} (compacted or deleted)")
 
 
+@offsets.shares_admin
 async def select(settings: Settings, topic: str, selection: Selection,
                  ) -> tuple[str, list[DeadLetter], HandledState]:
     """The dead letters a selection names; explicit ones must exist and be unhandled."""
@@ -390,6 +393,7 @@ class Redriven:
     offset: int
 
 
+@offsets.shares_admin
 async def redrive(settings: Settings, topic: str, selection: Selection) -> list[Redriven]:
     """Send the selected dead letters back to their original topic (same key, original
     headers without `chimera.dlq.*`, plus `chimera.redriven-from`), then mark them handled."""
@@ -426,6 +430,7 @@ async def redrive(settings: Settings, topic: str, selection: Selection) -> list[
     return done
 
 
+@offsets.shares_admin
 async def purge(settings: Settings, topic: str, selection: Selection) -> list[DeadLetter]:
     """Mark the selected dead letters handled without sending them anywhere (they stay in
     the topic until its retention removes them; `list --all` still shows them)."""

@@ -182,6 +182,7 @@ async def resolve_topic(settings: Settings, name: str, existing: set[str] | None
     raise ChimeraError(f"no topic {name!r} (nor {settings.topic_prefix}.{name})")
 
 
+@offsets.shares_admin
 async def plan_reset(settings: Settings, group: str, topics: list[str], target: Target,
                      partitions: list[int] | None = None) -> ReplayPlan:
     """What a reset would do, per partition; moves nothing."""
@@ -227,6 +228,7 @@ async def plan_reset(settings: Settings, group: str, topics: list[str], target: 
     return ReplayPlan(group, target.describe(), sorted(set(topics)), plans)
 
 
+@offsets.shares_admin
 async def reset_offsets(settings: Settings, group: str, topics: list[str], target: Target,
                         partitions: list[int] | None = None, *, execute: bool = False,
                         ) -> ReplayPlan:
@@ -272,6 +274,7 @@ class CopyResult:
                                for p, r in sorted(self.ranges.items())]}
 
 
+@offsets.shares_admin
 async def copy_window(settings: Settings, source: str, destination: str, since: datetime,
                       until: datetime, *, keep_timestamps: bool = False) -> CopyResult:
     """Copy the records of `source` from the first at or after `since` up to (not including)
