@@ -30,7 +30,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
@@ -38,6 +38,9 @@ from faststream.specification import AsyncAPI
 from chimera.settings import PROJECT_ROOT, Settings
 from events import EVENTS, Topics
 from events.envelope import Envelope
+
+if TYPE_CHECKING:
+    from agents.runtime import AgentRuntime
 
 DEFAULT_OUT = Path("docs/asyncapi")
 DOCUMENT_SERVERS = "kafka:9092"
@@ -120,16 +123,26 @@ def _project_version() -> str:
 
 
 def agent_document(agent: str) -> AgentDocument:
-    """Generate `agent`'s AsyncAPI document from its code."""
+    """Generate `agent`'s AsyncAPI document from its code (deterministic, for docs/asyncapi)."""
     import agents
 
-    settings = document_settings()
-    runtime = agents.build(agent, settings)  # builds objects only: nothing connects or starts
+    runtime = agents.build(agent, document_settings())  # objects only: nothing connects
+    spec = specification(runtime).to_specification()
+    return AgentDocument(agent, _stable(spec.to_jsonable()))
+
+
+def specification(runtime: AgentRuntime) -> AsyncAPI:
+    """The AsyncAPI factory of a built agent: its subscriptions' topics and group with the event
+    models as payloads, and what it produces. Also fit for `FastStream(specification=...)`."""
+    import agents
+
+    agent = runtime.name
+    settings = runtime.settings
     topics = Topics(settings.topic_prefix)
     broker = KafkaBroker(
-        DOCUMENT_SERVERS,
-        description="The Kafka cluster (the compose deployment's address; topics under the "
-                    f"default prefix `{DOCUMENT_PREFIX}`, see CHIMERA_TOPIC_PREFIX).",
+        settings.bootstrap_servers,
+        description=f"The Kafka cluster; topics under the prefix `{settings.topic_prefix}` "
+                    "(CHIMERA_TOPIC_PREFIX).",
     )
 
     for sub in runtime.subscriptions:
@@ -146,7 +159,7 @@ def agent_document(agent: str) -> AgentDocument:
         )(_documentation_handler(sub.accept))
 
     by_topic: dict[str, list[str]] = {}
-    for event_type in emitted_event_types(agent):
+    for event_type in emitted_event_types(agent) if agent in agents.AGENTS else []:
         by_topic.setdefault(topics.stream_of(event_type), []).append(event_type)
     if runtime.subscriptions:
         # the runtime raises an OperatorAlert for every dead letter
@@ -173,16 +186,17 @@ def agent_document(agent: str) -> AgentDocument:
                          f"one raises an OperatorAlert on `{topics.alerts}`."),
         )
 
-    module = importlib.import_module(agents.AGENTS[agent])
-    spec = AsyncAPI(
+    doc = ""
+    if agent in agents.AGENTS:
+        doc = (importlib.import_module(agents.AGENTS[agent]).__doc__ or "").strip()
+    return AsyncAPI(
         broker,
         title=f"Chimera {agent} agent",
         version=_project_version(),
-        description=(module.__doc__ or "").strip(),
+        description=doc,
         identifier=f"urn:chimera:agent:{agent}",
         schema_version="3.0.0",
-    ).to_specification()
-    return AgentDocument(agent, _stable(spec.to_jsonable()))
+    )
 
 
 def _stable(document: dict[str, Any]) -> dict[str, Any]:

@@ -134,3 +134,19 @@ def test_documents_hold_nothing_from_this_machine_or_run(agent: str) -> None:
     assert document["servers"]["development"]["host"] == "kafka:9092"
     # generated twice in one process: identical
     assert agent_document(agent).text() == agent_document(agent).text() == text
+
+
+def test_a_running_deployment_can_serve_its_own_document() -> None:
+    """`specification(runtime)` describes that runtime's own prefix, servers and group, so it
+    can back `FastStream(specification=...)` for `faststream docs serve`."""
+    from chimera.asyncapi import specification
+    from chimera.settings import Settings
+
+    settings = Settings(KAFKA_BOOTSTRAP_SERVERS="broker-a:9093", topic_prefix="staging")
+    runtime = agents.build("generate", settings)
+    document = specification(runtime).to_specification().to_jsonable()
+    assert document["servers"]["development"]["host"] == "broker-a:9093"
+    addresses = {c["address"] for c in document["channels"].values()}
+    assert addresses == {"staging.content.requests", "staging.content.events",
+                         "staging.content.requests.dlq", "staging.audit", "staging.alerts"}
+    assert "staging.generate" in document["channels"]["generate.requests"]["description"]
