@@ -202,7 +202,8 @@ async def _group(admin: AIOKafkaAdminClient, group: str, exists: bool, topics: l
         rows = []
         for tp in partitions.get(topic, []):
             done = committed.get(tp)
-            start = done if done is not None else beginning[tp]
+            # records before the first retained one are gone: they cannot be waiting
+            start = beginning[tp] if done is None else max(done, beginning[tp])
             rows.append({"partition": tp.partition, "end": end[tp], "committed": done,
                          "lag": max(end[tp] - start, 0)})
         topic_report[topic] = {"lag": sum(r["lag"] for r in rows), "partitions": rows}
