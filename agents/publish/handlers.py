@@ -87,7 +87,7 @@ async def publish_due(rt: AgentRuntime, settings: PublishAgentSettings) -> bool:
             await conn.execute("UPDATE publications SET status = 'publishing' WHERE id = $1",
                                row["id"])
         try:
-            output: Any = await rt.skills.skill_publish_content({
+            output: Any = await rt.traced(row["correlation_id"]).skill_publish_content({
                 "platform": row["platform"], "video_path": row["local_path"],
                 "title": row["title"], "description": row["description"] or "",
                 "tags": list(row["tags"] or []),

@@ -33,6 +33,7 @@ from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import KafkaAckableMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry import context as otel_context
 from opentelemetry.trace import Status, StatusCode
 
 from agents.runtime.consumer import BatchProcessor, InfrastructureDown, Subscription
@@ -75,6 +76,29 @@ async def _raw_parser(record: Any, original: Callable[[Any], Awaitable[Any]]) ->
 async def _raw_decoder(message: Any) -> Any:
     """Hand the raw bytes to the handler: decoding is ours (strict, with dead letters)."""
     return message.body
+
+
+class _TracedSkills:
+    """See `AgentRuntime.traced`."""
+
+    def __init__(self, skills: BoundSkills, correlation_id: uuid.UUID | None) -> None:
+        self._skills = skills
+        self._correlation_id = correlation_id
+
+    def __getattr__(self, name: str) -> Callable[[Any], Awaitable[Any]]:
+        call = getattr(self._skills, name)
+        correlation_id = self._correlation_id
+
+        async def traced(data: Any) -> Any:
+            if correlation_id is None:
+                return await call(data)
+            token = otel_context.attach(tracing.resume_context(correlation_id))
+            try:
+                return await call(data)
+            finally:
+                otel_context.detach(token)
+
+        return traced
 
 
 class AgentRuntime:
@@ -140,6 +164,12 @@ class AgentRuntime:
     def skills(self) -> BoundSkills:
         assert self._skills is not None, "the agent is not started"
         return self._skills
+
+    def traced(self, correlation_id: uuid.UUID | None) -> _TracedSkills:
+        """`skills`, but each call runs in the trace of workflow `correlation_id`: for skill
+        calls outside the handling of an event (a due-loop), so that the call's span and
+        audit event join the workflow's trace."""
+        return _TracedSkills(self.skills, correlation_id)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:

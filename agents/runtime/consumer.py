@@ -177,6 +177,7 @@ class BatchProcessor:
                     "chimera.event_type": event.event_type,
                     "chimera.correlation_id": str(event.correlation_id),
                 })
+            tracing.remember(event.correlation_id, self._spans[event.event_id].get_span_context())
 
     async def process(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
         """Process a batch; raises InfrastructureDown when it must be redelivered."""

@@ -106,7 +106,10 @@ class Operations:
             in_flight=self.in_flight,
             last_poll_age_s=(round(time.monotonic() - self.last_poll, 3)
                              if self.last_poll is not None else None))
-        dead = [name for name, task in self.rt.tasks.items() if task.done()]
+        # The relay never returns; a background loop may (e.g. one that is switched off), but
+        # not with an error or by cancellation.
+        dead = [name for name, task in self.rt.tasks.items() if task.done() and (
+            name == "relay" or task.cancelled() or task.exception() is not None)]
         put("background", f"task(s) not running: {', '.join(dead)}" if dead else None,
             tasks=sorted(self.rt.tasks))
         put("database", await self._database_problem())

@@ -4,11 +4,13 @@
   record's headers and handles the record inside a consume span; every event emitted while
   handling it carries that span's `traceparent` (written to the outbox `headers` column,
   which the relay turns into Kafka headers).
-* A workflow's trace id is its correlation id (both are 128 bits). Events emitted outside
-  the handling of a consumed event (the publish agent's due-loop, research's schedule) and
-  records without a `traceparent` therefore still join their workflow's trace, even after a
-  restart, without any stored state. They hang under a virtual root span derived from the
-  correlation id as well.
+* Events emitted outside the handling of a consumed event (the publish agent's due-loop)
+  join the trace of the last event of their workflow (same correlation id) this process
+  consumed, kept in a bounded in-memory map.
+* When that is unknown (a restart in between), and for records without a `traceparent`, a
+  workflow's trace id is its correlation id (both are 128 bits), under a virtual root span
+  derived from it: `chimera inject` starts every trace that way, so such events still join
+  their workflow's trace without any stored state.
 * Spans are recorded with the OpenTelemetry SDK; `CHIMERA_OTEL_EXPORTER` chooses where they go
   (`none`: nowhere, the context is still propagated; `console`; `otlp` if its package is
   installed).
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -41,6 +44,26 @@ batch_spans: ContextVar[Mapping[uuid.UUID, SpanContext] | None] = ContextVar(
     "chimera_batch_spans", default=None)
 
 _configured: set[str] = set()
+
+# correlation id -> the consume span of the last event of that workflow seen here (LRU).
+_RECENT_LIMIT = 10_000
+_recent: OrderedDict[uuid.UUID, SpanContext] = OrderedDict()
+
+
+def remember(correlation_id: uuid.UUID, span_context: SpanContext) -> None:
+    """Note that this workflow's latest consumed event was handled in `span_context`."""
+    _recent[correlation_id] = span_context
+    _recent.move_to_end(correlation_id)
+    while len(_recent) > _RECENT_LIMIT:
+        _recent.popitem(last=False)
+
+
+def resume_context(correlation_id: uuid.UUID) -> otel_context.Context:
+    """The context to continue a workflow in, outside the handling of one of its events."""
+    known = _recent.get(correlation_id)
+    if known is None:
+        return workflow_context(correlation_id)
+    return trace.set_span_in_context(NonRecordingSpan(known), otel_context.Context())
 
 
 def configure_tracing(exporter: str = "none", service_name: str = "chimera") -> TracerProvider:
@@ -118,7 +141,8 @@ def headers_for(event: Any) -> dict[str, str]:
     """The trace headers of an event about to be emitted (see the module docstring).
 
     In order: the consume span of the event that caused it (set-based batches), the current
-    span (per-event handlers, long handlers), else its workflow's root.
+    span (per-event handlers, long handlers), else where its workflow was last seen here, else
+    its workflow's root.
     """
     spans = batch_spans.get()
     causation = getattr(event, "causation_id", None)
@@ -128,7 +152,7 @@ def headers_for(event: Any) -> dict[str, str]:
     if current.is_valid:
         return {TRACEPARENT: traceparent(current)}
     correlation = getattr(event, "correlation_id", None)
-    if correlation is not None:
-        root = trace.get_current_span(workflow_context(correlation)).get_span_context()
-        return {TRACEPARENT: traceparent(root)}
+    if isinstance(correlation, uuid.UUID):
+        resumed = trace.get_current_span(resume_context(correlation)).get_span_context()
+        return {TRACEPARENT: traceparent(resumed)}
     return {}
