@@ -18,7 +18,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from chimera.errors import ChimeraError
@@ -178,6 +178,12 @@ async def describe_group(settings: Settings, group: str) -> GroupState:
         for described in response.to_object()["groups"]:
             if described["group"] != group:
                 continue
+            if described["error_code"]:
+                # E.g. a group of Kafka 4's new consumer protocol: it cannot be described
+                # here, so it cannot be shown to be inactive either.
+                raise ChimeraError(f"cannot describe consumer group {group!r}: "
+                                   f"{for_code(described['error_code']).__name__}; "
+                                   "not touching its offsets")
             members = [GroupMember(m["member_id"], m["client_id"], m["client_host"].lstrip("/"))
                        for m in described["members"]]
             return GroupState(group, described["state"], members)

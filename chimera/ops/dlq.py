@@ -90,7 +90,9 @@ class DeadLetter:
 
     @property
     def original_topic(self) -> str:
-        return self.why("original.topic") or self.topic.removesuffix(DLQ_SUFFIX)
+        """The topic the record came from: the dead-letter topic's name without `.dlq`
+        (`T.dlq` holds only T's records; the header says the same)."""
+        return self.topic.removesuffix(DLQ_SUFFIX)
 
     @property
     def original_headers(self) -> list[tuple[str, bytes]]:
@@ -117,7 +119,7 @@ class DeadLetter:
             "error_category": self.why("error.category"),
             "exception_class": self.why("exception.class"),
             "exception_message": self.why("exception.message"),
-            "original_topic": self.original_topic,
+            "original_topic": self.why("original.topic") or self.original_topic,
             "original_partition": (int(original_partition)
                                    if original_partition and original_partition.isdigit()
                                    else None),
@@ -400,6 +402,10 @@ async def redrive(settings: Settings, topic: str, selection: Selection) -> list[
     _, letters, state = await select(settings, topic, selection)
     if not letters:
         return []
+    odd = [d.ref for d in letters if d.why("original.topic") not in (None, d.original_topic)]
+    if odd:
+        raise ChimeraError("the original-topic header disagrees with the dead-letter topic's "
+                           f"name for {', '.join(odd)}; nothing redriven")
     existing = await offsets.existing_topics(settings)
     targets = {d.original_topic for d in letters}
     missing = sorted(targets - existing)

@@ -194,5 +194,11 @@ async def test_nothing_is_lost_across_partial_redrives_and_purges(settings: Sett
     assert result.exit_code == 2 and "needs its partition" in flat(result.output)
     result = await chimera(settings, "dlq", "purge", "trends", "--offset", "1:40", "--yes")
     assert result.exit_code == 1 and "no record in" in flat(result.output)
+    # A record whose original-topic header names another topic is not redriven anywhere.
+    [odd] = await send(settings, dead_topic, [(0, b"k", b"{}",
+                                               dlq_headers(topics.alerts, 0), None)])
+    result = await chimera(settings, "dlq", "redrive", "trends", "--offset", f"0:{odd}")
+    assert result.exit_code == 1 and "disagrees" in flat(result.output)
+    assert await unhandled() == [odd]
     result = await chimera(settings, "dlq", "list", "nosuch")
     assert result.exit_code == 1 and "no dead-letter topic for 'nosuch'" in flat(result.output)

@@ -121,6 +121,16 @@ async def test_dry_run_changes_nothing_and_execute_moves_offsets_as_printed(
     assert '"executed": true' in result.output and '"replayed": 6' in result.output
     assert await committed(settings, group, topic) == {0: 7, 1: 7, 2: 1}
 
+    # By group name alone: the topics it has committed on.
+    plan = await replay.plan_reset(settings, group, await replay.group_topics(settings, group),
+                                   replay.Target(kind="latest"))
+    assert [(p.topic, p.committed, p.new, p.skipped) for p in plan.partitions] == [
+        (topic, 7, 10, 3), (topic, 7, 10, 3), (topic, 1, 10, 9)]
+    result = await chimera(settings, "replay", "--group", group, "--to", "latest")
+    assert result.exit_code == 0 and "15 to skip" in result.output, result.output
+    result = await chimera(settings, "replay", "--group", "no-such-group", "--to", "latest")
+    assert result.exit_code == 1 and "no committed offsets" in flat(result.output)
+
     # Bad arguments: a message, never a traceback.
     for args, expected in ((["--to", "earliest"], "--group NAME or --agent"),
                            (["--agent", "orchestrator", "--by-duration", "2 weeks"],
