@@ -299,8 +299,10 @@ async def show(settings: Settings, topic: str, partition: int, offset: int) -> D
         raise ChimeraError(f"{name} has no partition {partition}")
     beginning, end = await offsets.watermarks(settings, [tp])
     if not beginning[tp] <= offset < end[tp]:
-        raise ChimeraError(f"no record at {name}/{partition}/{offset} (partition holds "
-                           f"offsets {beginning[tp]}..{end[tp] - 1})")
+        holds = (f"offsets {beginning[tp]}..{end[tp] - 1}" if end[tp] > beginning[tp]
+                 else "no records")
+        raise ChimeraError(f"no record at {name}/{partition}/{offset} (the partition holds "
+                           f"{holds})")
     state = await handled_state(settings, [tp])
     async with (offsets.plain_consumer(settings) as consumer,
                 aclosing(offsets.read_range(consumer, {tp: (offset, offset + 1)})) as records):

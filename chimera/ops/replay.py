@@ -43,6 +43,17 @@ def parse_duration(text: str) -> timedelta:
     return total
 
 
+def format_duration(span: timedelta) -> str:
+    """The inverse of parse_duration: `1h30m`, `2d`, `45s`."""
+    seconds = int(span.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
 def parse_datetime(text: str) -> datetime:
     """ISO 8601 (`2026-11-25T17:00:00Z`, `2026-11-25 17:00+01:00`); no zone means UTC."""
     try:
@@ -92,7 +103,8 @@ class Target:
             assert self.at is not None
             return f"first record at or after {self.at.isoformat()}"
         if self.kind == "duration":
-            return f"first record in the last {self.ago}"
+            assert self.ago is not None
+            return f"first record of the last {format_duration(self.ago)}"
         return self.kind
 
     def timestamp_ms(self, now: datetime | None = None) -> int | None:

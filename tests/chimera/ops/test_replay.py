@@ -45,6 +45,8 @@ def test_durations_and_datetimes_parse_or_say_why() -> None:
     assert replay.parse_duration("30m") == timedelta(minutes=30)
     assert replay.parse_duration("1d") == timedelta(days=1)
     assert replay.parse_duration("1h30m") == timedelta(hours=1, minutes=30)
+    assert replay.format_duration(replay.parse_duration("1d2h30m")) == "1d2h30m"
+    assert replay.Target.choose(by_duration="90m").describe() == "first record of the last 1h30m"
     for bad in ("", "2", "h", "2x", "-1h", "0m", "1h 2"):
         with pytest.raises(ChimeraError):
             replay.parse_duration(bad)
