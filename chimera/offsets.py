@@ -257,10 +257,11 @@ async def offsets_at(settings: Settings, partitions: list[TopicPartition], times
 
 
 async def read_range(consumer: AIOKafkaConsumer, ranges: dict[TopicPartition, tuple[int, int]],
-                     max_seconds: float = 30.0,
+                     idle_seconds: float = 30.0,
                      ) -> AsyncGenerator[ConsumerRecord[Any, Any], None]:
     """Yield the records with offsets in [start, stop) of each partition, in offset order per
-    partition. `consumer` must be a plain (unsubscribed) one; it is (re)assigned here."""
+    partition. `consumer` must be a plain (unsubscribed) one; it is (re)assigned here.
+    ChimeraError when nothing arrives for `idle_seconds` while records are still due."""
     wanted = {tp: (start, stop) for tp, (start, stop) in ranges.items() if start < stop}
     if not wanted:
         return
@@ -268,12 +269,14 @@ async def read_range(consumer: AIOKafkaConsumer, ranges: dict[TopicPartition, tu
     for tp, (start, _) in wanted.items():
         consumer.seek(tp, start)
     pending = set(wanted)
-    deadline = time.monotonic() + max_seconds
+    deadline = time.monotonic() + idle_seconds
     while pending:
         if time.monotonic() > deadline:
             raise ChimeraError(
                 f"timed out reading {', '.join(f'{tp.topic}/{tp.partition}' for tp in pending)}")
         batch = await consumer.getmany(*pending, timeout_ms=500)
+        if batch:
+            deadline = time.monotonic() + idle_seconds
         for tp, records in batch.items():
             stop = wanted[tp][1]
             for record in records:

@@ -132,9 +132,12 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
     assert f"purged 1 dead letter(s): {dead_topic}/{target.replace(':', '/')}" in result.output
     left = (await dlq.list_dead_letters(settings, "trends"))[dead_topic]
     assert [d.offset for d in left] == [letters[1].offset, letters[2].offset]
+    # Answering "y" on stdin confirms too.
+    result = await chimera(settings, "dlq", "purge", "trends", "--offset",
+                           f"{p}:{letters[2].offset}", stdin="y\n")
+    assert result.exit_code == 0 and "purged 1 dead letter(s)" in result.output, result.output
     result = await chimera(settings, "dlq", "list", "--json")
-    assert [d["offset"] for d in json.loads(result.output)[dead_topic]] == [
-        letters[1].offset, letters[2].offset]
+    assert [d["offset"] for d in json.loads(result.output)[dead_topic]] == [letters[1].offset]
 
 
 async def test_nothing_is_lost_across_partial_redrives_and_purges(settings: Settings) -> None:

@@ -180,6 +180,20 @@ async def test_a_reset_is_refused_while_the_group_has_a_live_member_who_is_named
     assert await committed(settings, group, topic) == {0: 0, 1: 0, 2: 0}
 
 
+async def test_reset_to_earliest_counts_what_each_topic_replays(settings: Settings) -> None:
+    await make_topics(settings)
+    topics = Topics(settings.topic_prefix)
+    group = f"{settings.topic_prefix}.audit"
+    await ten_per_partition(settings, topics.trends)
+    await offsets.commit_offsets(settings, group, {TopicPartition(topics.trends, 0): 6,
+                                                   TopicPartition(topics.trends, 2): 10})
+    replayed = await offsets.reset_to_earliest(settings, group, [topics.trends, topics.audit])
+    assert replayed == {topics.trends: 16, topics.audit: 0}
+    assert await committed(settings, group, topics.trends) == {0: 0, 1: 0, 2: 0}
+    with pytest.raises(ChimeraError, match="no such topic"):
+        await offsets.reset_to_earliest(settings, group, [f"{settings.topic_prefix}.nope"])
+
+
 async def _has_assignment(consumer: AIOKafkaConsumer) -> bool:
     await consumer.getmany(timeout_ms=100)
     return bool(consumer.assignment())
