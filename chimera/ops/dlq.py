@@ -20,6 +20,7 @@ which the agents' inboxes turn into a no-op.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from chimera.errors import ChimeraError
 from chimera.settings import Settings
 from events.topics import DLQ_SUFFIX
 
+log = logging.getLogger("chimera.ops.dlq")
 REDRIVEN_FROM = "chimera.redriven-from"
 Action = Literal["redriven", "purged"]
 
@@ -231,17 +233,24 @@ async def _read_log(settings: Settings) -> dict[tuple[str, int, int], Handled]:
     async with offsets.plain_consumer(settings) as consumer:
         async for record in offsets.read_range(
                 consumer, {tp: (beginning[tp], end[tp]) for tp in partitions}):
-            if record.key is None:
-                continue
-            topic, _, rest = record.key.decode().rpartition("/")
-            topic, _, part = topic.rpartition("/")
-            if record.value is None:
-                logged.pop((topic, int(part), int(rest)), None)
-                continue
-            data = json.loads(record.value)
-            logged[(topic, int(part), int(rest))] = Handled(data["action"], data.get("at"),
-                                                            data.get("detail"))
+            try:
+                ref = _parse_ref(record.key)
+                if record.value is None:
+                    logged.pop(ref, None)
+                    continue
+                data = json.loads(record.value)
+                logged[ref] = Handled(str(data["action"]), data.get("at"), data.get("detail"))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                log.warning("ignoring a malformed entry in %s at offset %d", name, record.offset)
     return logged
+
+
+def _parse_ref(key: bytes | None) -> tuple[str, int, int]:
+    """`<topic>/<partition>/<offset>` (topic names cannot contain a slash)."""
+    if key is None:
+        raise ValueError("no key")
+    topic, part, offset = key.decode().split("/")
+    return topic, int(part), int(offset)
 
 
 async def handled_state(settings: Settings, partitions: list[TopicPartition]) -> HandledState:

@@ -203,5 +203,10 @@ async def test_nothing_is_lost_across_partial_redrives_and_purges(settings: Sett
     result = await chimera(settings, "dlq", "redrive", "trends", "--offset", f"0:{odd}")
     assert result.exit_code == 1 and "disagrees" in flat(result.output)
     assert await unhandled() == [odd]
+    # Junk in the handled log is skipped, not fatal, and marks nothing handled.
+    await send(settings, dlq.handled_log(settings), [
+        (0, b"junk", b"{", [], None), (0, b"a/b/c/d", b"{}", [], None),
+        (0, f"{dead_topic}/0/{odd}".encode(), b"[]", [], None)])
+    assert await unhandled() == [odd]
     result = await chimera(settings, "dlq", "list", "nosuch")
     assert result.exit_code == 1 and "no dead-letter topic for 'nosuch'" in flat(result.output)
