@@ -421,6 +421,8 @@ async def redrive(settings: Settings, topic: str, selection: Selection) -> list[
     targets = {d.original_topic for d in letters}
     missing = sorted(targets - existing)
     if missing:
+        missing = sorted(targets - await offsets.existing_topics(settings, fresh=True))
+    if missing:
         raise ChimeraError(f"original topic missing: {', '.join(missing)}; nothing redriven")
     counts = {t: len(await offsets.list_partitions(settings, [t])) for t in targets}
     producer = make_producer(settings, client_id="chimera-dlq-redrive")
