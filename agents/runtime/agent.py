@@ -56,6 +56,7 @@ from skills.ratelimit import PgRateLimiter
 log = logging.getLogger("chimera.agent")
 
 Background = Callable[["AgentRuntime"], Coroutine[Any, Any, None]]
+RELAY_STOP_TIMEOUT_S = 10.0  # a relay batch is one round of sends and one UPDATE
 
 
 async def _raw_parser(record: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
@@ -336,6 +337,13 @@ class AgentRuntime:
             self.ready.clear()
             self.ops.stopping = True
             began = time.monotonic()
+            # The relay finishes the batch in hand (cancelling it could re-send rows); the
+            # background loops are cancelled (their work is claimed in the database and
+            # resumed by the next process).
+            self.relay.request_stop()
+            relay = self.tasks["relay"]
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(relay), RELAY_STOP_TIMEOUT_S)
             for task in self.tasks.values():
                 task.cancel()
             for task in self.tasks.values():

@@ -36,14 +36,25 @@ class OutboxRelay:
         self._lock_key = zlib.crc32(f"chimera-relay:{agent}".encode())
         self.sent = 0
         self._on_sent = on_sent  # metrics hook: called with the count of each sent batch
+        self._stopping = False
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows, so they go out without waiting."""
         self._wake.set()
 
+    def request_stop(self) -> None:
+        """Make `run` return after the batch in hand is sent and marked sent.
+
+        Cancelling `run` instead may interrupt it between the broker's acks and the `sent_at`
+        update, and those rows are sent again (harmless, but avoidable on a clean stop).
+        """
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        """Relay forever (cancel to stop). Survives broker and database outages."""
-        while True:
+        """Relay until `request_stop` (or cancellation). Survives broker and database outages."""
+        self._stopping = False
+        while not self._stopping:
             try:
                 async with self.pool.acquire() as conn:
                     await self._lead(conn)
@@ -51,15 +62,18 @@ class OutboxRelay:
                 raise
             except Exception:
                 log.exception("outbox relay for %s failed; retrying", self.agent)
-                await asyncio.sleep(1.0)
+                if not self._stopping:
+                    await asyncio.sleep(1.0)
 
     async def _lead(self, conn: Conn) -> None:
         # Session-level lock: held while this connection lives; a crashed leader's lock is
         # released by PostgreSQL when its connection drops.
         while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+            if self._stopping:
+                return
             await self._idle()
         try:
-            while True:
+            while not self._stopping:
                 if await self.relay_once(conn) == 0:
                     await self._idle()
         finally:
