@@ -35,6 +35,7 @@ class GroupActiveError(ChimeraError):
     """The consumer group has live members, so its offsets must not be moved."""
 
     def __init__(self, group: str, state: str, members: list[GroupMember]) -> None:
+        """Name the group, its state and every live member (client id and host)."""
         named = ", ".join(f"{m.client_id} on {m.host}" for m in members) or "none listed"
         super().__init__(
             f"consumer group {group!r} is active ({state}, {len(members)} member(s): {named}); "
@@ -63,6 +64,7 @@ class GroupState:
 
     @property
     def active(self) -> bool:
+        """Whether someone is (or is about to be) consuming in this group."""
         return bool(self.members) or self.state not in ("Empty", "Dead", "")
 
 

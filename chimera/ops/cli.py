@@ -36,6 +36,7 @@ def register_ops(app: typer.Typer) -> None:
 
 
 def _settings() -> Settings:
+    """The CLI's Settings (clear errors for invalid ones)."""
     from chimera.cli import load_settings  # lazily: chimera.cli imports this module
 
     return load_settings()
@@ -63,6 +64,7 @@ def _bad(param: str, work: Callable[[], T]) -> T:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str = "") -> str:
+    """Left-aligned columns; None prints as -."""
     cells = [[str(h) for h in headers], *[["-" if c is None else str(c) for c in r]
                                           for r in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
@@ -71,11 +73,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str
 
 
 def _short(text: str | None, width: int = 60) -> str:
+    """One line, cut to `width` with an ellipsis."""
     text = " ".join((text or "").split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _echo_json(data: object) -> None:
+    """Print `data` as indented JSON."""
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
@@ -262,6 +266,7 @@ def dlq_show(
 
 def _selection(offset: list[str] | None, partition: list[int] | None, all_: bool,
                error_code: str | None) -> dlq.Selection:
+    """The records chosen by --offset/--partition/--all/--error-code (BadParameter if not)."""
     parts = partition or []
     if offset and len(parts) > 1:
         raise typer.BadParameter("with --offset, give at most one --partition (or write P:N)",
@@ -354,6 +359,7 @@ def dlq_purge(
 
 
 def _refuse() -> NoReturn:
+    """No confirmation possible: say how to purge anyway, exit 1."""
     typer.secho("error: no answer on stdin to confirm the purge; pass --yes to purge "
                 "without asking", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)

@@ -74,20 +74,24 @@ class DeadLetter:
     handled: Handled | None = None
 
     def header(self, name: str) -> str | None:
+        """The last header called `name`, as text (None when absent)."""
         for key, value in reversed(self.headers):
             if key == name:
                 return value.decode(errors="replace")
         return None
 
     def why(self, name: str) -> str | None:
+        """A `chimera.dlq.<name>` header: why and from where it was dead-lettered."""
         return self.header(DLQ_HEADER + name)
 
     @property
     def ref(self) -> str:
+        """`<dlq topic>/<partition>/<offset>`: where this dead letter is."""
         return f"{self.topic}/{self.partition}/{self.offset}"
 
     @property
     def error_code(self) -> str | None:
+        """The error code the consumer gave (INVALID_JSON, SCHEMA_VIOLATION, ...)."""
         return self.why("error.code")
 
     @property
@@ -103,6 +107,7 @@ class DeadLetter:
                 if not k.startswith(DLQ_HEADER) and k != REDRIVEN_FROM]
 
     def key_text(self) -> str | None:
+        """The key as text, or the repr of its bytes when they are not UTF-8."""
         if self.key is None:
             return None
         try:
@@ -167,6 +172,7 @@ class Selection:
     partitions: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        """Exactly one way of choosing: ChimeraError otherwise."""
         chosen = sum((bool(self.records), self.all_, self.error_code is not None))
         if chosen != 1:
             raise ChimeraError("choose the records: --offset (repeatable), --all, or "
@@ -199,6 +205,7 @@ class HandledState:
     logged: dict[tuple[str, int, int], Handled] = field(default_factory=dict)
 
     def of(self, topic: str, partition: int, offset: int) -> Handled | None:
+        """How this record was handled (None: it was not)."""
         logged = self.logged.get((topic, partition, offset))
         if logged is not None:
             return logged

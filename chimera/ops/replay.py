@@ -97,6 +97,7 @@ class Target:
         return cls(kind="duration", ago=parse_duration(by_duration))
 
     def describe(self) -> str:
+        """The target in words, for the plan's heading."""
         if self.kind == "offset":
             return f"offset {self.offset}"
         if self.kind == "datetime":
@@ -154,13 +155,16 @@ class ReplayPlan:
 
     @property
     def replayed(self) -> int:
+        """Records the group will read again, over every partition."""
         return sum(p.replayed for p in self.partitions)
 
     @property
     def skipped(self) -> int:
+        """Records the group will never read, over every partition."""
         return sum(p.skipped for p in self.partitions)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with per-partition replayed/skipped counts."""
         return {"group": self.group, "target": self.target, "topics": self.topics,
                 "executed": self.executed, "replayed": self.replayed, "skipped": self.skipped,
                 "partitions": [{**asdict(p), "replayed": p.replayed, "skipped": p.skipped}
@@ -275,9 +279,11 @@ class CopyResult:
 
     @property
     def copied(self) -> int:
+        """Records copied in all."""
         return sum(self.per_partition.values())
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, per source partition."""
         return {"source": self.source, "destination": self.destination,
                 "since": self.since.isoformat(), "until": self.until.isoformat(),
                 "created_destination": self.created_destination, "copied": self.copied,
