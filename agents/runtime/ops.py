@@ -4,7 +4,8 @@ Readiness means "this process is doing its job now", not "Kafka answers":
 * the consume loop is alive: FastStream's subscriber runs, its consume task is not done, and
   the loop either polled Kafka recently or is inside a batch (a long render is fine);
 * the outbox relay and the agent's background loops are alive;
-* PostgreSQL answers `SELECT 1` within a timeout;
+* PostgreSQL answers `SELECT 1` within a timeout, and the Kafka cluster answers a metadata
+  request (FastStream's ping) within the same timeout;
 * the agent is not shutting down.
 Each failed check gives a reason in the 503's JSON body.
 """
@@ -112,8 +113,18 @@ class Operations:
             name == "relay" or task.cancelled() or task.exception() is not None)]
         put("background", f"task(s) not running: {', '.join(dead)}" if dead else None,
             tasks=sorted(self.rt.tasks))
-        put("database", await self._database_problem())
+        database, kafka = await asyncio.gather(self._database_problem(), self._kafka_problem())
+        put("database", database)
+        put("kafka", kafka)
         return checks
+
+    async def _kafka_problem(self) -> str | None:
+        timeout = self.settings.ready_db_timeout_s
+        try:
+            answered = await asyncio.wait_for(self.rt.broker.ping(timeout), timeout + 1.0)
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None if answered else f"no cluster metadata within {timeout}s"
 
     def _consume_loop_problem(self) -> str | None:
         sub = self.rt.subscriber

@@ -194,7 +194,7 @@ async def test_readiness_follows_the_database_and_the_consume_loop(
             assert status == 503, body
             assert not body["checks"]["database"]["ok"]
             assert "database" in body["reason"]
-            assert body["checks"]["consume_loop"]["ok"]
+            assert body["checks"]["consume_loop"]["ok"] and body["checks"]["kafka"]["ok"]
             # Liveness is not readiness: the process itself is fine.
             assert (await get(runtime.http_port, "/health/live")).status_code == 200
         finally:
