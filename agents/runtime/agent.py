@@ -308,6 +308,17 @@ class AgentRuntime:
         tracing.configure_tracing(self.observability.otel_exporter,
                                   service_name=f"chimera-{self.name}")
         self.ops.stopping = False
+        # First, so that /health/live answers (and /health/ready says "not started") while
+        # the agent connects and checks the schema.
+        await self.ops.start_http()
+        try:
+            async with self._resources():
+                yield
+        finally:
+            await self.ops.stop_http()
+
+    @asynccontextmanager
+    async def _resources(self) -> AsyncIterator[None]:
         revision = await current_revision(self.settings.dsn())
         if revision != head_revision():
             raise ConfigError(f"database {self.settings.redacted_dsn()} is at revision "
@@ -329,7 +340,6 @@ class AgentRuntime:
         self.tasks = {"relay": asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")}
         self.tasks.update({loop.__name__: asyncio.create_task(
             loop(self), name=f"{self.name}-{loop.__name__}") for loop in self.background})
-        await self.ops.start_http()
         self.ready.set()
         try:
             yield
@@ -351,9 +361,8 @@ class AgentRuntime:
                     await task
             with contextlib.suppress(Exception):
                 await self.relay.drain()
-            await self.ops.stop_http()
             await http.aclose()
             await self._producer.stop()
             await self.pool.close()
-            log.info("%s: stopped (relay drained in %.1fs)", self.name,
+            log.info("%s: stopped; relay drained and clients closed in %.1fs", self.name,
                      time.monotonic() - began)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
 
+from chimera.errors import ConfigError
 from chimera.observability.http import HttpServer
 from chimera.observability.metrics import AgentMetrics
 from chimera.observability.settings import ObservabilitySettings
@@ -64,7 +65,11 @@ class Operations:
             "/health/live": self._live,
             "/health/ready": self._ready,
         }, self.settings.http_host, self.settings.http_port)
-        self.port = await self._server.start()
+        try:
+            self.port = await self._server.start()
+        except OSError as exc:
+            raise ConfigError(f"{self.rt.name}: cannot serve HTTP on {self.settings.http_host}:"
+                              f"{self.settings.http_port} (CHIMERA_HTTP_HOST/PORT): {exc}") from exc
         log.info("%s: serving /metrics, /health/live, /health/ready on http://%s:%d",
                  self.rt.name, self.settings.http_host, self.port,
                  extra={"http_port": self.port})
@@ -162,6 +167,8 @@ class Operations:
         m = self.metrics
         if self.last_poll is not None:
             m.last_poll_age.labels(name).set(time.monotonic() - self.last_poll)
+        if self.rt._pool is None:
+            return  # not started yet (or stopped)
         try:
             row = await asyncio.wait_for(self.rt.pool.fetchrow(
                 """SELECT count(*) AS n,
