@@ -125,6 +125,8 @@ class AgentRuntime:
         self.background = background or []
         self.settings_retry_base = retry_base
         self.ops = Operations(self, self.observability)
+        self.ops.metrics.redeliveries.labels(name)
+        self.ops.metrics.relayed.labels(name)
         self.broker: KafkaBroker = make_broker(
             settings, client_id=f"chimera-{name}",
             graceful_timeout=self.observability.shutdown_timeout_s,
@@ -201,6 +203,7 @@ class AgentRuntime:
 
     async def _on_shutdown(self) -> None:
         """First step of a stop: readiness goes 503 while in-flight work finishes."""
+        agent_var.set(self.name)  # several agents may share this task in tests
         self.ops.stopping = True
         log.info("%s: stopping: no new batches; %d in flight get up to %.0fs", self.name,
                  self.ops.in_flight, self.observability.shutdown_timeout_s)
@@ -344,6 +347,7 @@ class AgentRuntime:
         try:
             yield
         finally:
+            agent_var.set(self.name)
             self.ready.clear()
             self.ops.stopping = True
             began = time.monotonic()

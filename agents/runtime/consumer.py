@@ -133,6 +133,9 @@ class BatchProcessor:
         self._current: Envelope[Any] | None = None  # the event being handled in a batch
         self._spans: dict[uuid.UUID, Span] = {}  # consume spans of the batch, by event id
         self.metrics = runtime.ops.metrics
+        # Exported at 0 from the start, so that rates and alerts work before the first event.
+        for counter in (self.metrics.processed, self.metrics.duplicates, self.metrics.retries):
+            counter.labels(runtime.name, sub.name)
 
     def _count(self, kind: str, n: int = 1) -> None:
         """Stats for tests and benchmarks, and the Prometheus counter of the same thing."""

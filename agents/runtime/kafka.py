@@ -55,7 +55,9 @@ def make_broker(settings: Settings, client_id: str, *, graceful_timeout: float =
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
-        # FastStream logs every message at this level: keep it out of INFO logs.
+        # Through the root logger (JSON lines under `chimera agent`), not FastStream's own
+        # stdout handler; it logs every message at this level: keep it out of INFO logs.
+        logger=logging.getLogger("chimera.kafka"),
         log_level=logging.DEBUG,
         graceful_timeout=graceful_timeout,
         middlewares=tuple(middlewares),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -11,13 +12,16 @@ from typing import Any
 
 import asyncpg
 import httpx
+from opentelemetry import trace as otel_trace
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.orchestrator.app import build as build_orchestrator
 from agents.orchestrator.policy import Policy
 from agents.runtime import AgentRuntime, Subscription, Tx
 from chimera.errors import TransientError, ValidationError
-from chimera.observability.logs import JsonFormatter
+from chimera.observability import tracing
+from chimera.observability.http import HttpServer
+from chimera.observability.logs import JsonFormatter, log_context
 from chimera.settings import Settings
 from events import Envelope, Topics, TrendDiscovered, encode
 from tests.conftest import Services
@@ -215,3 +219,81 @@ async def test_readiness_follows_the_database_and_the_consume_loop(
 async def _not_ready_because(ready_status: Any, reason: str) -> bool:
     status, body = await ready_status()
     return bool(status == 503 and reason in body.get("reason", ""))
+
+
+# --- the building blocks, without Kafka or PostgreSQL ----------------------------------------
+
+async def test_http_server_answers_routes_and_refuses_the_rest() -> None:
+    async def hello() -> tuple[int, str, bytes]:
+        return 200, "text/plain", b"hello\n"
+
+    server = HttpServer({"/hello": hello})
+    port = await server.start()
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            ok = await client.get(f"http://127.0.0.1:{port}/hello?x=1")
+            head = await client.head(f"http://127.0.0.1:{port}/hello")
+            missing = await client.get(f"http://127.0.0.1:{port}/nothing")
+            post = await client.post(f"http://127.0.0.1:{port}/hello", content=b"x")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"not http at all\r\n\r\n")
+        await writer.drain()
+        garbage = await reader.read()
+        writer.close()
+    finally:
+        await server.stop()
+    assert (ok.status_code, ok.text) == (200, "hello\n")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == "6"
+    assert missing.status_code == 404
+    assert post.status_code == 405
+    assert garbage.startswith(b"HTTP/1.1 400 ")
+
+
+def test_trace_context_precedence() -> None:
+    causing = TrendDiscovered.create(trend(1), producer="test")
+    emitted = TrendDiscovered.create(trend(2), producer="test", causation=causing)
+    # No context at all: the workflow's root, whose trace id is the correlation id.
+    root = tracing.headers_for(emitted)["traceparent"]
+    assert tracing.trace_id_of(root) == causing.correlation_id.hex
+    # A valid incoming traceparent wins over the root; a malformed one does not.
+    incoming = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+    ctx = tracing.extract([("traceparent", incoming.encode())], causing.correlation_id)
+    assert format(otel_trace.get_current_span(ctx).get_span_context().trace_id,
+                  "032x") == incoming.split("-")[1]
+    bad = tracing.extract([("traceparent", b"00-zz-1-01")], causing.correlation_id)
+    assert otel_trace.get_current_span(bad).get_span_context().trace_id == (
+        causing.correlation_id.int)
+    # The current span beats the root; the batch map (by causation id) beats both.
+    current = otel_trace.get_current_span(ctx)
+    with otel_trace.use_span(current, end_on_exit=False):
+        assert tracing.headers_for(emitted)["traceparent"] == incoming
+        other = otel_trace.SpanContext(trace_id=7, span_id=9, is_remote=True,
+                                       trace_flags=otel_trace.TraceFlags(1))
+        token = tracing.batch_spans.set({causing.event_id: other})
+        try:
+            assert tracing.headers_for(emitted)["traceparent"] == (
+                f"00-{7:032x}-{9:016x}-01")
+        finally:
+            tracing.batch_spans.reset(token)
+    # Outside any handling, a workflow seen recently resumes where it was last handled.
+    tracing.remember(causing.correlation_id, current.get_span_context())
+    assert tracing.headers_for(emitted)["traceparent"] == incoming
+
+
+def test_json_log_lines_carry_context_extras_and_exceptions() -> None:
+    record = logging.LogRecord("chimera.x", logging.ERROR, __file__, 1, "failed %s", ("it",),
+                               None)
+    record.http_port = 8000
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        import sys
+        record.exc_info = sys.exc_info()
+    with log_context(event_id="e-1", correlation_id=None):
+        line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "failed it" and line["level"] == "ERROR"
+    assert line["logger"] == "chimera.x" and line["time"].endswith("Z")
+    assert line["event_id"] == "e-1" and "correlation_id" not in line
+    assert line["http_port"] == 8000
+    assert "RuntimeError: boom" in line["exception"]
