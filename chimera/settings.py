@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     kafka_controller_port: int | None = Field(default=None, ge=1, le=65535)
     kafka_data_dir: Path | None = None
     kafka_log_file: Path | None = None
-    kafka_heap: str = "512m"
+    kafka_heap: str = "1g"
     pg_port: int = Field(default=5433, ge=1, le=65535)
     pg_database: str = Field(default="chimera", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -120,9 +120,25 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    """A prefix no other test uses, so every topic name in this test is unique."""
-    return f"t{uuid.uuid4().hex[:10]}"
+def topic_prefix(services: Services) -> Iterator[str]:
+    """A prefix no other test uses, so every topic name in this test is unique. The test's
+    topics are deleted afterwards, so a long-lived local broker does not pile them up."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    yield prefix
+    asyncio.run(_delete_topics(services.bootstrap_servers, prefix))
+
+
+async def _delete_topics(bootstrap: str, prefix: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix + ".")]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
