@@ -132,7 +132,11 @@ class AgentRuntime:
             graceful_timeout=self.observability.shutdown_timeout_s,
             middlewares=[KafkaPrometheusMiddleware(registry=self.ops.metrics.registry,
                                                    app_name=f"chimera-{name}")])
-        self.app = FastStream(self.broker, lifespan=self._lifespan, logger=log)
+        from chimera.asyncapi import specification
+
+        # `faststream docs serve ... --factory` shows the same document as docs/asyncapi/.
+        self.app = FastStream(self.broker, lifespan=self._lifespan, logger=log,
+                              specification=specification(self))
         self.app.on_shutdown(self._on_shutdown)
         self.ready = asyncio.Event()
         # The FastStream subscriber (None without subscriptions) and the agent's own tasks
@@ -234,9 +238,8 @@ class AgentRuntime:
             max_partition_fetch_bytes=8 * 1024 * 1024,
             parser=_raw_parser,
             decoder=_raw_decoder,
-            title=f"{self.name}",
-            description="; ".join(f"{s.name}: {', '.join(s.accept)} from {s.topic}"
-                                  for s in self.subscriptions),
+            # Documented by chimera.asyncapi with the event models instead of raw bytes.
+            include_in_schema=False,
         )
         # Heartbeat: every poll of the consume loop (idle polls included) is recorded, so
         # readiness can tell a live loop from a dead or stuck one.
