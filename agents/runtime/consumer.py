@@ -162,6 +162,13 @@ class BatchProcessor:
     def _start_spans(self, valid: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]]) -> None:
         tracer = tracing.tracer()
         self._spans = {}
+        if not tracing.exporting():
+            # Nothing records spans: keep the trace and span ids (headers, logs), skip the SDK.
+            for record, event in valid:
+                span = tracing.child_of(tracing.extract(record.headers, event.correlation_id))
+                self._spans[event.event_id] = span
+                tracing.remember(event.correlation_id, span.get_span_context())
+            return
         for record, event in valid:
             self._spans[event.event_id] = tracer.start_span(
                 f"{record.topic} process",

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -94,6 +95,21 @@ def configure_tracing(exporter: str = "none", service_name: str = "chimera") -> 
             raise ConfigError(f"unknown CHIMERA_OTEL_EXPORTER {exporter!r}")
         _configured.add(exporter)
     return provider
+
+
+def exporting() -> bool:
+    """Whether spans go anywhere. Without an exporter, consumers use cheap non-recording spans
+    that still carry the trace id and a span id, so propagation and log fields stay the same."""
+    return bool(_configured)
+
+
+def child_of(parent: otel_context.Context) -> NonRecordingSpan:
+    """A non-recording span in `parent`'s trace with a fresh span id (no SDK work at all)."""
+    parent_span = trace.get_current_span(parent).get_span_context()
+    trace_id = parent_span.trace_id if parent_span.is_valid else random.getrandbits(128) or 1
+    return NonRecordingSpan(SpanContext(
+        trace_id=trace_id, span_id=random.getrandbits(64) or 1, is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED)))
 
 
 def tracer() -> trace.Tracer:
