@@ -48,11 +48,11 @@ async def on_trends_discovered(events: list[TrendDiscovered], tx: Tx, policy: Po
         """SELECT DISTINCT topic FROM workflows WHERE topic = ANY($1) AND state <> 'rejected'
                AND created_at > now() - make_interval(secs => $2)""",
         topics, policy.topic_cooldown_hours * 3600)}
-    used = {r["platform"]: r["n"] for r in await conn.fetch(
-        """SELECT p AS platform, count(*) AS n FROM workflows, unnest(platforms) AS p
-           WHERE state <> 'rejected'
-             AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
-           GROUP BY p""")}
+    # Today's budget counters, locked until commit so replicas cannot both spend the last slot.
+    used = {r["platform"]: r["used"] for r in await conn.fetch(
+        """SELECT platform, used FROM budget_usage
+           WHERE day = (now() AT TIME ZONE 'UTC')::date FOR UPDATE""")}
+    spent: dict[str, int] = {}
     contents: list[tuple[Any, ...]] = []
     workflows: list[tuple[Any, ...]] = []
     for event in events:
@@ -69,6 +69,7 @@ async def on_trends_discovered(events: list[TrendDiscovered], tx: Tx, policy: Po
         covered.add(topic)
         for platform in decision.platforms:
             used[platform] = used.get(platform, 0) + 1
+            spent[platform] = spent.get(platform, 0) + 1
         content_id = str(derived_id("content", event.correlation_id))
         contents.append((content_id, policy.style, json.dumps(
             {"format": policy.format, "correlation_id": str(event.correlation_id)}), trend.id))
@@ -91,6 +92,11 @@ async def on_trends_discovered(events: list[TrendDiscovered], tx: Tx, policy: Po
         """INSERT INTO workflows (correlation_id, trend_id, topic, content_id, state, reason,
                                   platforms, generate_attempts)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""", workflows)
+    await conn.executemany(
+        """INSERT INTO budget_usage (day, platform, used)
+           VALUES ((now() AT TIME ZONE 'UTC')::date, $1, $2)
+           ON CONFLICT (day, platform) DO UPDATE SET used = budget_usage.used + EXCLUDED.used""",
+        list(spent.items()))
 
 
 async def _workflow(tx: Tx, content_id: str) -> Any:

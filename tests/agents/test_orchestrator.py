@@ -118,3 +118,24 @@ async def test_poison_messages_are_dead_lettered_and_the_next_one_is_processed(
     assert codes == ["INVALID_JSON", "SCHEMA_VIOLATION", "UNKNOWN_EVENT_TYPE"]
     assert len(alerts) == 3
     assert runtime.stats()["orchestrator.trends"]["dead_lettered"] == 3
+
+
+async def test_the_daily_budget_holds_across_batches(settings: Settings,
+                                                     pool: asyncpg.Pool) -> None:
+    topics = Topics(settings.topic_prefix)
+    runtime = build(settings, Policy(platforms=["local"], daily_budget={"local": 3}))
+    async with runtime.running():
+        for n in range(1, 6):  # one at a time: each decision sees the ones before
+            event = TrendDiscovered.create(trend(n), producer="test")
+            await produce(settings.bootstrap_servers, topics.trends, [(b"k", encode(event))])
+
+            async def decided(count: int = n) -> bool:
+                return await pool.fetchval("SELECT count(*) FROM workflows") == count
+
+            await wait_for(decided, what=f"decision {n}")
+    states = [r[0] for r in await pool.fetch(
+        "SELECT state FROM workflows ORDER BY created_at")]
+    assert states == ["generating"] * 3 + ["rejected"] * 2
+    assert await pool.fetchval("SELECT sum(used) FROM budget_usage") == 3
+    assert "budget" in await pool.fetchval(
+        "SELECT reason FROM workflows WHERE state = 'rejected' LIMIT 1")
