@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError as PydanticValidationError
 
-from agents.runtime.kafka import make_producer
+from agents.runtime.kafka import ensure_topics, make_producer
 from chimera.observability import tracing
 from chimera.settings import Settings
 from events import DecodeError, Envelope, Topics, Trend, TrendDiscovered, decode, encode
@@ -80,6 +80,7 @@ async def send(settings: Settings, events: list[Envelope[Any]]) -> int:
     chimera.observability.tracing).
     """
     topics = Topics(settings.topic_prefix)
+    await ensure_topics(settings)  # the registry's topics, with their partition counts
     producer = make_producer(settings, client_id="chimera-inject")
     tracer = tracing.tracer()
     await producer.start()
