@@ -326,6 +326,11 @@ def _configure_logging() -> None:
 
 
 def main() -> None:
+    import logging
+
+    # aiokafka logs "Topic ... not found in cluster metadata" at ERROR while a topic that was
+    # just created propagates; the send waits for it anyway, so it is noise for people here.
+    logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)
     app()
 
 

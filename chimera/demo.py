@@ -21,6 +21,8 @@ from agents.runtime.kafka import ensure_topics
 from chimera import db, stack
 from chimera.inject import send
 from chimera.settings import Settings
+from chimera.stack.kafka import LocalKafka
+from chimera.stack.postgres import LocalPostgres
 from chimera.supervisor import AgentProcesses
 from events import FetchTrends
 from events.catalog import FetchTrendsPayload
@@ -85,8 +87,10 @@ def _settled(snap: dict[str, Any], previous: dict[str, Any] | None) -> bool:
 
 def run_demo(settings: Settings, timeout: float, echo: Any = print) -> DemoResult:
     began = time.monotonic()
-    for name, started in stack.up(settings):
-        echo(f"{name}: {'started' if started else 'already up'}")
+    started_here = [name for name, started in stack.up(settings) if started]
+    for name in ("postgresql", "kafka"):
+        if settings.uses_local_postgres if name == "postgresql" else settings.uses_local_kafka:
+            echo(f"{name}: {'started' if name in started_here else 'already up'}")
     run_id = time.strftime("%Y%m%d%H%M%S")
     dsn = asyncio.run(_recreate_database(settings, "chimera_demo"))
     db.upgrade(dsn)
@@ -139,6 +143,14 @@ def run_demo(settings: Settings, timeout: float, echo: Any = print) -> DemoResul
     finally:
         codes = agents.stop()
         echo(f"agents stopped: {codes}")
+        # Stop what the demo started (and only that); the data stays for `chimera stack up`.
+        if "kafka" in started_here:
+            LocalKafka(settings).down()
+        if "postgresql" in started_here:
+            LocalPostgres(settings).down()
+        if started_here:
+            echo(f"stopped {', '.join(started_here)} (started by the demo; "
+                 "`chimera stack up` brings them back with the demo's data)")
     elapsed = time.monotonic() - began
     summary = {**snap, "publish_page": str(publish_dir / "index.html"),
                "database": dsn.rsplit("@", 1)[-1], "logs": str(logs)}
