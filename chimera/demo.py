@@ -85,16 +85,17 @@ def _settled(snap: dict[str, Any], previous: dict[str, Any] | None) -> bool:
             and previous is not None and previous["audit_rows"] == snap["audit_rows"])
 
 
-def run_demo(settings: Settings, timeout: float, echo: Any = print) -> DemoResult:
+def run_demo(settings: Settings, timeout: float, echo: Any = print,
+             database: str = "chimera_demo") -> DemoResult:
     began = time.monotonic()
     started_here = [name for name, started in stack.up(settings) if started]
     for name in ("postgresql", "kafka"):
         if settings.uses_local_postgres if name == "postgresql" else settings.uses_local_kafka:
             echo(f"{name}: {'started' if name in started_here else 'already up'}")
     run_id = time.strftime("%Y%m%d%H%M%S")
-    dsn = asyncio.run(_recreate_database(settings, "chimera_demo"))
+    dsn = asyncio.run(_recreate_database(settings, database))
     db.upgrade(dsn)
-    echo(f"database chimera_demo migrated to {db.head_revision()}")
+    echo(f"database {database} migrated to {db.head_revision()}")
     media = settings.state_dir / "demo" / "media"
     publish_dir = settings.state_dir / "demo" / "publish"
     logs = settings.state_dir / "demo" / "logs" / run_id
@@ -119,6 +120,7 @@ def run_demo(settings: Settings, timeout: float, echo: Any = print) -> DemoResul
         "kafka_bootstrap_servers": settings.bootstrap_servers, "topic_prefix": env[
             "CHIMERA_TOPIC_PREFIX"]})
     snap: dict[str, Any] = {}
+    codes: dict[str, int | None] = {}
     settled = False
     try:
         asyncio.run(ensure_topics(demo_settings))  # before the first send, not on demand
@@ -152,7 +154,7 @@ def run_demo(settings: Settings, timeout: float, echo: Any = print) -> DemoResul
             echo(f"stopped {', '.join(started_here)} (started by the demo; "
                  "`chimera stack up` brings them back with the demo's data)")
     elapsed = time.monotonic() - began
-    summary = {**snap, "publish_page": str(publish_dir / "index.html"),
+    summary = {**snap, "exit_codes": codes, "publish_page": str(publish_dir / "index.html"),
                "database": dsn.rsplit("@", 1)[-1], "logs": str(logs)}
     return DemoResult(settled, elapsed, summary)
 
