@@ -335,7 +335,8 @@ class AgentRuntime:
         self._producer = make_producer(self.settings, client_id=f"chimera-{self.name}-relay")
         await self._producer.start()
         relayed = self.ops.metrics.relayed.labels(self.name)
-        self._relay = OutboxRelay(self.pool, self._producer, self.name, on_sent=relayed.inc)
+        self._relay = OutboxRelay(self.pool, self._producer, self.name, on_sent=relayed.inc,
+                                  retention_hours=self.settings.outbox_retention_hours)
         load_skills()  # every skill module registers itself on import
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0),
                                  follow_redirects=False)

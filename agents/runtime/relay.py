@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import zlib
 from collections.abc import Callable
 
@@ -26,7 +27,8 @@ log = logging.getLogger("chimera.relay")
 class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, agent: str, *,
                  batch_size: int = 500, idle_interval: float = 0.2,
-                 on_sent: Callable[[int], None] | None = None) -> None:
+                 on_sent: Callable[[int], None] | None = None,
+                 retention_hours: float = 168.0, prune_interval: float = 600.0) -> None:
         self.pool = pool
         self.producer = producer
         self.agent = agent
@@ -37,6 +39,10 @@ class OutboxRelay:
         self.sent = 0
         self._on_sent = on_sent  # metrics hook: called with the count of each sent batch
         self._stopping = False
+        # Sent rows are only kept for inspection (the events themselves live in Kafka).
+        self.retention_hours = retention_hours
+        self.prune_interval = prune_interval
+        self._last_prune = 0.0
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows, so they go out without waiting."""
@@ -75,6 +81,8 @@ class OutboxRelay:
         try:
             while not self._stopping:
                 if await self.relay_once(conn) == 0:
+                    if time.monotonic() - self._last_prune >= self.prune_interval:
+                        await self.prune(conn)
                     await self._idle()
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
@@ -94,6 +102,21 @@ class OutboxRelay:
                     pass
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+
+    async def prune(self, conn: Conn, batch: int = 10_000) -> int:
+        """Delete this agent's rows sent more than `retention_hours` ago; returns the count."""
+        self._last_prune = time.monotonic()
+        deleted = 0
+        while True:
+            status = await conn.execute(
+                """DELETE FROM outbox WHERE id IN (
+                       SELECT id FROM outbox WHERE agent = $1 AND sent_at IS NOT NULL
+                         AND sent_at < now() - make_interval(secs => $2) LIMIT $3)""",
+                self.agent, self.retention_hours * 3600, batch)
+            count = int(status.split()[-1])
+            deleted += count
+            if count < batch:
+                return deleted
 
     async def relay_once(self, conn: Conn) -> int:
         """Send one batch of unsent rows; returns how many were sent."""
