@@ -38,13 +38,13 @@ import httpx
 
 from chimera.errors import OperationError, PermanentError, TransientError, ValidationError
 from skills.base import Limit, SkillContext
+from skills.http import retry_after_seconds
 from skills.publish.config import MIB, PublishSettings
 from skills.publish.errors import (
     NOT_SENT,
     acquire,
     json_or_empty,
     outcome_unknown,
-    retry_after_seconds,
     send,
     wait_error,
 )

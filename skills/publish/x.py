@@ -29,12 +29,12 @@ import httpx
 
 from chimera.errors import OperationError, PermanentError, TransientError, ValidationError
 from skills.base import Limit, SkillContext
+from skills.http import retry_after_seconds
 from skills.publish.config import PublishSettings
 from skills.publish.errors import (
     acquire,
     json_or_empty,
     outcome_unknown,
-    retry_after_seconds,
     send,
     wait_error,
 )

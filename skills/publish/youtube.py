@@ -35,13 +35,13 @@ import httpx
 
 from chimera.errors import PermanentError, TransientError, ValidationError
 from skills.base import Limit, SkillContext
+from skills.http import retry_after_seconds
 from skills.publish.config import PublishSettings
 from skills.publish.errors import (
     NOT_SENT,
     acquire,
     json_or_empty,
     outcome_unknown,
-    retry_after_seconds,
     send,
     wait_error,
 )

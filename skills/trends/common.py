@@ -21,8 +21,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -31,6 +30,7 @@ import httpx
 from chimera.errors import PermanentError, TransientError, UnknownError
 from events.trend import Trend
 from skills.base import Limit, RateLimiter
+from skills.http import retry_after_seconds
 from skills.trends.config import TrendsSettings
 from skills.trends.models import TIME_RANGES, SourceError
 
@@ -199,29 +199,8 @@ def json_body(response: httpx.Response) -> Any:
 
 
 def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
-    """Seconds to wait from Retry-After (seconds or HTTP date) or x-rate-limit-reset (epoch)."""
-    now = now or datetime.now(UTC)
-    value = response.headers.get("retry-after")
-    if value:
-        value = value.strip()
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            return max((when - now).total_seconds(), 0.0)
-    reset = response.headers.get("x-rate-limit-reset")
-    if reset:
-        try:
-            return max(float(reset) - now.timestamp(), 0.0)
-        except ValueError:
-            return None
+    """Seconds to wait from Retry-After (seconds or HTTP date) or X's rate-limit reset headers."""
+    return retry_after_seconds(response, now.timestamp() if now is not None else None)
     return None
 
 

@@ -10,8 +10,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from chimera.errors import ValidationError
 from skills.base import REGISTRY
+from skills.http import retry_after_seconds
 from skills.publish.config import PublishSettings
-from skills.publish.errors import retry_after_seconds
 from skills.publish.text import compose_text, x_weighted_length
 
 
