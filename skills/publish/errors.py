@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from chimera.errors import PermanentError, TransientError
 from skills.base import Limit, SkillContext
@@ -52,6 +53,14 @@ def outcome_unknown(
         f"{platform} {step}: outcome unknown ({reason}); do not re-post, reconcile",
         details=details,
     )
+
+
+def bearer(token: SecretStr | None, platform: str, variable: str) -> dict[str, str]:
+    """The Authorization header for a configured access token; a missing one is permanent."""
+    if token is None or not token.get_secret_value():
+        raise PermanentError(f"{platform}: no access token configured ({variable})",
+                             code="CREDENTIALS_MISSING", details={"platform": platform})
+    return {"Authorization": f"Bearer {token.get_secret_value()}"}
 
 
 async def send(

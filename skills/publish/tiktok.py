@@ -43,6 +43,7 @@ from skills.publish.config import MIB, PublishSettings
 from skills.publish.errors import (
     NOT_SENT,
     acquire,
+    bearer,
     json_or_empty,
     outcome_unknown,
     send,
@@ -151,13 +152,8 @@ class TikTokPublisher:
 
     # --- Helpers ------------------------------------------------------------------------------
     def _auth(self) -> dict[str, str]:
-        token = self.settings.tiktok_access_token
-        if token is None or not token.get_secret_value():
-            raise PermanentError(
-                "tiktok: no access token configured (CHIMERA_TIKTOK_ACCESS_TOKEN)",
-                code="CREDENTIALS_MISSING", details={"platform": PLATFORM},
-            )
-        return {"Authorization": f"Bearer {token.get_secret_value()}",
+        return {**bearer(self.settings.tiktok_access_token, PLATFORM,
+                         "CHIMERA_TIKTOK_ACCESS_TOKEN"),
                 "Content-Type": "application/json; charset=UTF-8"}
 
     def _bucket(self, operation: str) -> str:

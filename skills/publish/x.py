@@ -33,6 +33,7 @@ from skills.http import retry_after_seconds
 from skills.publish.config import PublishSettings
 from skills.publish.errors import (
     acquire,
+    bearer,
     json_or_empty,
     outcome_unknown,
     send,
@@ -74,11 +75,7 @@ class XPublisher:
 
     # --- Helpers ------------------------------------------------------------------------------
     def _auth(self) -> dict[str, str]:
-        token = self.settings.x_access_token
-        if token is None or not token.get_secret_value():
-            raise PermanentError("twitter: no access token configured (CHIMERA_X_ACCESS_TOKEN)",
-                                 code="CREDENTIALS_MISSING", details={"platform": PLATFORM})
-        return {"Authorization": f"Bearer {token.get_secret_value()}"}
+        return bearer(self.settings.x_access_token, PLATFORM, "CHIMERA_X_ACCESS_TOKEN")
 
     def _bucket(self, operation: str) -> str:
         return f"x:{operation}:{self.settings.x_account}"

@@ -40,6 +40,7 @@ from skills.publish.config import PublishSettings
 from skills.publish.errors import (
     NOT_SENT,
     acquire,
+    bearer,
     json_or_empty,
     outcome_unknown,
     send,
@@ -85,13 +86,8 @@ class YouTubePublisher:
 
     # --- Helpers ------------------------------------------------------------------------------
     def _auth(self) -> dict[str, str]:
-        token = self.settings.youtube_access_token
-        if token is None or not token.get_secret_value():
-            raise PermanentError(
-                "youtube: no access token configured (CHIMERA_YOUTUBE_ACCESS_TOKEN)",
-                code="CREDENTIALS_MISSING", details={"platform": PLATFORM},
-            )
-        return {"Authorization": f"Bearer {token.get_secret_value()}"}
+        return bearer(self.settings.youtube_access_token, PLATFORM,
+                      "CHIMERA_YOUTUBE_ACCESS_TOKEN")
 
     @property
     def _units_bucket(self) -> str:
