@@ -40,7 +40,8 @@ from chimera.errors import (
 )
 from chimera.settings import Settings
 from skills.base import SkillContext, SkillInput, SkillOutput, skill
-from skills.media.common import probe, sha256_file, write_text_atomic
+from skills.files import write_text_atomic
+from skills.media.common import probe, sha256_file
 from skills.media.config import MediaSettings, media_settings
 from skills.net.guard import UrlGuard, URLRefused
 
@@ -295,19 +296,24 @@ def _record(path: Path, info: dict[str, Any], url: str, cfg: MediaSettings) -> d
     }
 
 
-def _http_status(exc: BaseException | None) -> tuple[int, Any] | None:
+def _cause_chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """`exc` and what caused it: yt-dlp's `cause`/`exc_info`, else `__cause__`/`__context__`."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        status = getattr(exc, "status", None)
-        response = getattr(exc, "response", None)
-        if isinstance(status, int) and 100 <= status < 600:
-            return status, getattr(response, "headers", None)
+        yield exc
         nxt = getattr(exc, "cause", None)
         if not isinstance(nxt, BaseException):
             exc_info = getattr(exc, "exc_info", None)
             nxt = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None
         exc = nxt if isinstance(nxt, BaseException) else (exc.__cause__ or exc.__context__)
+
+
+def _http_status(exc: BaseException | None) -> tuple[int, Any] | None:
+    for cause in _cause_chain(exc):
+        status = getattr(cause, "status", None)
+        if isinstance(status, int) and 100 <= status < 600:
+            return status, getattr(getattr(cause, "response", None), "headers", None)
     return None
 
 
@@ -361,17 +367,7 @@ def _translate(exc: BaseException, run: _Run, guard: UrlGuard, url: str) -> Oper
 
 
 def find_cause(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, kind):
-            return exc
-        nxt = getattr(exc, "cause", None)
-        if not isinstance(nxt, BaseException):
-            exc_info = getattr(exc, "exc_info", None)
-            nxt = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None
-        exc = nxt if isinstance(nxt, BaseException) else (exc.__cause__ or exc.__context__)
-    return None
+    return next((cause for cause in _cause_chain(exc) if isinstance(cause, kind)), None)
 
 
 def _refused(refusal: URLRefused) -> ValidationError:

@@ -27,7 +27,8 @@ from pydantic import BaseModel, Field
 
 from chimera.errors import PermanentError, ValidationError
 from skills.base import SkillContext, SkillInput, SkillOutput, skill
-from skills.media.common import LoopSemaphores, media_path, write_text_atomic
+from skills.files import write_text_atomic
+from skills.media.common import LoopSemaphores, media_path
 from skills.media.config import MediaSettings, media_settings
 
 log = logging.getLogger("chimera.skills.media.transcribe")

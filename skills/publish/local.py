@@ -16,10 +16,7 @@ import hashlib
 import html
 import json
 import mimetypes
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from chimera.errors import PermanentError, ValidationError
+from skills.files import copy_atomic, write_text_atomic
 from skills.publish.models import (
     EngagementCounts,
     PublishContentInput,
@@ -101,7 +99,7 @@ class LocalPublisher:
             video_name = f"{post_id}{suffix}"
             videos = self.folder / "videos"
             videos.mkdir(parents=True, exist_ok=True)
-            _atomic_copy(source, videos / video_name)
+            copy_atomic(source, videos / video_name)
 
             now = datetime.now(UTC)
             scheduled = request.scheduled_at
@@ -123,8 +121,8 @@ class LocalPublisher:
                 "views": 0, "likes": 0, "comments": 0, "shares": 0,
             }
             index["items"].append(item)
-            _atomic_write(self.index_path, json.dumps(index, indent=2, ensure_ascii=False))
-            _atomic_write(self.page_path, render_page(index["items"]))
+            write_text_atomic(self.index_path, json.dumps(index, indent=2, ensure_ascii=False))
+            write_text_atomic(self.page_path, render_page(index["items"]))
             return self._result(item, reused=False)
 
     def _find(self, key: str, value: str) -> dict[str, Any] | None:
@@ -173,34 +171,6 @@ class LocalPublisher:
 
 def _parse_time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _atomic_copy(source: Path, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out, 1024 * 1024)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 _STYLE = """
