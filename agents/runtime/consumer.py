@@ -242,9 +242,9 @@ class BatchProcessor:
                 for _, event in valid:
                     if culprit is None or event is culprit:
                         attempted[event.event_id] = 1
-                if culprit is not None and not classify(exc).retryable:
-                    dead += [(r, DeadLetter(classify(exc), exc)) for r, e in valid
-                             if e is culprit]
+                info = classify(exc)
+                if culprit is not None and not info.retryable:
+                    dead += [(r, DeadLetter(info, exc)) for r, e in valid if e is culprit]
                     valid = [(r, e) for r, e in valid if e is not culprit]
         for record, event in valid:
             try:
