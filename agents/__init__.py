@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from agents.runtime import AgentRuntime
-    from chimera.settings import Settings
+    from core.settings import Settings
 
 # name -> module with `build(settings) -> AgentRuntime` and `create_app()` (faststream --factory)
 AGENTS: dict[str, str] = {

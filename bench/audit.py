@@ -26,9 +26,9 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from agents.audit.app import build
-from agents.runtime.kafka import ensure_topics
+from agents.runtime.topics import ensure_topics
 from bench.common import bench_env, emit, machine, produce_all
-from chimera.settings import Settings
+from core.settings import Settings
 from events import AuditRecorded, Topics, encode
 from events.catalog import AuditPayload
 

@@ -17,8 +17,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from chimera import db, stack
-from chimera.settings import Settings
+from chimera import stack
+from core import db
+from core.settings import Settings
 
 
 @asynccontextmanager

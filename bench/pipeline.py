@@ -27,9 +27,9 @@ from aiokafka import AIOKafkaConsumer
 
 from agents.orchestrator.app import build
 from agents.orchestrator.policy import Policy
-from agents.runtime.kafka import ensure_topics
+from agents.runtime.topics import ensure_topics
 from bench.common import bench_env, emit, machine, percentile, produce_all
-from chimera.settings import Settings
+from core.settings import Settings
 from events import Topics, Trend, TrendDiscovered, encode
 
 POLICY = Policy(daily_budget={"local": 10**9}, topic_cooldown_hours=0)

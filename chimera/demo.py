@@ -17,13 +17,15 @@ from typing import Any
 
 import asyncpg
 
-from agents.runtime.kafka import ensure_topics
-from chimera import db, stack
-from chimera.inject import send
-from chimera.settings import Settings
+from agents.repositories import reports
+from agents.runtime.topics import ensure_topics
+from chimera import stack
+from chimera.ops.inject import send
 from chimera.stack.kafka import LocalKafka
 from chimera.stack.postgres import LocalPostgres
 from chimera.supervisor import AgentProcesses
+from core import db
+from core.settings import Settings
 from events import FetchTrends
 from events.catalog import FetchTrendsPayload
 
@@ -51,28 +53,8 @@ async def _recreate_database(settings: Settings, name: str) -> str:
 async def _snapshot(dsn: str) -> dict[str, Any]:
     conn = await asyncpg.connect(dsn)
     try:
-        async def counts(sql: str) -> dict[str, int]:
-            return {r[0]: r[1] for r in await conn.fetch(sql)}
-
-        return {
-            "trends": await conn.fetchval("SELECT count(*) FROM trends"),
-            "workflows": await counts("SELECT state, count(*) FROM workflows GROUP BY 1"),
-            "content": await counts("SELECT status, count(*) FROM content GROUP BY 1"),
-            "publications": await counts("SELECT status, count(*) FROM publications GROUP BY 1"),
-            "engagement_rows": await conn.fetchval("SELECT count(*) FROM engagement"),
-            "audit_rows": await conn.fetchval("SELECT count(*) FROM audit_logs"),
-            "outbox_unsent": await conn.fetchval(
-                "SELECT count(*) FROM outbox WHERE sent_at IS NULL"),
-            "fetch_done": await conn.fetchval(
-                "SELECT count(*) FROM inbox WHERE consumer = 'research.commands'"),
-            "render_seconds": [float(r[0]) for r in await conn.fetch(
-                """SELECT extract(epoch FROM updated_at - created_at) FROM content
-                   WHERE status IN ('ready', 'published') ORDER BY created_at""")],
-            "videos": [r[0] for r in await conn.fetch(
-                "SELECT local_path FROM content WHERE local_path IS NOT NULL ORDER BY 1")],
-            "urls": [r[0] for r in await conn.fetch(
-                "SELECT url FROM publications WHERE status = 'published' ORDER BY 1")],
-        }
+        return {**await reports.totals(conn),
+                "fetch_done": await reports.processed(conn, "research.commands")}
     finally:
         await conn.close()
 

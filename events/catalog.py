@@ -8,12 +8,12 @@ Every field has a description and every event an example (JSON Schema `examples`
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, JsonValue
 
-from chimera.errors import ErrorInfo
+from core.errors import ErrorInfo
+from core.ids import derived_id
 from events.envelope import Envelope, Payload
 from events.trend import TREND_EXAMPLE, EngagementMetrics, Platform, Trend
 
@@ -357,4 +357,4 @@ EVENTS: dict[str, type[Envelope[Any]]] = {
 
 def audit_id(*parts: object) -> str:
     """A deterministic audit id: the same action on the same event gives the same row."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "chimera-audit:" + ":".join(map(str, parts))))
+    return str(derived_id("audit", *parts))

@@ -1,6 +1,6 @@
 """Rate limiting shared by every process through PostgreSQL, and the platforms' documented limits.
 
-`PgRateLimiter` implements `skills.base.RateLimiter` with GCRA (the generic cell rate
+`PgRateLimiter` implements `RateLimiter` with GCRA (the generic cell rate
 algorithm, a leaky bucket expressed as one timestamp per bucket). A `Limit(calls, per_seconds)`
 gives an emission interval `T = per_seconds / calls` and allows a burst of `calls`. Each bucket
 row in `rate_limit_buckets` holds `tat`, the theoretical arrival time; a caller reserves its slot
@@ -33,12 +33,33 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from chimera.errors import TransientError
-from skills.base import Limit
+from core.errors import TransientError
 
 log = logging.getLogger("chimera.skills.ratelimit")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A documented platform limit: at most `calls` per `per_seconds` (e.g. 75 per 900 s)."""
+
+    calls: int
+    per_seconds: float
+
+
+class RateLimiter(Protocol):
+    """Waits until a call is allowed; calls over the limit wait in order, none is dropped.
+
+    `bucket` names the platform, operation and credential, e.g. "x:trends:app-1a2b".
+    """
+
+    async def acquire(self, bucket: str, limit: Limit, cost: int = 1) -> None: ...
+
+    async def hold(self, bucket: str, seconds: float) -> None:
+        """Block the bucket for `seconds` (the platform said 429 with Retry-After)."""
+        ...
 
 YOUTUBE_DAILY_UNITS = 10_000
 """YouTube Data API v3 default quota: 10,000 units a day per project (videos.list costs 1)."""

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
-from chimera import db, stack
-from chimera.errors import StackError
-from chimera.settings import Settings
+from chimera import stack
+from core import db
+from core.errors import StackError
+from core.settings import Settings
 
 
 @dataclass(frozen=True)

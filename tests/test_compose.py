@@ -26,7 +26,7 @@ import agents
 from chimera.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
-CODE_PACKAGES = ("chimera", "agents", "skills")
+CODE_PACKAGES = ("core", "chimera", "agents", "skills")
 
 
 def compose() -> dict[str, Any]:
@@ -146,7 +146,7 @@ def _health_url(service: dict[str, Any]) -> tuple[list[str], str, int, str]:
 
 
 def test_agent_health_checks_ask_the_readiness_endpoint_on_the_configured_port() -> None:
-    from chimera.observability.settings import ObservabilitySettings
+    from core.observability.settings import ObservabilitySettings
 
     ops_source = inspect.getsource(importlib.import_module("agents.runtime.ops"))
     for name, service in agent_services().items():

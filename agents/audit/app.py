@@ -9,16 +9,16 @@ from faststream import FastStream
 
 from agents.audit import sink
 from agents.runtime import AgentRuntime, Subscription
-from chimera.settings import Settings
-from events import Topics
+from core.settings import Settings
+from events import AuditRecorded, Topics
 
 
 def build(settings: Settings, max_records: int = 2000) -> AgentRuntime:
     topics = Topics(settings.topic_prefix)
     return AgentRuntime(sink.AGENT, settings, [
-        Subscription("audit.sink", topics.audit, ("AuditRecorded",),
-                     batch=sink.store, inbox=False, max_records=max_records),  # type: ignore[arg-type]
-    ])
+        Subscription("audit.sink", topics.audit, (AuditRecorded,),
+                     batch=sink.store, inbox=False, max_records=max_records),
+    ], description=__doc__ or "")
 
 
 def create_app() -> FastStream:

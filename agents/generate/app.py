@@ -11,8 +11,8 @@ from faststream import FastStream
 from agents.generate import handlers
 from agents.generate.handlers import GenerateSettings
 from agents.runtime import AgentRuntime, Subscription
-from chimera.settings import Settings
-from events import Topics
+from core.settings import Settings
+from events import ContentRequested, Topics
 
 
 def build(settings: Settings, generate: GenerateSettings | None = None) -> AgentRuntime:
@@ -20,9 +20,9 @@ def build(settings: Settings, generate: GenerateSettings | None = None) -> Agent
     topics = Topics(settings.topic_prefix)
     return AgentRuntime(handlers.AGENT, settings, [
         # One item at a time: rendering is long, so the poll interval is raised to match.
-        Subscription(handlers.CONSUMER, topics.content_requests, ("ContentRequested",),
+        Subscription(handlers.CONSUMER, topics.content_requests, (ContentRequested,),
                      long=handlers.on_content_requested(generate), max_records=1),
-    ], max_poll_interval_ms=30 * 60 * 1000)
+    ], description=__doc__ or "", max_poll_interval_ms=30 * 60 * 1000)
 
 
 def create_app() -> FastStream:

@@ -8,23 +8,33 @@ request and the work is redone into the same file names, so there is still one o
 
 from __future__ import annotations
 
-import uuid
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
 
 from pydantic import Field
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agents.runtime import AgentRuntime
-from agents.runtime.repository import set_content_status
-from chimera.errors import ErrorCategory, ErrorInfo
-from events import ContentFailed, ContentReady, ContentRequested
+from agents.repositories import content
+from agents.runtime import AgentRuntime, emits
+from core.errors import ErrorCategory, ErrorInfo, ValidationError
+from core.ids import derived_id
+from events import AuditRecorded, ContentFailed, ContentReady, ContentRequested
 from events.catalog import ContentFailedPayload, ContentReadyPayload
+from skills.base import SkillInput
+from skills.media.download import DownloadVideoInput, download_video
+from skills.media.render import GenerateVideoInput, GenerateVideoOutput, ScriptLines, generate_video
+from skills.media.transcribe import TranscribeAudioInput, transcribe_audio
+from skills.script.models import Script, WriteScriptInput
+from skills.script.skill import write_script
 
 AGENT = "generate"
 CONSUMER = "generate.requests"
-ASPECT = {"vertical": "9:16", "landscape": "16:9", "square": "1:1"}
+ASPECT: dict[str, Literal["9:16", "16:9", "1:1"]] = {
+    "vertical": "9:16", "landscape": "16:9", "square": "1:1"}
 VIDEO_PLATFORMS = {"youtube", "tiktok", "twitter"}
 Stage = Literal["download", "transcribe", "script", "render", "store"]
+InT = TypeVar("InT", bound=SkillInput)
 
 
 class GenerateSettings(BaseSettings):
@@ -48,8 +58,20 @@ class StageFailed(Exception):
         self.error = error
 
 
-def _id(*parts: object) -> uuid.UUID:
-    return uuid.uuid5(uuid.NAMESPACE_URL, "chimera:" + ":".join(map(str, parts)))
+def _valid(stage: Stage, build: Callable[[], InT]) -> InT:
+    """A skill input built from the request and the settings; one that does not validate
+    (a bad setting, say) fails the stage like a refusal of the skill would."""
+    try:
+        return build()
+    except PydanticValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise StageFailed(stage, ValidationError(
+            f"invalid input for the {stage} stage: {problems}", code="INVALID_INPUT").info
+        ) from exc
+
+
+def _error(error: ErrorInfo | None, what: str) -> ErrorInfo:
+    return error or ErrorInfo(code="UNKNOWN_ERROR", message=f"{what} failed without saying why")
 
 
 async def _reference(rt: AgentRuntime, request: ContentRequested,
@@ -62,44 +84,45 @@ async def _reference(rt: AgentRuntime, request: ContentRequested,
     trend = request.payload.trend
     if not settings.download_reference or trend.platform not in VIDEO_PLATFORMS:
         return None, None
-    download: Any = await rt.skills.skill_download_video({"url": trend.url})
+    download = await rt.skills(download_video, DownloadVideoInput(url=trend.url))
     if not download.success:
-        if download.error.category is ErrorCategory.TRANSIENT:
+        if download.error is not None and download.error.category is ErrorCategory.TRANSIENT:
             raise StageFailed("download", download.error)
         return None, None
-    if not settings.transcribe:
+    if not settings.transcribe or download.path is None:
         return download.path, None
-    transcript: Any = await rt.skills.skill_transcribe_audio({"media_path": download.path})
+    transcript = await rt.skills(transcribe_audio, TranscribeAudioInput(media_path=download.path))
     return download.path, (transcript.text if transcript.success else None)
 
 
 async def make_content(rt: AgentRuntime, request: ContentRequested,
-                       settings: GenerateSettings) -> tuple[Any, Any]:
+                       settings: GenerateSettings) -> tuple[Script, GenerateVideoOutput]:
+    """Run the stages; raises StageFailed naming the stage that failed."""
     p = request.payload
     reference, transcript = await _reference(rt, request, settings)
-    written: Any = await rt.skills.skill_write_script({
-        "trend": p.trend.model_dump(mode="json"), "transcript": transcript,
-        "target_duration_s": settings.target_duration_s})
-    if not written.success:
-        raise StageFailed("script", written.error)
+    written = await rt.skills(write_script, _valid("script", lambda: WriteScriptInput(
+        trend=p.trend, transcript=transcript, target_duration_s=settings.target_duration_s)))
+    if not written.success or written.script is None:
+        raise StageFailed("script", _error(written.error, "writing the script"))
     script = written.script
-    video: Any = await rt.skills.skill_generate_video({
-        "script": {"title": script.title, "hook": script.hook, "body": script.body,
-                   "call_to_action": script.call_to_action},
-        "aspect": ASPECT[p.format], "resolution_scale": settings.resolution_scale,
-        "background_video": reference, "narrate": settings.narrate,
-        "preset": settings.preset, "output_name": f"{p.content_id}.mp4",
-    })
-    if not video.success:
-        raise StageFailed("render", video.error)
+    video = await rt.skills(generate_video, _valid("render", lambda: GenerateVideoInput(
+        script=ScriptLines(title=script.title, hook=script.hook, body=script.body,
+                           call_to_action=script.call_to_action),
+        aspect=ASPECT[p.format], resolution_scale=settings.resolution_scale,
+        background_video=reference, narrate=settings.narrate, preset=settings.preset,
+        output_name=f"{p.content_id}.mp4")))
+    if not video.success or video.path is None:
+        raise StageFailed("render", _error(video.error, "rendering"))
     return script, video
 
 
-def on_content_requested(settings: GenerateSettings):  # type: ignore[no-untyped-def]
+def on_content_requested(settings: GenerateSettings
+                         ) -> Callable[[ContentRequested, AgentRuntime], Awaitable[None]]:
+    @emits(ContentReady, ContentFailed, AuditRecorded)
     async def handle(event: ContentRequested, rt: AgentRuntime) -> None:
         p = event.payload
         async with rt.transaction() as tx:
-            previous = await set_content_status(tx.conn, p.content_id, "generating")
+            previous = await content.set_content_status(tx.conn, p.content_id, "generating")
             await tx.audit("content:generating", cause=event, discriminator=str(p.attempt),
                            input_data={"content_id": p.content_id, "previous": previous})
         try:
@@ -108,22 +131,24 @@ def on_content_requested(settings: GenerateSettings):  # type: ignore[no-untyped
             async with rt.transaction() as tx:
                 if not await tx.claim(CONSUMER, event):
                     return
-                await set_content_status(tx.conn, p.content_id, "failed")
+                await content.set_content_status(tx.conn, p.content_id, "failed")
                 await tx.emit(ContentFailed.create(
                     ContentFailedPayload(content_id=p.content_id, trend_id=p.trend.id,
                                          stage=failed.stage, error=failed.error,
                                          attempt=p.attempt),
-                    producer=AGENT, causation=event, event_id=_id("failed", event.event_id),
+                    producer=AGENT, causation=event,
+                    event_id=derived_id("failed", event.event_id),
                 ), key=p.content_id)
                 await tx.audit("content:failed", status="failure", cause=event,
                                output_data={"stage": failed.stage, "error": failed.error.code})
             return
+        assert video.path is not None  # make_content checked it
         async with rt.transaction() as tx:
             if not await tx.claim(CONSUMER, event):
                 return
             description = "\n\n".join(filter(None, [script.description,
                                                      " ".join(script.hashtags)]))
-            await set_content_status(
+            await content.set_content_status(
                 tx.conn, p.content_id, "ready", script=script.model_dump_json(),
                 local_path=video.path,
                 metadata={"duration": video.duration, "resolution": video.resolution,
@@ -136,7 +161,7 @@ def on_content_requested(settings: GenerateSettings):  # type: ignore[no-untyped
                     sha256=video.sha256, title=script.title, description=description,
                     tags=[h.lstrip("#") for h in script.hashtags],
                     script="\n".join(script.lines), attempt=p.attempt),
-                producer=AGENT, causation=event, event_id=_id("ready", event.event_id),
+                producer=AGENT, causation=event, event_id=derived_id("ready", event.event_id),
             ), key=p.content_id)
             await tx.audit("content:ready", cause=event,
                            output_data={"content_id": p.content_id, "path": video.path,

@@ -13,32 +13,23 @@ from faststream import FastStream
 from agents.orchestrator import handlers
 from agents.orchestrator.policy import Policy
 from agents.runtime import AgentRuntime, Subscription
-from chimera.settings import Settings
-from events import Topics
+from core.settings import Settings
+from events import ContentFailed, ContentReady, Published, PublishFailed, Topics, TrendDiscovered
 
 
 def build(settings: Settings, policy: Policy | None = None) -> AgentRuntime:
     policy = policy or Policy()
     topics = Topics(settings.topic_prefix)
     return AgentRuntime(handlers.AGENT, settings, [
-        Subscription("orchestrator.trends", topics.trends, ("TrendDiscovered",),
+        Subscription("orchestrator.trends", topics.trends, (TrendDiscovered,),
                      batch=partial(handlers.on_trends_discovered, policy=policy)),
-        Subscription("orchestrator.content", topics.content_events,
-                     ("ContentReady", "ContentFailed"),
-                     in_tx=_dispatch({"ContentReady": handlers.on_content_ready,
-                                      "ContentFailed": handlers.on_content_failed}, policy)),
-        Subscription("orchestrator.publications", topics.publish_events,
-                     ("Published", "PublishFailed"),
-                     in_tx=_dispatch({"Published": handlers.on_published,
-                                      "PublishFailed": handlers.on_publish_failed}, policy)),
-    ])
-
-
-def _dispatch(table, policy):  # type: ignore[no-untyped-def]
-    async def handle(event, tx):  # type: ignore[no-untyped-def]
-        await table[event.event_type](event, tx, policy)
-
-    return handle
+        Subscription[ContentReady | ContentFailed](
+            "orchestrator.content", topics.content_events, (ContentReady, ContentFailed),
+            in_tx=partial(handlers.on_content_event, policy=policy)),
+        Subscription[Published | PublishFailed](
+            "orchestrator.publications", topics.publish_events, (Published, PublishFailed),
+            in_tx=partial(handlers.on_publication_event, policy=policy)),
+    ], description=__doc__ or "")
 
 
 def create_app() -> FastStream:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.retry import RetryPolicy
 from events import Trend
 from events.catalog import PublishPlatform, VideoFormat
 
@@ -34,6 +35,19 @@ class Policy(BaseSettings):
     max_publish_attempts: int = Field(default=3, ge=1)
     style: str = "explainer"
     format: VideoFormat = "vertical"
+
+    @property
+    def generate_retry(self) -> RetryPolicy:
+        """Generation is tried `max_generate_attempts` times in all, at once each time."""
+        return RetryPolicy(max_retries=self.max_generate_attempts - 1, base_delay=0.0,
+                           max_delay=0.0, jitter=0.0)
+
+    @property
+    def publish_retry(self) -> RetryPolicy:
+        """A failed publication is tried `max_publish_attempts` times in all, 30 s, 60 s, ...
+        apart (at most an hour; a platform's Retry-After up to a day is honoured)."""
+        return RetryPolicy(max_retries=self.max_publish_attempts - 1, base_delay=30.0,
+                           max_delay=3600.0, max_retry_after=86_400.0)
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,17 @@ from faststream import FastStream
 from agents.publish import handlers
 from agents.publish.handlers import PublishAgentSettings
 from agents.runtime import AgentRuntime, Subscription
-from chimera.settings import Settings
-from events import Topics
+from core.settings import Settings
+from events import PublishRequested, Topics
 
 
 def build(settings: Settings, publish: PublishAgentSettings | None = None) -> AgentRuntime:
     publish = publish or PublishAgentSettings()
     topics = Topics(settings.topic_prefix)
     return AgentRuntime(handlers.AGENT, settings, [
-        Subscription("publish.requests", topics.publish_requests, ("PublishRequested",),
-                     in_tx=handlers.on_publish_requested),  # type: ignore[arg-type]
-    ], background=handlers.loops(publish))
+        Subscription("publish.requests", topics.publish_requests, (PublishRequested,),
+                     in_tx=handlers.on_publish_requested),
+    ], handlers.loops(publish), description=__doc__ or "")
 
 
 def create_app() -> FastStream:

@@ -1,12 +1,8 @@
 """The publish agent: records publish requests, publishes when due, tracks engagement.
 
-A publish call is never blindly repeated. Each publication moves
-`scheduled → publishing → published | failed | unknown`; the row is claimed (status
-`publishing`) in a committed transaction together with a session advisory lock held for the
-whole call. If the process dies mid-call the lock goes with its connection, and the
-reconciler — seeing `publishing` with no lock holder — asks the platform
-(`skill_find_publication`) instead of posting again. When the platform cannot say, the
-publication is marked `unknown` and a person is alerted.
+Every rule of publish idempotency (when a publication may be attempted, what an unknown
+outcome leads to) is in `agents.publication`; this module runs them: the request handler,
+the due-loop that claims and publishes, the reconciler of orphans, the engagement loop.
 """
 
 from __future__ import annotations
@@ -14,18 +10,38 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
-import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agents.runtime import AgentRuntime, Tx
-from chimera.errors import ErrorInfo
-from events import EngagementMetrics, EngagementRecorded, Published, PublishFailed, PublishRequested
+from agents import publication
+from agents.repositories import publications
+from agents.runtime import AgentRuntime, Loop, Tx, emits
+from core.errors import ErrorInfo
+from core.ids import derived_id
+from events import (
+    AuditRecorded,
+    EngagementMetrics,
+    EngagementRecorded,
+    OperatorAlert,
+    Published,
+    PublishFailed,
+    PublishRequested,
+)
 from events.catalog import EngagementRecordedPayload, PublishedPayload, PublishFailedPayload
+from skills.publish.models import (
+    FetchEngagementInput,
+    FindPublicationInput,
+    FindPublicationOutput,
+    Platform,
+    Privacy,
+    PublishContentInput,
+    PublishContentOutput,
+)
+from skills.publish.skill import fetch_engagement, find_publication, publish_content
 
 AGENT = "publish"
 log = logging.getLogger("chimera.publish")
@@ -36,73 +52,46 @@ class PublishAgentSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CHIMERA_PUBLISH_", extra="ignore")
 
-    privacy: str = Field(default="private", description="public | unlisted | private")
+    privacy: Privacy = Field(default="private", description="public | unlisted | private")
     poll_seconds: float = Field(default=1.0, gt=0)
     reconcile_seconds: float = Field(default=30.0, gt=0)
     engagement_seconds: float = Field(default=3600.0, ge=0, description="0 turns it off.")
 
 
-def _lock_key(publication_id: str) -> int:
-    return zlib.crc32(f"chimera-publication:{publication_id}".encode())
-
-
-def _id(*parts: object) -> uuid.UUID:
-    return uuid.uuid5(uuid.NAMESPACE_URL, "chimera:" + ":".join(map(str, parts)))
-
-
+@emits(AuditRecorded)
 async def on_publish_requested(event: PublishRequested, tx: Tx) -> None:
     """Record the request; the due-loop publishes it at `scheduled_at` (or now)."""
     p = event.payload
-    row = await tx.conn.fetchrow(
-        """INSERT INTO publications (id, content_id, platform, title, description, tags,
-                                     scheduled_at, status, correlation_id, attempt)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $9)
-           ON CONFLICT (id) DO UPDATE SET status = 'scheduled',
-               scheduled_at = EXCLUDED.scheduled_at, attempt = EXCLUDED.attempt
-           WHERE publications.status = 'failed' AND publications.attempt < EXCLUDED.attempt
-           RETURNING status""",
-        p.publication_id, p.content_id, p.platform, p.title, p.description, p.tags,
-        p.scheduled_at or datetime.now(UTC), event.correlation_id, p.attempt,
-    )
-    await tx.audit("publication:scheduled" if row else "publication:unchanged", cause=event,
+    when = p.scheduled_at or datetime.now(UTC)
+    scheduled = await publications.schedule(
+        tx.conn, publication_id=p.publication_id, content_id=p.content_id, platform=p.platform,
+        title=p.title, description=p.description, tags=p.tags, scheduled_at=when,
+        correlation_id=event.correlation_id, attempt=p.attempt)
+    await tx.audit("publication:scheduled" if scheduled else "publication:unchanged",
+                   cause=event,
                    input_data={"publication_id": p.publication_id, "platform": p.platform,
                                "attempt": p.attempt},
-                   output_data={"scheduled_at": (p.scheduled_at or datetime.now(UTC)).isoformat()})
+                   output_data={"scheduled_at": when.isoformat()})
 
 
 async def publish_due(rt: AgentRuntime, settings: PublishAgentSettings) -> bool:
     """Publish one due publication, if any. True when it handled one."""
-    async with rt.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await conn.fetchrow(
-                """SELECT p.*, c.local_path FROM publications p
-                   JOIN content c ON c.id = p.content_id
-                   WHERE p.status = 'scheduled' AND p.scheduled_at <= now()
-                   ORDER BY p.scheduled_at LIMIT 1 FOR UPDATE OF p SKIP LOCKED""")
-            if row is None:
-                return False
-            # Session-level: survives this commit, held until the call's outcome is stored.
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(row["id"])):
-                return False
-            await conn.execute("UPDATE publications SET status = 'publishing' WHERE id = $1",
-                               row["id"])
-        try:
-            output: Any = await rt.traced(row["correlation_id"]).skill_publish_content({
-                "platform": row["platform"], "video_path": row["local_path"],
-                "title": row["title"], "description": row["description"] or "",
-                "tags": list(row["tags"] or []),
-                # X has no private posts; elsewhere the configured privacy applies.
-                "privacy": "public" if row["platform"] == "twitter" else settings.privacy,
-                "publication_id": row["id"],
-            })
-            await _record_outcome(rt, row, output)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _lock_key(row["id"]))
+    async with publication.claim_due(rt.pool) as row:
+        if row is None:
+            return False
+        platform = cast(Platform, row["platform"])
+        output = await rt.skills.traced(row["correlation_id"])(publish_content, PublishContentInput(
+            platform=platform, video_path=row["local_path"], title=row["title"],
+            description=row["description"] or "", tags=list(row["tags"] or []),
+            # X has no private posts; elsewhere the configured privacy applies.
+            privacy="public" if platform == "twitter" else settings.privacy,
+            publication_id=row["id"]))
+        await _record_outcome(rt, row, output)
     return True
 
 
-async def _record_outcome(rt: AgentRuntime, row: Any, output: Any) -> None:
-    if not output.success and output.error.code == "OUTCOME_UNKNOWN":
+async def _record_outcome(rt: AgentRuntime, row: Any, output: PublishContentOutput) -> None:
+    if not output.success and publication.outcome_is_unknown(output.error):
         await reconcile(rt, row, output.error)
         return
     async with rt.transaction() as tx:
@@ -110,32 +99,32 @@ async def _record_outcome(rt: AgentRuntime, row: Any, output: Any) -> None:
             await _mark_published(tx, row, output.post_id, output.url or "",
                                   output.published_at)
         else:
-            await _mark_failed(tx, row, output.error, status="failed")
+            await _mark_failed(tx, row, output.error or ErrorInfo(
+                code="PUBLISH_FAILED", message="the publisher failed without saying why"),
+                status="failed")
 
 
-async def reconcile(rt: AgentRuntime, row: Any, cause_error: ErrorInfo | None = None) -> str:
+async def reconcile(rt: AgentRuntime, row: Any, cause_error: ErrorInfo | None = None
+                    ) -> publication.Reconciled:
     """Ask the platform whether an in-doubt publication exists; never post it again blindly."""
-    found: Any = await rt.skills.skill_find_publication({
-        "platform": row["platform"], "publication_id": row["id"], "title": row["title"],
-        "platform_ref": (cause_error.details.get("platform_ref") if cause_error else None),
-    })
+    ref = cause_error.details.get("platform_ref") if cause_error else None
+    found: FindPublicationOutput = await rt.skills(find_publication, FindPublicationInput(
+        platform=cast(Platform, row["platform"]), publication_id=row["id"], title=row["title"],
+        platform_ref=ref if isinstance(ref, str) else None))
+    outcome = publication.reconciled(found)
     async with rt.transaction() as tx:
-        if found.success and found.found:
-            await _mark_published(tx, row, found.post_id, found.url or "",
-                                  found.published_at)
-            return "published"
-        if found.success and not found.found:
-            # The platform certainly does not have it: publishing now is not a repeat.
-            await tx.conn.execute(
-                "UPDATE publications SET status = 'scheduled' WHERE id = $1", row["id"])
+        if outcome == "published":
+            await _mark_published(tx, row, found.post_id, found.url or "", found.published_at)
+        elif outcome == "scheduled":
+            await publications.set_status(tx.conn, row["id"], "scheduled")
             await tx.audit("publication:rescheduled", cause=None,
                            input_data={"publication_id": row["id"]},
                            output_data={"reason": "not found on the platform"})
-            return "scheduled"
-        error = found.error or cause_error or ErrorInfo(code="OUTCOME_UNKNOWN",
-                                                        message="outcome unknown")
-        await _mark_failed(tx, row, error, status="unknown")
-        return "unknown"
+        else:
+            error = found.error or cause_error or ErrorInfo(code=publication.OUTCOME_UNKNOWN,
+                                                            message="outcome unknown")
+            await _mark_failed(tx, row, error, status="unknown")
+    return outcome
 
 
 async def _mark_published(tx: Tx, row: Any, post_id: str | None, url: str,
@@ -143,31 +132,26 @@ async def _mark_published(tx: Tx, row: Any, post_id: str | None, url: str,
     """`post_id` is None while the platform still processes the post (TikTok inbox/processing):
     it is then published without a post id and engagement is not fetched for it."""
     when = published_at or datetime.now(UTC)
-    await tx.conn.execute(
-        """UPDATE publications SET status = 'published', post_id = $2, url = $3,
-                                   published_at = $4, last_error = NULL WHERE id = $1""",
-        row["id"], post_id, url, when)
+    await publications.mark_published(tx.conn, row["id"], post_id, url, when)
     event = Published.create(
         PublishedPayload(publication_id=row["id"], content_id=row["content_id"],
                          platform=row["platform"], post_id=post_id or "", url=url,
                          published_at=when),
         producer=AGENT, correlation_id=row["correlation_id"],
-        event_id=_id("published", row["id"], row["attempt"]))
+        event_id=derived_id("published", row["id"], row["attempt"]))
     await tx.emit(event, key=row["content_id"])
     await tx.audit("publication:published", cause=event,
                    output_data={"publication_id": row["id"], "post_id": post_id, "url": url})
 
 
 async def _mark_failed(tx: Tx, row: Any, error: ErrorInfo, *, status: str) -> None:
-    await tx.conn.execute(
-        "UPDATE publications SET status = $2, last_error = $3::jsonb WHERE id = $1",
-        row["id"], status, error.model_dump_json())
+    await publications.mark_failed(tx.conn, row["id"], status, error)
     event = PublishFailed.create(
         PublishFailedPayload(publication_id=row["id"], content_id=row["content_id"],
                              platform=row["platform"], error=error, attempt=row["attempt"],
                              outcome_unknown=status == "unknown"),
         producer=AGENT, correlation_id=row["correlation_id"],
-        event_id=_id("publish-failed", row["id"], row["attempt"], status))
+        event_id=derived_id("publish-failed", row["id"], row["attempt"], status))
     await tx.emit(event, key=row["content_id"])
     await tx.audit(f"publication:{status}", status="failure", cause=event,
                    output_data={"publication_id": row["id"], "error": error.code})
@@ -178,55 +162,38 @@ async def _mark_failed(tx: Tx, row: Any, error: ErrorInfo, *, status: str) -> No
 
 
 async def reconcile_orphans(rt: AgentRuntime) -> int:
-    """Publications left `publishing` by a dead process (no lock holder): reconcile them."""
+    """Publications left `publishing` by a dead process: reconcile them."""
     handled = 0
-    rows = await rt.pool.fetch(
-        """SELECT p.*, c.local_path FROM publications p JOIN content c ON c.id = p.content_id
-           WHERE p.status = 'publishing'""")
-    for row in rows:
-        async with rt.pool.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(row["id"])):
-                continue  # a live worker is publishing it right now
-            try:
-                still = await conn.fetchval("SELECT status FROM publications WHERE id = $1",
-                                            row["id"])
-                if still == "publishing":
-                    outcome = await reconcile(rt, row)
-                    log.warning("publication %s was in flight when its worker died: %s",
-                                row["id"], outcome)
-                    handled += 1
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", _lock_key(row["id"]))
+    async for row in publication.orphans(rt.pool):
+        outcome = await reconcile(rt, row)
+        log.warning("publication %s was in flight when its worker died: %s", row["id"], outcome)
+        handled += 1
     return handled
 
 
 async def record_engagement(rt: AgentRuntime) -> int:
     """Fetch engagement for every published item once; store it and emit events."""
-    rows = await rt.pool.fetch(
-        "SELECT * FROM publications WHERE status = 'published' AND post_id <> ''")
     recorded = 0
-    for row in rows:
-        output: Any = await rt.skills.skill_fetch_engagement(
-            {"platform": row["platform"], "post_id": row["post_id"]})
+    for row in await publications.published_with_posts(rt.pool):
+        output = await rt.skills(fetch_engagement, FetchEngagementInput(
+            platform=cast(Platform, row["platform"]), post_id=row["post_id"]))
         if not output.success:
             continue
         metrics = EngagementMetrics.of(output.views, output.likes, output.comments,
                                        output.shares)
         now = datetime.now(UTC)
-        engagement_id = str(_id("engagement", row["id"], now.isoformat()))
+        engagement_id = str(derived_id("engagement", row["id"], now.isoformat()))
         async with rt.transaction() as tx:
-            await tx.conn.execute(
-                """INSERT INTO engagement (id, publication_id, content_id, views, likes,
-                                           comments, shares, engagement_rate, recorded_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-                engagement_id, row["id"], row["content_id"], metrics.views, metrics.likes,
-                metrics.comments, metrics.shares, metrics.engagement_rate, now)
+            await publications.insert_engagement(
+                tx.conn, engagement_id=engagement_id, publication_id=row["id"],
+                content_id=row["content_id"], metrics=metrics, recorded_at=now)
             event = EngagementRecorded.create(
                 EngagementRecordedPayload(
                     engagement_id=engagement_id, publication_id=row["id"],
                     content_id=row["content_id"], platform=row["platform"], metrics=metrics,
                     recorded_at=now),
-                producer=AGENT, correlation_id=row["correlation_id"] or uuid.uuid4())
+                producer=AGENT, correlation_id=row["correlation_id"] or derived_id(
+                    "engagement-workflow", row["id"]))
             await tx.emit(event, key=row["content_id"])
             await tx.audit("engagement:recorded", cause=event,
                            output_data=json.loads(metrics.model_dump_json()))
@@ -234,7 +201,8 @@ async def record_engagement(rt: AgentRuntime) -> int:
     return recorded
 
 
-def loops(settings: PublishAgentSettings):  # type: ignore[no-untyped-def]
+def loops(settings: PublishAgentSettings) -> Sequence[Loop]:
+    @emits(Published, PublishFailed, AuditRecorded, OperatorAlert)
     async def publish_loop(rt: AgentRuntime) -> None:
         await reconcile_orphans(rt)  # first: whatever a crashed predecessor left in flight
         last_reconcile = asyncio.get_running_loop().time()
@@ -252,6 +220,7 @@ def loops(settings: PublishAgentSettings):  # type: ignore[no-untyped-def]
                 log.exception("publish loop failed; continuing")
             await asyncio.sleep(settings.poll_seconds)
 
+    @emits(EngagementRecorded, AuditRecorded)
     async def engagement_loop(rt: AgentRuntime) -> None:
         if settings.engagement_seconds <= 0:
             return
@@ -264,5 +233,4 @@ def loops(settings: PublishAgentSettings):  # type: ignore[no-untyped-def]
             except Exception:
                 log.exception("engagement fetch failed; continuing")
 
-    return [publish_loop, engagement_loop]
-
+    return [Loop.of(publish_loop), Loop.of(engagement_loop)]

@@ -10,20 +10,20 @@ from faststream import FastStream
 
 from agents.research import handlers
 from agents.research.handlers import ResearchSettings
-from agents.runtime import AgentRuntime, Subscription
-from chimera.settings import Settings
-from events import Topics
+from agents.runtime import AgentRuntime, Loop, Subscription
+from core.settings import Settings
+from events import FetchTrends, Topics, TrendDiscovered
 
 
 def build(settings: Settings, research: ResearchSettings | None = None) -> AgentRuntime:
     research = research or ResearchSettings()
     topics = Topics(settings.topic_prefix)
     return AgentRuntime(handlers.AGENT, settings, [
-        Subscription("research.trends", topics.trends, ("TrendDiscovered",),
-                     batch=handlers.on_trends),  # type: ignore[arg-type]
-        Subscription("research.commands", topics.research_commands, ("FetchTrends",),
+        Subscription("research.trends", topics.trends, (TrendDiscovered,),
+                     batch=handlers.on_trends),
+        Subscription("research.commands", topics.research_commands, (FetchTrends,),
                      long=handlers.on_fetch_command(research), max_records=10),
-    ], background=[handlers.schedule(research)])
+    ], [Loop.of(handlers.schedule(research))], description=__doc__ or "")
 
 
 def create_app() -> FastStream:

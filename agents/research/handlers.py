@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agents.runtime import AgentRuntime, Tx
-from agents.runtime.repository import upsert_trend, upsert_trends
-from events import Envelope, FetchTrends, Trend, TrendDiscovered
+from agents.repositories.trends import upsert_trend, upsert_trends
+from agents.runtime import AgentRuntime, Tx, emits
+from agents.runtime.subscription import LoopFn
+from core.ids import derived_id
+from events import AuditRecorded, Envelope, FetchTrends, OperatorAlert, Trend, TrendDiscovered
 from events.catalog import FetchTrendsPayload
+from skills.trends.models import FetchTrendsInput
+from skills.trends.skill import fetch_trends
 
 AGENT = "research"
 log = logging.getLogger("chimera.research")
@@ -35,6 +39,7 @@ class ResearchSettings(BaseSettings):
         description="Re-announce a known trend when its velocity grew by this much (views/h).")
 
 
+@emits(AuditRecorded)
 async def on_trends(events: list[TrendDiscovered], tx: Tx) -> None:
     """Any TrendDiscovered on the trends topic (ours or injected) lands in `trends`."""
     await upsert_trends(tx.conn, [e.payload for e in events])
@@ -48,7 +53,8 @@ async def fetch_and_announce(rt: AgentRuntime, request: FetchTrendsPayload,
                              cause: Envelope[Any] | None = None) -> int:
     """Call the trend-fetch skill, upsert every trend, announce new or accelerating ones."""
     # Feeds come from the trusted CHIMERA_TRENDS_FEED_URLS (default: the bundled sample).
-    output: Any = await rt.skills.skill_fetch_trends(request.model_dump())
+    output = await rt.skills(fetch_trends, FetchTrendsInput.model_validate(
+        request.model_dump()))
     announced = 0
     for trend in output.trends:
         async with rt.transaction() as tx:
@@ -68,13 +74,14 @@ async def fetch_and_announce(rt: AgentRuntime, request: FetchTrendsPayload,
 
 def _discovered(trend: Trend, cause: Envelope[Any] | None) -> TrendDiscovered:
     # The same observation of the same item always gets the same event id.
-    event_id = uuid.uuid5(uuid.NAMESPACE_URL,
-                          f"chimera:trend:{trend.id}:{trend.timestamp.isoformat()}")
+    event_id = derived_id("trend", trend.id, trend.timestamp.isoformat())
     return TrendDiscovered.create(trend, producer=AGENT, causation=cause, event_id=event_id,
                                   correlation_id=event_id)
 
 
-def on_fetch_command(settings: ResearchSettings):  # type: ignore[no-untyped-def]
+def on_fetch_command(settings: ResearchSettings
+                     ) -> Callable[[FetchTrends, AgentRuntime], Awaitable[None]]:
+    @emits(TrendDiscovered, AuditRecorded, OperatorAlert)
     async def handle(event: FetchTrends, rt: AgentRuntime) -> None:
         await fetch_and_announce(rt, event.payload, settings, cause=event)
         async with rt.transaction() as tx:
@@ -84,7 +91,8 @@ def on_fetch_command(settings: ResearchSettings):  # type: ignore[no-untyped-def
     return handle
 
 
-def schedule(settings: ResearchSettings):  # type: ignore[no-untyped-def]
+def schedule(settings: ResearchSettings) -> LoopFn:
+    @emits(TrendDiscovered, AuditRecorded, OperatorAlert)
     async def research_schedule(rt: AgentRuntime) -> None:
         if settings.interval_seconds <= 0:
             return

@@ -1,7 +1,7 @@
-"""What every agent shares: composition root, consumption semantics, inbox/outbox, relay."""
+"""What every agent shares: declarations, consumption semantics, inbox/outbox, relay."""
 
 from agents.runtime.agent import AgentRuntime
-from agents.runtime.consumer import Subscription
 from agents.runtime.store import Tx
+from agents.runtime.subscription import Loop, Subscription, delegates_to, emits
 
-__all__ = ["AgentRuntime", "Subscription", "Tx"]
+__all__ = ["AgentRuntime", "Loop", "Subscription", "Tx", "delegates_to", "emits"]

@@ -5,11 +5,13 @@ Per batch that FastStream hands over (manual acknowledgement, auto-commit off):
 2. run the handler for the valid ones in one transaction (inbox + state + outbox); if that
    fails, fall back to one transaction per record to isolate the bad one;
 3. a record whose handler fails with a validation or permanent error is dead-lettered at
-   once; a transient error is retried with exponential backoff, at most 3 times, then
-   dead-lettered; either way an OperatorAlert is raised;
+   once; a transient error is retried by the agent's `RetryPolicy` (exponential backoff,
+   at most 3 retries), then dead-lettered; either way an OperatorAlert is raised. A retry
+   that would wait longer than the consumer may hold its batch is parked instead
+   (`agents.runtime.parking`): the batch commits and the unpark loop runs it when due;
 4. only then are the offsets committed.
 Each valid record is handled inside a consume span whose parent is the `traceparent` in its
-headers (see chimera.observability.tracing), with its ids in the log context; what the
+headers (see core.observability.tracing), with its ids in the log context; what the
 handler emits carries that span's context.
 If the database or the dead-letter topic cannot be reached at all, nothing is committed: the
 consumer rewinds to the batch's first records (nack) and tries again after a pause, so an
@@ -23,8 +25,8 @@ import contextlib
 import logging
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,26 +35,26 @@ from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from chimera.errors import (
+from agents.runtime.parking import ParkedRecord, park_record, unpark_record
+from agents.runtime.subscription import Subscription
+from core.errors import (
     ErrorCategory,
     ErrorInfo,
     OperationError,
     TransientError,
 )
-from chimera.observability import tracing
-from chimera.observability.logs import log_context
+from core.ids import derived_id
+from core.observability import tracing
+from core.observability.logs import log_context
+from core.retry import RetryPolicy
 from events import DecodeError, Envelope, OperatorAlert, Topics, decode, encode
 from events.catalog import OperatorAlertPayload
+from events.wire import DeadLetterReason, dead_letter_headers
 
 if TYPE_CHECKING:
     from agents.runtime.agent import AgentRuntime
-    from agents.runtime.store import Tx
 
 log = logging.getLogger("chimera.consumer")
-
-TxHandler = Callable[[Envelope[Any], "Tx"], Awaitable[None]]
-BatchHandler = Callable[[list[Envelope[Any]], "Tx"], Awaitable[None]]
-LongHandler = Callable[[Envelope[Any], "AgentRuntime"], Awaitable[None]]
 
 # Errors that mean "the database is not there right now", not "this message is bad".
 INFRA_ERRORS: tuple[type[BaseException], ...] = (
@@ -69,33 +71,6 @@ RETRYABLE_DB = (
     asyncpg.exceptions.DeadlockDetectedError,
 )
 
-DLQ_HEADER = "chimera.dlq."
-
-
-@dataclass
-class Subscription:
-    """One handler on one topic. Exactly one of `in_tx` / `long` / `batch` is given.
-
-    `in_tx` handlers run inside the batch transaction (fast, database-only work).
-    `long` handlers run outside it (skills that take minutes) and open their own
-    transactions through the runtime, claiming the inbox in the one that records the outcome.
-    `batch` handlers get the whole decoded batch in one transaction, for set-based SQL;
-    with `inbox=True` only the events not processed before (claimed in one round trip),
-    with `inbox=False` every event: the handler is idempotent by itself (the audit sink
-    upserts on the audit id).
-    """
-
-    name: str
-    topic: str
-    accept: tuple[str, ...]
-    in_tx: TxHandler | None = None
-    long: LongHandler | None = None
-    batch: BatchHandler | None = None
-    inbox: bool = True
-    max_records: int = 500
-    stats: dict[str, int] = field(default_factory=lambda: {
-        "processed": 0, "duplicates": 0, "dead_lettered": 0, "retries": 0})
-
 
 class DeadLetter(Exception):
     """Internal: this record must go to the dead-letter topic for `info`'s reason."""
@@ -108,6 +83,31 @@ class DeadLetter(Exception):
 
 class InfrastructureDown(Exception):
     """Internal: the database (or Kafka for dead letters) is unreachable; retry the batch."""
+
+
+class Parked(Exception):
+    """Internal: this record's retry is due later than the batch may wait; park it."""
+
+    def __init__(self, info: ErrorInfo, attempt: int, delay: float) -> None:
+        super().__init__(info.message)
+        self.info = info
+        self.attempt = attempt
+        self.delay = delay
+
+
+@dataclass
+class ConsumerStats:
+    """What one consumer did, counted (also exported as Prometheus counters)."""
+
+    processed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    parked: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"processed": self.processed, "duplicates": self.duplicates,
+                "dead_lettered": self.dead_lettered, "retries": self.retries}
 
 
 def classify(exc: BaseException) -> ErrorInfo:
@@ -123,27 +123,31 @@ def classify(exc: BaseException) -> ErrorInfo:
 class BatchProcessor:
     """Runs one subscription's batches with the semantics described in the module docstring."""
 
-    def __init__(self, runtime: AgentRuntime, sub: Subscription, group: str,
-                 topics: Topics) -> None:
+    def __init__(self, runtime: AgentRuntime, sub: Subscription[Any], group: str,
+                 topics: Topics, retry: RetryPolicy, max_inline_wait: float) -> None:
         self.rt = runtime
         self.sub = sub
         self.group = group
         self.topics = topics
-        self.retry_base = runtime.settings_retry_base
+        self.retry = retry
+        # A retry that would wait longer than this is parked, not slept in the batch.
+        self.max_inline_wait = max_inline_wait
+        self.stats = ConsumerStats()
         self._current: Envelope[Any] | None = None  # the event being handled in a batch
         self._spans: dict[uuid.UUID, Span] = {}  # consume spans of the batch, by event id
         self.metrics = runtime.ops.metrics
         # Exported at 0 from the start, so that rates and alerts work before the first event.
-        for counter in (self.metrics.processed, self.metrics.duplicates, self.metrics.retries):
+        for counter in (self.metrics.processed, self.metrics.duplicates, self.metrics.retries,
+                        self.metrics.parked):
             counter.labels(runtime.name, sub.name)
 
     def _count(self, kind: str, n: int = 1) -> None:
         """Stats for tests and benchmarks, and the Prometheus counter of the same thing."""
         if not n:
             return
-        self.sub.stats[kind] += n
+        setattr(self.stats, kind, getattr(self.stats, kind) + n)
         counter = {"processed": self.metrics.processed, "duplicates": self.metrics.duplicates,
-                   "retries": self.metrics.retries}[kind]
+                   "retries": self.metrics.retries, "parked": self.metrics.parked}[kind]
         counter.labels(self.rt.name, self.sub.name).inc(n)
 
     @contextlib.contextmanager
@@ -195,7 +199,7 @@ class BatchProcessor:
         dead: list[tuple[ConsumerRecord[Any, Any], DeadLetter]] = []
         for record in records:
             try:
-                valid.append((record, decode(record.value, self.sub.accept)))
+                valid.append((record, decode(record.value, self.sub.accepted)))
             except DecodeError as exc:
                 info = ErrorInfo(code=exc.code, message=exc.message,
                                  category=ErrorCategory.VALIDATION)
@@ -250,6 +254,8 @@ class BatchProcessor:
             try:
                 with self._handling(event):
                     await self._one_with_retries(event, attempted.get(event.event_id, 0))
+            except Parked as parked:
+                await self.park(record, event, parked)
             except DeadLetter as exc:
                 dead.append((record, exc))
                 if (span := self._spans.get(event.event_id)) is not None:
@@ -292,6 +298,8 @@ class BatchProcessor:
         self._count("processed")
 
     async def _one_with_retries(self, event: Envelope[Any], attempted: int = 0) -> None:
+        """Run `event`'s handler until it succeeds or the retry policy gives up (DeadLetter),
+        or a retry is due later than this batch may wait (Parked)."""
         attempt = attempted
         while True:
             attempt += 1
@@ -305,34 +313,63 @@ class BatchProcessor:
                 if info.category is ErrorCategory.UNKNOWN:
                     log.error("%s: %s failed\n%s", self.sub.name, event.event_id,
                               "".join(traceback.format_exception(exc)))
-                if not info.retryable or attempt > 3:
+                plan = self.retry.plan(attempt, retryable=info.retryable,
+                                       retry_after=getattr(exc, "retry_after", None),
+                                       max_inline_wait=self.max_inline_wait)
+                if plan.action == "give_up":
                     info.details.setdefault("attempts", attempt)
                     raise DeadLetter(info, exc) from exc
+                if plan.action == "park":
+                    raise Parked(info, attempt, plan.delay) from exc
                 self._count("retries")
-                delay = self.retry_base * 2 ** (attempt - 1)
-                retry_after = getattr(exc, "retry_after", None) or 0.0
-                await asyncio.sleep(max(delay, retry_after))
+                await asyncio.sleep(plan.delay)
+
+    async def park(self, record: ConsumerRecord[Any, Any], event: Envelope[Any],
+                   parked: Parked) -> None:
+        """Keep `record` for a retry in `parked.delay` seconds (committed with this batch)."""
+        try:
+            async with self.rt.transaction() as tx:
+                await park_record(tx.conn, self.sub.name, record, event, attempt=parked.attempt,
+                                  delay=parked.delay, error=parked.info)
+        except INFRA_ERRORS as exc:
+            raise InfrastructureDown(str(exc)) from exc
+        self._count("parked")
+        log.warning("%s: parked %s for %.0fs after attempt %d: %s", self.sub.name,
+                    event.event_id, parked.delay, parked.attempt, parked.info.code)
+
+    async def retry_parked(self, row: ParkedRecord) -> None:
+        """Run a parked record again (the unpark loop calls this when it is due)."""
+        record = row.record
+        try:
+            event = decode(record.value, self.sub.accepted)
+        except DecodeError as exc:  # the code changed since it was parked: refuse it now
+            info = ErrorInfo(code=exc.code, message=exc.message,
+                             category=ErrorCategory.VALIDATION)
+            await self.dead_letter(record, DeadLetter(info, exc))
+            return
+        with self._handling(event):
+            try:
+                await self._one_with_retries(event, row.attempt)
+            except Parked as parked:
+                await self.park(record, event, parked)
+                return
+            except DeadLetter as letter:
+                await self.dead_letter(record, letter)
+        async with self.rt.transaction() as tx:
+            await unpark_record(tx.conn, self.sub.name, event.event_id)
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], letter: DeadLetter) -> None:
         """Original bytes, key and headers to `<topic>.dlq`, plus why; then alert a person."""
         info = letter.info
         now = datetime.now(UTC)
-        headers = [
-            *(record.headers or ()),
-            (DLQ_HEADER + "original.topic", record.topic.encode()),
-            (DLQ_HEADER + "original.partition", str(record.partition).encode()),
-            (DLQ_HEADER + "original.offset", str(record.offset).encode()),
-            (DLQ_HEADER + "consumer.group", self.group.encode()),
-            (DLQ_HEADER + "consumer", self.sub.name.encode()),
-            (DLQ_HEADER + "error.code", info.code.encode()),
-            (DLQ_HEADER + "error.category", info.category.value.encode()),
-            (DLQ_HEADER + "exception.class", type(letter.exc).__name__.encode()),
-            (DLQ_HEADER + "exception.message", info.message[:4000].encode()),
-            (DLQ_HEADER + "timestamp", now.isoformat().encode()),
-        ]
+        reason = DeadLetterReason(
+            topic=record.topic, partition=record.partition, offset=record.offset,
+            group=self.group, consumer=self.sub.name, error_code=info.code,
+            error_category=info.category.value, exception_class=type(letter.exc).__name__,
+            exception_message=info.message, timestamp=now.isoformat())
+        headers = dead_letter_headers(record.headers, reason)
         # The same record dead-lettered twice (a crash before the commit) raises one alert.
-        alert_id = uuid.uuid5(uuid.NAMESPACE_URL,
-                              f"chimera-dlq:{record.topic}:{record.partition}:{record.offset}")
+        alert_id = derived_id("dlq-alert", record.topic, record.partition, record.offset)
         alert = OperatorAlert(
             event_id=alert_id, event_type=OperatorAlert.EVENT_TYPE, producer=self.rt.name,
             correlation_id=alert_id,
@@ -351,7 +388,7 @@ class BatchProcessor:
             await asyncio.gather(dlq_ack, alert_ack)
         except Exception as exc:
             raise InfrastructureDown(f"cannot dead-letter: {exc}") from exc
-        self.sub.stats["dead_lettered"] += 1
+        self.stats.dead_lettered += 1
         self.metrics.dead_letters.labels(self.rt.name, self.sub.name, record.topic,
                                          info.category.value).inc()
         log.warning("%s: dead-lettered %s/%d/%d: %s %s", self.sub.name, record.topic,

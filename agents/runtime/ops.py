@@ -1,8 +1,10 @@
 """Operating an agent: its /metrics and /health endpoints and what they look at.
 
 Readiness means "this process is doing its job now", not "Kafka answers":
-* the consume loop is alive: FastStream's subscriber runs, its consume task is not done, and
-  the loop either polled Kafka recently or is inside a batch (a long render is fine);
+* the consume loop is alive and making progress: FastStream's subscriber runs, its consume
+  task is not done, and it is inside a batch (a long render is fine), or started or finished
+  one recently, or has nothing to do (no record waits on its partitions); records waiting
+  while no batch starts for `CHIMERA_READY_STALL_S` mean a stuck loop;
 * the outbox relay and the agent's background loops are alive;
 * PostgreSQL answers `SELECT 1` within a timeout, and the Kafka cluster answers a metadata
   request (FastStream's ping) within the same timeout;
@@ -20,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
 
-from chimera.errors import ConfigError
-from chimera.observability.http import HttpServer
-from chimera.observability.metrics import AgentMetrics
-from chimera.observability.settings import ObservabilitySettings
+from agents.runtime.metrics import AgentMetrics
+from core.errors import ConfigError
+from core.observability.http import HttpServer
+from core.observability.settings import ObservabilitySettings
 
 if TYPE_CHECKING:
     from agents.runtime.agent import AgentRuntime
@@ -39,24 +41,32 @@ class Operations:
         self.rt = runtime
         self.settings = settings
         self.metrics = AgentMetrics(runtime.name)
-        self.last_poll: float | None = None
+        self.metrics.redeliveries.labels(runtime.name)
+        self.metrics.relayed.labels(runtime.name)
+        self.started_at = time.monotonic()
+        self.last_batch: float | None = None
         self.in_flight = 0
         self.stopping = False
         self.port: int | None = None
         self._server: HttpServer | None = None
 
-    # --- heartbeat (called by the consume loop) -----------------------------------------------
-    def polled(self) -> None:
-        self.last_poll = time.monotonic()
+    @property
+    def agent(self) -> str:
+        return self.rt.name
 
+    # --- heartbeat (called by the batch guard middleware) ------------------------------------
     def batch_started(self) -> None:
         self.in_flight += 1
+        self.last_batch = time.monotonic()
         self.metrics.in_flight.labels(self.rt.name).set(self.in_flight)
 
     def batch_finished(self) -> None:
         self.in_flight -= 1
-        self.last_poll = time.monotonic()
+        self.last_batch = time.monotonic()
         self.metrics.in_flight.labels(self.rt.name).set(self.in_flight)
+
+    def batch_rewound(self) -> None:
+        self.metrics.redeliveries.labels(self.rt.name).inc()
 
     # --- HTTP -------------------------------------------------------------------------------
     async def start_http(self) -> int:
@@ -108,10 +118,10 @@ class Operations:
 
         put("lifecycle", "shutting down" if self.stopping
             else None if self.rt.ready.is_set() else "not started")
-        put("consume_loop", self._consume_loop_problem(),
+        put("consume_loop", await self._consume_loop_problem(),
             in_flight=self.in_flight,
-            last_poll_age_s=(round(time.monotonic() - self.last_poll, 3)
-                             if self.last_poll is not None else None))
+            last_batch_age_s=(round(time.monotonic() - self.last_batch, 3)
+                              if self.last_batch is not None else None))
         # The relay never returns; a background loop may (e.g. one that is switched off), but
         # not with an error or by cancellation.
         dead = [name for name, task in self.rt.tasks.items() if task.done() and (
@@ -131,7 +141,7 @@ class Operations:
             return f"{type(exc).__name__}: {exc}"
         return None if answered else f"no cluster metadata within {timeout}s"
 
-    def _consume_loop_problem(self) -> str | None:
+    async def _consume_loop_problem(self) -> str | None:
         sub = self.rt.subscriber
         if sub is None:
             return None  # an agent without subscriptions has no consume loop
@@ -141,18 +151,38 @@ class Operations:
             return "the consume task has ended"
         if self.in_flight:
             return None  # inside a batch: a long handler is not a dead loop
-        if self.last_poll is None:
-            return "the consume loop has not polled yet"
-        age = time.monotonic() - self.last_poll
-        if age > self.settings.ready_poll_stale_s:
-            return f"the consume loop last polled {age:.0f}s ago"
+        age = time.monotonic() - (self.last_batch or self.started_at)
+        if age <= self.settings.ready_stall_s:
+            return None
+        try:
+            waiting = await asyncio.wait_for(self._records_waiting(), 3.0)
+        except Exception as exc:
+            return f"cannot tell whether records wait: {type(exc).__name__}: {exc}"
+        if waiting:
+            return (f"the consume loop started no batch for {age:.0f}s while {waiting} "
+                    "record(s) wait")
         return None
 
+    async def _records_waiting(self) -> int:
+        """Records on the assigned partitions after the consumer's position."""
+        consumer = self.rt.subscriber.consumer if self.rt.subscriber is not None else None
+        if consumer is None:
+            return 0
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return 0
+        ends = await consumer.end_offsets(assigned)
+        waiting = 0
+        for tp in assigned:
+            position = await consumer.position(tp)
+            waiting += max(0, ends.get(tp, position) - position)
+        return waiting
+
     async def _database_problem(self) -> str | None:
-        if self.rt._pool is None:
+        if not self.rt.started:
             return "no database pool"
         try:
-            await asyncio.wait_for(self.rt._pool.fetchval("SELECT 1"),
+            await asyncio.wait_for(self.rt.pool.fetchval("SELECT 1"),
                                    self.settings.ready_db_timeout_s)
         except TimeoutError:
             return f"SELECT 1 took longer than {self.settings.ready_db_timeout_s}s"
@@ -165,9 +195,9 @@ class Operations:
         """Outbox backlog, consumer lag and poll age, measured now (each bounded in time)."""
         name = self.rt.name
         m = self.metrics
-        if self.last_poll is not None:
-            m.last_poll_age.labels(name).set(time.monotonic() - self.last_poll)
-        if self.rt._pool is None:
+        m.last_batch_age.labels(name).set(
+            time.monotonic() - (self.last_batch or self.started_at))
+        if not self.rt.started:
             return  # not started yet (or stopped)
         try:
             row = await asyncio.wait_for(self.rt.pool.fetchrow(
@@ -186,7 +216,7 @@ class Operations:
 
     async def _refresh_lag(self) -> None:
         sub = self.rt.subscriber
-        consumer = getattr(sub, "consumer", None) if sub is not None else None
+        consumer = sub.consumer if sub is not None else None
         self.metrics.consumer_lag.clear()
         self.metrics.consumer_fetch_lag.clear()
         if consumer is None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from chimera.db import Conn
+from core.db import Conn
 
 log = logging.getLogger("chimera.relay")
 

@@ -17,10 +17,11 @@ from typing import Any, Literal
 
 import asyncpg
 
-from chimera.db import Conn
-from chimera.errors import ErrorInfo
-from chimera.observability.tracing import headers_for
-from chimera.redact import redact
+from core.db import Conn
+from core.errors import ErrorInfo
+from core.ids import derived_id
+from core.observability.tracing import headers_for
+from core.redact import redact
 from events import AuditRecorded, Envelope, OperatorAlert, Topics, encode
 from events.catalog import AuditPayload, OperatorAlertPayload, audit_id
 
@@ -71,7 +72,7 @@ class Tx:
 
         Written to the outbox with the transaction (see `flush`), never without it. The
         current trace context goes with it as a `traceparent` header (see
-        `chimera.observability.tracing.headers_for`); explicit `headers` win.
+        `core.observability.tracing.headers_for`); explicit `headers` win.
         """
         headers = {**headers_for(event), **(headers or {})}
         self._outbox.append((
@@ -116,7 +117,7 @@ class Tx:
             input_data=redact(input_data), output_data=redact(output_data), status=status,
             timestamp=now,
         )
-        event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"chimera-audit-event:{row_id}")
+        event_id = derived_id("audit-event", row_id)
         event = AuditRecorded.model_construct(
             event_id=event_id, event_type=AuditRecorded.EVENT_TYPE, schema_version=1,
             occurred_at=now, producer=self.agent,

@@ -29,15 +29,14 @@ from typing import Any, Literal
 
 from aiokafka import TopicPartition
 
-from agents.runtime.consumer import DLQ_HEADER
-from agents.runtime.kafka import make_producer
-from chimera import offsets
-from chimera.errors import ChimeraError
-from chimera.settings import Settings
+from chimera.ops import offsets
+from core.errors import ChimeraError
+from core.kafka import make_producer
+from core.settings import Settings
 from events.topics import DLQ_SUFFIX
+from events.wire import DLQ_HEADER_PREFIX, REDRIVEN_FROM, is_chimera_header
 
 log = logging.getLogger("chimera.ops.dlq")
-REDRIVEN_FROM = "chimera.redriven-from"
 Action = Literal["redriven", "purged"]
 
 
@@ -82,7 +81,7 @@ class DeadLetter:
 
     def why(self, name: str) -> str | None:
         """A `chimera.dlq.<name>` header: why and from where it was dead-lettered."""
-        return self.header(DLQ_HEADER + name)
+        return self.header(DLQ_HEADER_PREFIX + name)
 
     @property
     def ref(self) -> str:
@@ -103,8 +102,7 @@ class DeadLetter:
     @property
     def original_headers(self) -> list[tuple[str, bytes]]:
         """The headers the record had before it was dead-lettered (and redriven)."""
-        return [(k, v) for k, v in self.headers
-                if not k.startswith(DLQ_HEADER) and k != REDRIVEN_FROM]
+        return [(k, v) for k, v in self.headers if not is_chimera_header(k)]
 
     def key_text(self) -> str | None:
         """The key as text, or the repr of its bytes when they are not UTF-8."""

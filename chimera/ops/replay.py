@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 from aiokafka import TopicPartition
 
-from agents.runtime.kafka import make_producer
-from chimera import offsets
-from chimera.errors import ChimeraError
-from chimera.settings import Settings
+from chimera.ops import offsets
+from core.errors import ChimeraError
+from core.kafka import make_producer
+from core.settings import Settings
 
 TargetKind = Literal["earliest", "latest", "offset", "datetime", "duration"]
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chimera.settings import Settings
 from chimera.stack.kafka import LocalKafka, probe_metadata
 from chimera.stack.postgres import LocalPostgres, PostgresStatus, external_status
+from core.settings import Settings
 
 
 @dataclass(frozen=True)

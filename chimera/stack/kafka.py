@@ -17,9 +17,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from chimera.errors import StackError
-from chimera.settings import PROJECT_ROOT, Settings
 from chimera.stack import process
+from core.errors import StackError
+from core.settings import PROJECT_ROOT, Settings
 
 POM = PROJECT_ROOT / "stack" / "kafka" / "pom.xml"
 

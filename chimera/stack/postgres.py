@@ -19,9 +19,9 @@ from pathlib import Path
 
 import asyncpg
 
-from chimera.errors import StackError
-from chimera.settings import Settings
 from chimera.stack import process
+from core.errors import StackError
+from core.settings import Settings
 
 
 @dataclass(frozen=True)

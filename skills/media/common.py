@@ -8,17 +8,17 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-from chimera.errors import ValidationError
-from chimera.settings import Settings
+from core.errors import ValidationError
+from skills.context import SkillPaths
 
 
-def media_path(settings: Settings, path: Path | str, *, must_exist: bool = True) -> Path:
+def media_path(paths: SkillPaths, path: Path | str, *, must_exist: bool = True) -> Path:
     """`path` resolved inside the media root (relative paths are taken from it).
 
     Skills receive paths from events written by other agents; confining them to the media root
     keeps a crafted event from reading or overwriting arbitrary files.
     """
-    root = settings.media_root.resolve()
+    root = paths.media_dir.resolve()
     candidate = Path(path).expanduser()
     resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
     if not resolved.is_relative_to(root):

@@ -32,18 +32,18 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from chimera.errors import (
+from core.errors import (
     OperationError,
     PermanentError,
     TransientError,
     ValidationError,
 )
-from chimera.settings import Settings
-from skills.base import SkillContext, SkillInput, SkillOutput, skill
+from skills.base import SkillInput, SkillOutput, skill
+from skills.context import SkillContext, SkillPaths
 from skills.files import write_text_atomic
 from skills.media.common import probe, sha256_file
-from skills.media.config import MediaSettings, media_settings
 from skills.net.guard import UrlGuard, URLRefused
+from skills.settings.media import MediaSettings
 
 log = logging.getLogger("chimera.skills.media.download")
 
@@ -211,7 +211,7 @@ def _format(max_height: int) -> str:
             f"/b{h}{native}/b{native}")
 
 
-def _options(settings: Settings, cfg: MediaSettings, run: _Run, folder: Path,
+def _options(paths: SkillPaths, cfg: MediaSettings, run: _Run, folder: Path,
              max_height: int) -> dict[str, Any]:
     from skills.net.ytdlp import GUARDED_OPTIONS
 
@@ -393,14 +393,14 @@ def _one_at_a_time(url: str) -> Iterator[None]:
         yield
 
 
-def download_blocking(url: str, settings: Settings, cfg: MediaSettings, *, force: bool = False,
+def download_blocking(url: str, paths: SkillPaths, cfg: MediaSettings, *, force: bool = False,
                       max_height: int | None = None) -> tuple[dict[str, Any], bool]:
     """Download `url` (in the calling thread); returns (record, from_archive)."""
     with _one_at_a_time(url):
-        return _download(url, settings, cfg, force=force, max_height=max_height)
+        return _download(url, paths, cfg, force=force, max_height=max_height)
 
 
-def _download(url: str, settings: Settings, cfg: MediaSettings, *, force: bool,
+def _download(url: str, paths: SkillPaths, cfg: MediaSettings, *, force: bool,
               max_height: int | None) -> tuple[dict[str, Any], bool]:
     from yt_dlp.utils import YoutubeDLError
 
@@ -412,7 +412,7 @@ def _download(url: str, settings: Settings, cfg: MediaSettings, *, force: bool,
     except URLRefused as exc:
         raise _refused(exc) from None
 
-    folder = settings.media_root / "downloads"
+    folder = paths.media_dir / "downloads"
     folder.mkdir(parents=True, exist_ok=True)
     index = DownloadIndex(folder)
     if not force and (known := index.record_for_url(url)) is not None:
@@ -420,7 +420,7 @@ def _download(url: str, settings: Settings, cfg: MediaSettings, *, force: bool,
 
     run = _Run(max_bytes=cfg.max_filesize_bytes)
     height = min(max_height or cfg.download_max_height, cfg.download_max_height)
-    options = _options(settings, cfg, run, folder, height)
+    options = _options(paths, cfg, run, folder, height)
     key: str | None = None
     try:
         with GuardedYoutubeDL(options, guard=guard) as ydl:
@@ -477,9 +477,9 @@ async def download_video(data: DownloadVideoInput, ctx: SkillContext) -> Downloa
     limits are ValidationError `FILE_TOO_LARGE` / `VIDEO_TOO_LONG`; network failures are
     TransientError; a URL without a video is ValidationError `UNSUPPORTED_URL`.
     """
-    cfg = media_settings(ctx.extras)
+    cfg = ctx.settings.media
     record, from_archive = await asyncio.to_thread(
-        download_blocking, data.url, ctx.settings, cfg, force=data.force,
+        download_blocking, data.url, ctx.paths, cfg, force=data.force,
         max_height=data.max_height)
     return DownloadVideoOutput(
         success=True,

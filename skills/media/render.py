@@ -45,11 +45,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from chimera.errors import PermanentError, TransientError, ValidationError
-from chimera.settings import Settings
-from skills.base import SkillContext, SkillInput, SkillOutput, skill
+from core.errors import PermanentError, TransientError, ValidationError
+from skills.base import SkillInput, SkillOutput, skill
+from skills.context import SkillContext, SkillPaths
 from skills.media.common import LoopSemaphores, media_path, probe, sha256_file
-from skills.media.config import X264_PRESETS, MediaSettings, media_settings
+from skills.settings.media import X264_PRESETS, MediaSettings
 
 ASPECTS: dict[str, tuple[int, int]] = {"9:16": (1080, 1920), "16:9": (1920, 1080),
                                        "1:1": (1080, 1080)}
@@ -414,22 +414,22 @@ def _rgb(color: str) -> tuple[int, int, int]:
     return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
 
 
-def _target(settings: Settings, name: str | None) -> Path:
-    folder = settings.media_root / "renders"
+def _target(paths: SkillPaths, name: str | None) -> Path:
+    folder = paths.media_dir / "renders"
     folder.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"\.mp4$", "", name or f"video-{uuid.uuid4().hex[:12]}")
     return folder / f"{stem}.mp4"
 
 
-async def _plan(data: GenerateVideoInput, settings: Settings, cfg: MediaSettings,
+async def _plan(data: GenerateVideoInput, paths: SkillPaths, cfg: MediaSettings,
                 target: Path, scratch: list[Path]) -> RenderPlan:
     width, height = frame_size(data.aspect, data.resolution_scale)
     lines = data.script.lines()
     if not lines and not data.captions and not data.script.title:
         raise ValidationError("nothing to show: the script and captions are empty",
                               code="EMPTY_SCRIPT")
-    background = media_path(settings, data.background_video) if data.background_video else None
-    narration = media_path(settings, data.narration_audio) if data.narration_audio else None
+    background = media_path(paths, data.background_video) if data.background_video else None
+    narration = media_path(paths, data.narration_audio) if data.narration_audio else None
     if data.narrate:
         if not lines:
             raise ValidationError("narration asked but the script has no lines",
@@ -485,11 +485,11 @@ async def generate_video(data: GenerateVideoInput, ctx: SkillContext) -> Generat
     narration is a given audio file or espeak-ng. Returns the file's path, duration,
     resolution, size and sha256.
     """
-    cfg = media_settings(ctx.extras)
-    target = _target(ctx.settings, data.output_name)
+    cfg = ctx.settings.media
+    target = _target(ctx.paths, data.output_name)
     scratch: list[Path] = []
     try:
-        plan = await _plan(data, ctx.settings, cfg, target, scratch)
+        plan = await _plan(data, ctx.paths, cfg, target, scratch)
         async with _SEMAPHORES.get(cfg.render_concurrency):
             await asyncio.to_thread(render_blocking, plan)
     finally:

@@ -25,11 +25,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from chimera.errors import PermanentError, ValidationError
-from skills.base import SkillContext, SkillInput, SkillOutput, skill
+from core.errors import PermanentError, ValidationError
+from skills.base import SkillInput, SkillOutput, skill
+from skills.context import SkillContext
 from skills.files import write_text_atomic
 from skills.media.common import LoopSemaphores, media_path
-from skills.media.config import MediaSettings, media_settings
+from skills.settings.media import MediaSettings
 
 log = logging.getLogger("chimera.skills.media.transcribe")
 
@@ -264,7 +265,7 @@ async def transcribe_audio(data: TranscribeAudioInput, ctx: SkillContext
     text, and writes SRT and VTT subtitles next to the media. A missing or broken model is
     PermanentError `MODEL_UNAVAILABLE`; an unreadable file is ValidationError.
     """
-    cfg = media_settings(ctx.extras)
-    path = media_path(ctx.settings, data.media_path)
+    cfg = ctx.settings.media
+    path = media_path(ctx.paths, data.media_path)
     async with _SEMAPHORES.get(cfg.whisper_concurrency):
         return await asyncio.to_thread(transcribe_blocking, path, data, cfg)

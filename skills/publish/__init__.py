@@ -7,7 +7,6 @@ Importing the package registers `skill_publish_content`, `skill_fetch_engagement
 
 from __future__ import annotations
 
-from skills.publish.config import PublishSettings
 from skills.publish.errors import OutcomeUnknownError
 from skills.publish.local import LocalPublisher
 from skills.publish.models import (
@@ -23,6 +22,7 @@ from skills.publish.skill import fetch_engagement, find_publication, publish_con
 from skills.publish.tiktok import TikTokPublisher
 from skills.publish.x import XPublisher
 from skills.publish.youtube import YouTubePublisher
+from skills.settings.publish import PublishSettings
 
 __all__ = [
     "FetchEngagementInput",

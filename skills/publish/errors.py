@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from chimera.errors import PermanentError, TransientError
-from skills.base import Limit, SkillContext
+from core.errors import PermanentError, TransientError
+from skills.context import SkillContext
+from skills.ratelimit import Limit
 
 #: Errors raised before a request left this machine: nothing can have been created.
 NOT_SENT: tuple[type[Exception], ...] = (

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from chimera.errors import PermanentError, ValidationError
+from core.errors import PermanentError, ValidationError
 from skills.files import copy_atomic, write_text_atomic
 from skills.publish.models import (
     EngagementCounts,

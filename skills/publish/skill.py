@@ -1,19 +1,17 @@
 """The publishing skills: skill_publish_content, skill_fetch_engagement, skill_find_publication.
 
-Publishers are built per call from `SkillContext`: settings from
-`ctx.extras["publish_settings"]` (a `PublishSettings`; built from the environment when absent)
-and, as an override seam for tests and composition roots, ready publishers from
-`ctx.extras["publishers"]` (a mapping platform -> Publisher).
+Publishers are built per call from `SkillContext` (settings in `ctx.settings.publish`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from skills.base import SkillContext, skill
-from skills.publish.config import PublishSettings
+from skills.base import skill
+from skills.context import SkillContext
 from skills.publish.local import LocalPublisher
 from skills.publish.models import (
     FetchEngagementInput,
@@ -34,26 +32,18 @@ from skills.publish.youtube import YouTubePublisher
 log = logging.getLogger("chimera.skills.publish")
 
 
-def publish_settings(ctx: SkillContext) -> PublishSettings:
-    """The publishing settings of this context (built from the environment when absent)."""
-    configured = ctx.extras.get("publish_settings")
-    return configured if isinstance(configured, PublishSettings) else PublishSettings()
+#: How each platform's publisher is built from a context (one place to add a platform).
+PUBLISHERS: dict[Platform, Callable[[SkillContext], Publisher]] = {
+    "youtube": lambda ctx: YouTubePublisher(ctx, ctx.settings.publish),
+    "tiktok": lambda ctx: TikTokPublisher(ctx, ctx.settings.publish),
+    "twitter": lambda ctx: XPublisher(ctx, ctx.settings.publish),
+    "local": lambda ctx: LocalPublisher(ctx.settings.publish.local_dir(ctx.paths.state_dir)),
+}
 
 
 def publisher_for(platform: Platform, ctx: SkillContext) -> Publisher:
     """The publisher of `platform` for this context."""
-    overrides: dict[str, Any] = ctx.extras.get("publishers") or {}
-    if platform in overrides:
-        chosen: Publisher = overrides[platform]
-        return chosen
-    settings = publish_settings(ctx)
-    if platform == "youtube":
-        return YouTubePublisher(ctx, settings)
-    if platform == "tiktok":
-        return TikTokPublisher(ctx, settings)
-    if platform == "twitter":
-        return XPublisher(ctx, settings)
-    return LocalPublisher(settings.local_dir(ctx.settings.state_dir))
+    return PUBLISHERS[platform](ctx)
 
 
 def _fields(result: PublishResult) -> dict[str, Any]:

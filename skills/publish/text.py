@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from chimera.errors import ValidationError
+from core.errors import ValidationError
 
 _URL = re.compile(r"https?://\S+")
 # twitter-text v3: these code point ranges weigh 1, everything else 2; URLs weigh 23.

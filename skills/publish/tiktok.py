@@ -36,10 +36,9 @@ from typing import Any
 
 import httpx
 
-from chimera.errors import OperationError, PermanentError, TransientError, ValidationError
-from skills.base import Limit, SkillContext
+from core.errors import OperationError, PermanentError, TransientError, ValidationError
+from skills.context import SkillContext
 from skills.http import retry_after_seconds
-from skills.publish.config import MIB, PublishSettings
 from skills.publish.errors import (
     NOT_SENT,
     acquire,
@@ -57,6 +56,8 @@ from skills.publish.models import (
     ReconcileQuery,
 )
 from skills.publish.text import compose_text
+from skills.ratelimit import Limit
+from skills.settings.publish import MIB, PublishSettings
 
 log = logging.getLogger("chimera.skills.publish.tiktok")
 

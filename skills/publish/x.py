@@ -27,10 +27,9 @@ from typing import Any
 
 import httpx
 
-from chimera.errors import OperationError, PermanentError, TransientError, ValidationError
-from skills.base import Limit, SkillContext
+from core.errors import OperationError, PermanentError, TransientError, ValidationError
+from skills.context import SkillContext
 from skills.http import retry_after_seconds
-from skills.publish.config import PublishSettings
 from skills.publish.errors import (
     acquire,
     bearer,
@@ -47,6 +46,8 @@ from skills.publish.models import (
     ReconcileQuery,
 )
 from skills.publish.text import compose_text, x_weighted_length
+from skills.ratelimit import Limit
+from skills.settings.publish import PublishSettings
 
 PLATFORM = "twitter"
 TWEETS_LIMIT = Limit(calls=100, per_seconds=900)  # POST /2/tweets per user

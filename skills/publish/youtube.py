@@ -33,10 +33,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from chimera.errors import PermanentError, TransientError, ValidationError
-from skills.base import Limit, SkillContext
+from core.errors import PermanentError, TransientError, ValidationError
+from skills.context import SkillContext
 from skills.http import retry_after_seconds
-from skills.publish.config import PublishSettings
 from skills.publish.errors import (
     NOT_SENT,
     acquire,
@@ -53,6 +52,8 @@ from skills.publish.models import (
     PublishResult,
     ReconcileQuery,
 )
+from skills.ratelimit import Limit
+from skills.settings.publish import PublishSettings
 
 PLATFORM = "youtube"
 INSERT_LIMIT = Limit(calls=100, per_seconds=86_400)  # videos.insert: own bucket, 100 a day

@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from events.trend import Trend
-from skills.script.config import ScriptSettings
 from skills.script.models import WORDS_PER_SECOND, Script
 from skills.script.template import Draft, fit, normalise_hashtags
+from skills.settings.script import ScriptSettings
 
 SYSTEM_PROMPT = """You write scripts for vertical short videos (YouTube Shorts, TikTok, Reels).
 Reply with one JSON object and nothing else, with exactly these keys:

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from skills.base import SkillContext, skill
+from skills.base import skill
+from skills.context import SkillContext
 from skills.script import llm, template
-from skills.script.config import SETTINGS_KEY, ScriptSettings
 from skills.script.models import WriteScriptInput, WriteScriptOutput
 
 log = logging.getLogger("chimera.skills.script")
-
-
-def script_settings(ctx: SkillContext) -> ScriptSettings:
-    """The composition root's `ScriptSettings` (in `ctx.extras`), else the environment's."""
-    given = ctx.extras.get(SETTINGS_KEY)
-    return given if isinstance(given, ScriptSettings) else ScriptSettings()
 
 
 @skill("skill_write_script")
@@ -28,7 +22,7 @@ async def write_script(data: WriteScriptInput, ctx: SkillContext) -> WriteScript
     out, fails or replies with something unusable, the deterministic template writer does.
     `writer` says which one wrote, `fallback_reason` why the LLM's script was not used.
     """
-    settings = script_settings(ctx)
+    settings = ctx.settings.script
     trend = data.trend
     fallback: str | None = None
     if data.writer == "auto" and settings.llm_configured:

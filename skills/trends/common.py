@@ -27,11 +27,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from chimera.errors import PermanentError, TransientError, UnknownError
+from core.errors import PermanentError, TransientError, UnknownError
 from events.trend import Trend
-from skills.base import Limit, RateLimiter
 from skills.http import retry_after_seconds
-from skills.trends.config import TrendsSettings
+from skills.ratelimit import Limit, RateLimiter
+from skills.settings.trends import TrendsSettings
 from skills.trends.models import TIME_RANGES, SourceError
 
 log = logging.getLogger("chimera.skills.trends")

@@ -41,7 +41,7 @@ import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
-from chimera.errors import OperationError, PermanentError, TransientError, ValidationError
+from core.errors import OperationError, PermanentError, TransientError, ValidationError
 from events.trend import EngagementMetrics, Trend
 from skills.trends import safexml
 from skills.trends.common import (

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from chimera.errors import ErrorInfo
+from core.errors import ErrorInfo
 from events.trend import Trend
 from skills.base import SkillInput, SkillOutput
 

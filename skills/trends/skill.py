@@ -7,20 +7,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from chimera.errors import (
+from core.errors import (
     ErrorCategory,
     OperationError,
     TransientError,
     UnknownError,
 )
 from events.trend import Trend
-from skills.base import SkillContext, skill
-from skills.ratelimit import PgRateLimiter
+from skills.base import skill
+from skills.context import SkillContext
 from skills.trends import feed, tiktok, twitter, youtube
 from skills.trends.common import SourceEnv, SourceRequest, SourceResult, interleave, scrub
-from skills.trends.config import SETTINGS_KEY, TrendsSettings
 from skills.trends.models import FetchTrendsInput, FetchTrendsOutput, SourceError, TrendsMetadata
-from skills.trends.velocity import apply_velocity
 
 log = logging.getLogger("chimera.skills.trends")
 
@@ -31,12 +29,6 @@ SOURCES: dict[str, Source] = {
     "tiktok": tiktok.fetch,
     "feed": feed.fetch,
 }
-
-
-def trends_settings(ctx: SkillContext) -> TrendsSettings:
-    """The composition root's `TrendsSettings` (in `ctx.extras`), else the environment's."""
-    given = ctx.extras.get(SETTINGS_KEY)
-    return given if isinstance(given, TrendsSettings) else TrendsSettings()
 
 
 async def _run(name: str, req: SourceRequest, env: SourceEnv) -> SourceResult | OperationError:
@@ -75,15 +67,12 @@ async def fetch_trends(data: FetchTrendsInput, ctx: SkillContext) -> FetchTrends
     Platforms are queried concurrently. When some fail and others answer, the call succeeds
     with the answering platforms' trends and lists the failures in `errors`; when all fail, it
     fails with an error whose details list each platform's error (transient only if all were).
-    Velocity (views gained per hour) needs a database pool in the context; without one it is 0.
-    Requests are paced by `ctx.limiter`, or by a PostgreSQL limiter on `ctx.pool`.
+    Velocity (views gained per hour) needs the snapshot store in the context; without it, 0.
+    Requests are paced by `ctx.limiter` when the caller gives one.
     """
-    settings = trends_settings(ctx)
+    settings = ctx.settings.trends
     now = datetime.now(UTC)
-    limiter = ctx.limiter
-    if limiter is None and ctx.pool is not None:
-        limiter = PgRateLimiter(ctx.pool, max_wait=settings.trends_limiter_max_wait_s)
-    env = SourceEnv(http=ctx.http, settings=settings, limiter=limiter)
+    env = SourceEnv(http=ctx.http, settings=settings, limiter=ctx.limiter)
     req = SourceRequest(categories=data.categories, time_range=data.time_range,
                         max_results=data.max_results, now=now, region_code=data.region_code,
                         woeid=data.woeid, feed_urls=data.feed_urls)
@@ -109,10 +98,10 @@ async def fetch_trends(data: FetchTrendsInput, ctx: SkillContext) -> FetchTrends
             seen.add(trend.id)
             trends.append(trend)
     trends = trends[: data.max_results]
-    if ctx.pool is not None and trends:
+    if ctx.snapshots is not None and trends:
         try:
-            trends = await apply_velocity(
-                ctx.pool, trends, now,
+            trends = await ctx.snapshots.apply_velocity(
+                trends, now,
                 retention=timedelta(days=settings.trends_snapshot_retention_days))
         except asyncio.CancelledError:
             raise

@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from chimera.errors import PermanentError, TransientError
+from core.errors import PermanentError, TransientError
 from events.trend import EngagementMetrics, Trend
 from skills.ratelimit import TIKTOK_RESEARCH, bucket_name
 from skills.trends.common import (

@@ -21,7 +21,7 @@ from datetime import UTC
 from typing import Any, Final
 from urllib.parse import quote
 
-from chimera.errors import PermanentError, TransientError
+from core.errors import PermanentError, TransientError
 from events.trend import EngagementMetrics, Trend
 from skills.ratelimit import X_TRENDS, bucket_name
 from skills.trends.common import (

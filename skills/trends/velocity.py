@@ -11,7 +11,8 @@ Snapshots older than the retention period are deleted as new ones are written.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+
+import asyncpg
 
 from events.trend import Trend
 
@@ -43,7 +44,19 @@ def views_per_hour(views_now: int, views_then: int, now: datetime, then: datetim
     return round((views_now - views_then) / hours, 3)
 
 
-async def apply_velocity(pool: Any, trends: list[Trend], observed_at: datetime, *,
+class PgTrendSnapshots:
+    """`skills.context.TrendSnapshots` in PostgreSQL's `trend_snapshots` table."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def apply_velocity(self, trends: list[Trend], observed_at: datetime, *,
+                             retention: timedelta = timedelta(days=35)) -> list[Trend]:
+        """Record a snapshot of each trend and return the trends with their velocity set."""
+        return await apply_velocity(self.pool, trends, observed_at, retention=retention)
+
+
+async def apply_velocity(pool: asyncpg.Pool, trends: list[Trend], observed_at: datetime, *,
                          retention: timedelta = timedelta(days=35)) -> list[Trend]:
     """Record a snapshot of each trend and return the trends with their velocity set."""
     if not trends:

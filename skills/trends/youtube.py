@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from chimera.errors import OperationError, PermanentError, TransientError
+from core.errors import OperationError, PermanentError, TransientError
 from events.trend import EngagementMetrics, Trend
 from skills.ratelimit import YOUTUBE_VIDEOS_LIST_COST, bucket_name, youtube_quota
 from skills.trends.common import (

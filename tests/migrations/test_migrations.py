@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from chimera import db
+from core import db
 
 SCHEMA_QUERY = """
 SELECT 'column' AS kind, table_name || '.' || column_name || ' ' || data_type || ' '

@@ -8,12 +8,12 @@ import time
 import asyncpg
 import pytest
 
-from chimera.errors import TransientError
-from skills.base import Limit
+from core.errors import TransientError
 from skills.ratelimit import (
     X_POSTS,
     X_TRENDS,
     YOUTUBE_QUOTA,
+    Limit,
     PgRateLimiter,
     bucket_name,
     youtube_quota,

@@ -12,9 +12,9 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner, Result
 
-from agents.runtime.kafka import ensure_topics
-from chimera import offsets
-from chimera.settings import Settings
+from agents.runtime.topics import ensure_topics
+from chimera.ops import offsets
+from core.settings import Settings
 
 TABLES = ("trends", "content", "publications", "engagement", "audit_logs", "workflows",
           "inbox", "outbox")

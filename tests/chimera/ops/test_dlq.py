@@ -10,11 +10,10 @@ from aiokafka import TopicPartition
 
 from agents.orchestrator.app import build as build_orchestrator
 from agents.orchestrator.policy import Policy
-from agents.runtime.consumer import DLQ_HEADER
-from chimera import offsets
-from chimera.ops import dlq
-from chimera.settings import Settings
+from chimera.ops import dlq, offsets
+from core.settings import Settings
 from events import Topics, TrendDiscovered, encode
+from events.wire import DLQ_HEADER_PREFIX as DLQ_HEADER
 from tests.chimera.ops.opsupport import chimera, flat, make_topics, send
 from tests.support import produce, read_topic, trend, wait_for
 

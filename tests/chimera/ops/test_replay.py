@@ -13,10 +13,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from agents.audit.app import build as build_audit
 from agents.orchestrator.app import build as build_orchestrator
 from agents.orchestrator.policy import Policy
-from chimera import offsets
-from chimera.errors import ChimeraError
-from chimera.ops import replay
-from chimera.settings import Settings
+from chimera.ops import offsets, replay
+from core.errors import ChimeraError
+from core.settings import Settings
 from events import AuditRecorded, Topics, TrendDiscovered, encode
 from events.catalog import AuditPayload
 from tests.chimera.ops.opsupport import chimera, contents, flat, make_topics, send, snapshot

@@ -11,9 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chimera.settings import Settings
-from skills.base import RetryPolicy, SkillContext
-from skills.media.config import MediaSettings
+from core.retry import RetryPolicy
+from core.settings import Settings
+from skills.context import SkillContext, SkillPaths
+from skills.settings import SkillSettings
+from skills.settings.media import MediaSettings
 from tests.skills.media.support import LoopbackServer, make_clip, serve, speech_wav
 
 
@@ -70,9 +72,9 @@ async def make_ctx(settings: Settings) -> AsyncIterator[object]:
     def build(config: MediaSettings, retries: int = 0) -> SkillContext:
         client = httpx.AsyncClient()
         clients.append(client)
-        return SkillContext(settings=settings, http=client, sleep=no_sleep,
-                            retry=RetryPolicy(max_retries=retries),
-                            extras={"media_settings": config})
+        return SkillContext(http=client, paths=SkillPaths.of(settings),
+                            settings=SkillSettings(media=config), sleep=no_sleep,
+                            retry=RetryPolicy(max_retries=retries))
 
     yield build
     for client in clients:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from skills.media.config import MediaSettings
+from skills.settings.media import MediaSettings
 
 
 def make_clip(path: Path, seconds: float = 2.0, size: str = "320x240") -> Path:

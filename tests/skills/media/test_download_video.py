@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
+from skills.base import invoke_json
 from skills.media.download import download_video
 from tests.skills.media.support import LoopbackServer, media_config
 
@@ -19,7 +20,7 @@ def sha256(path: Path) -> str:
 async def test_downloads_a_real_mp4(server: LoopbackServer, make_ctx, settings,
                                     connections) -> None:
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
-    out = await download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+    out = await invoke_json(download_video, {"url": f"{server.base}/clip.mp4"}, ctx)
     assert out.success, out.error
     path = Path(out.path)
     assert path.is_file() and path.parent == settings.media_root / "downloads"
@@ -37,19 +38,19 @@ async def test_downloads_a_real_mp4(server: LoopbackServer, make_ctx, settings,
 
 async def test_second_download_comes_from_the_archive(server: LoopbackServer, make_ctx) -> None:
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
-    first = await download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+    first = await invoke_json(download_video, {"url": f"{server.base}/clip.mp4"}, ctx)
     assert first.success, first.error
     requests_after_first = list(server.requests)
     assert server.gets("/clip.mp4") >= 1
 
-    second = await download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+    second = await invoke_json(download_video, {"url": f"{server.base}/clip.mp4"}, ctx)
     assert second.success, second.error
     assert second.from_archive
     assert (second.path, second.sha256, second.size) == (first.path, first.sha256, first.size)
     assert server.requests == requests_after_first  # not a single request the second time
 
     # force: fetched again, same content
-    forced = await download_video({"url": f"{server.base}/clip.mp4", "force": True}, ctx)
+    forced = await invoke_json(download_video, {"url": f"{server.base}/clip.mp4", "force": True}, ctx)
     assert forced.success and not forced.from_archive and forced.sha256 == first.sha256
     assert server.gets("/clip.mp4") > len(requests_after_first)
 
@@ -58,7 +59,7 @@ async def test_loopback_not_allowlisted_is_refused(server: LoopbackServer, make_
                                                    connections) -> None:
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[]))
     for url in (f"{server.base}/clip.mp4", f"http://localhost:{server.port}/clip.mp4"):
-        out = await download_video({"url": url}, ctx)
+        out = await invoke_json(download_video, {"url": url}, ctx)
         assert not out.success
         assert out.error.code == "URL_REFUSED" and out.error.category == "validation"
         assert "loopback" in out.error.details["reason"]
@@ -75,7 +76,7 @@ async def test_loopback_not_allowlisted_is_refused(server: LoopbackServer, make_
 async def test_redirect_to_a_forbidden_address_is_refused_without_connecting(
         server: LoopbackServer, make_ctx, connections, target: str) -> None:
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
-    out = await download_video({"url": f"{server.base}/redirect?to={quote(target)}"}, ctx)
+    out = await invoke_json(download_video, {"url": f"{server.base}/redirect?to={quote(target)}"}, ctx)
     assert not out.success
     assert out.error.code == "URL_REFUSED", out.error
     assert server.gets("/redirect") >= 1  # the first hop happened ...
@@ -87,7 +88,7 @@ async def test_redirect_to_another_loopback_port_is_refused(server: LoopbackServ
                                                             connections) -> None:
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
     other = f"http://127.0.0.1:{server.port + 1 if server.port < 65535 else 1}/clip.mp4"
-    out = await download_video({"url": f"{server.base}/redirect?to={quote(other)}"}, ctx)
+    out = await invoke_json(download_video, {"url": f"{server.base}/redirect?to={quote(other)}"}, ctx)
     assert out.error is not None and out.error.code == "URL_REFUSED"
     assert all(c == ("127.0.0.1", server.port) for c in connections)
 
@@ -96,7 +97,7 @@ async def test_redirect_within_the_allowlist_is_followed(server: LoopbackServer,
                                                          ) -> None:
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
     target = quote(f"{server.base}/clip.mp4")
-    out = await download_video({"url": f"{server.base}/redirect?to={target}"}, ctx)
+    out = await invoke_json(download_video, {"url": f"{server.base}/redirect?to={target}"}, ctx)
     assert out.success, out.error
     assert out.sha256 == sha256(server.root / "clip.mp4")
 
@@ -105,7 +106,7 @@ async def test_redirect_within_the_allowlist_is_followed(server: LoopbackServer,
                                  "data:video/mp4;base64,AAAA"])
 async def test_other_schemes_are_refused(url: str, make_ctx, connections) -> None:
     ctx = make_ctx(media_config(ssrf_allowed_hosts=["127.0.0.1"]))
-    out = await download_video({"url": url}, ctx)
+    out = await invoke_json(download_video, {"url": url}, ctx)
     assert out.error is not None and out.error.code == "URL_REFUSED"
     assert "scheme" in out.error.details["reason"]
     assert connections == []
@@ -115,7 +116,7 @@ async def test_too_large_file_is_refused(server: LoopbackServer, make_ctx, setti
     size = (server.root / "clip.mp4").stat().st_size
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"],
                                 download_max_filesize_mb=size / 2 / 1024 / 1024))
-    out = await download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+    out = await invoke_json(download_video, {"url": f"{server.base}/clip.mp4"}, ctx)
     assert not out.success
     assert out.error.code == "FILE_TOO_LARGE" and out.error.category == "validation"
     folder = settings.media_root / "downloads"
@@ -128,7 +129,7 @@ async def test_too_long_video_is_refused_and_not_archived(server: LoopbackServer
                                                           settings) -> None:
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"],
                                 download_max_duration_s=1.0))
-    out = await download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+    out = await invoke_json(download_video, {"url": f"{server.base}/clip.mp4"}, ctx)
     assert out.error is not None and out.error.code == "VIDEO_TOO_LONG"
     folder = settings.media_root / "downloads"
     assert not list(folder.glob("*.mp4"))
@@ -137,10 +138,10 @@ async def test_too_long_video_is_refused_and_not_archived(server: LoopbackServer
 
 async def test_missing_file_and_page_without_video(server: LoopbackServer, make_ctx) -> None:
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
-    missing = await download_video({"url": f"{server.base}/nope.mp4"}, ctx)
+    missing = await invoke_json(download_video, {"url": f"{server.base}/nope.mp4"}, ctx)
     assert missing.error is not None and missing.error.code == "SOURCE_NOT_FOUND"
     assert missing.error.category == "validation"
-    page = await download_video({"url": f"{server.base}/page.html"}, ctx)
+    page = await invoke_json(download_video, {"url": f"{server.base}/page.html"}, ctx)
     assert page.error is not None and page.error.code == "UNSUPPORTED_URL"
 
 
@@ -149,7 +150,7 @@ async def test_connection_failure_is_transient(make_ctx) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{port}"]), retries=1)
-    out = await download_video({"url": f"http://127.0.0.1:{port}/clip.mp4"}, ctx)
+    out = await invoke_json(download_video, {"url": f"http://127.0.0.1:{port}/clip.mp4"}, ctx)
     assert out.error is not None and out.error.category == "transient"
     assert out.error.retryable and out.error.details["attempts"] == 2
 
@@ -163,7 +164,7 @@ async def test_duration_known_before_download_is_refused_by_the_match_filter(
             ' "uploadDate": "2024-01-01"}</script></head><body>video</body></html>')
     (server.root / "long.html").write_text(page)
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
-    out = await download_video({"url": f"{server.base}/long.html"}, ctx)
+    out = await invoke_json(download_video, {"url": f"{server.base}/long.html"}, ctx)
     assert out.error is not None and out.error.code == "VIDEO_TOO_LONG"
     assert "7200" in out.error.message
     folder = settings.media_root / "downloads"
@@ -193,7 +194,7 @@ async def test_concurrent_requests_for_one_url_download_once(server: LoopbackSer
     import asyncio
 
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
-    outs = await asyncio.gather(*(download_video({"url": f"{server.base}/clip.mp4"}, ctx)
+    outs = await asyncio.gather(*(invoke_json(download_video, {"url": f"{server.base}/clip.mp4"}, ctx)
                                   for _ in range(3)))
     assert all(o.success for o in outs)
     assert sorted(o.from_archive for o in outs) == [False, True, True]
@@ -204,7 +205,7 @@ async def test_a_file_that_is_not_a_video_is_not_kept(server: LoopbackServer, ma
                                                       settings) -> None:
     (server.root / "fake.mp4").write_bytes(b"not a video at all " * 200)  # served as video/mp4
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
-    out = await download_video({"url": f"{server.base}/fake.mp4"}, ctx)
+    out = await invoke_json(download_video, {"url": f"{server.base}/fake.mp4"}, ctx)
     assert out.error is not None and out.error.code == "UNREADABLE_MEDIA"
     folder = settings.media_root / "downloads"
     assert not list(folder.glob("*.mp4"))
@@ -217,12 +218,12 @@ async def test_a_download_growing_past_the_limit_is_stopped(server: LoopbackServ
     size = (server.root / "clip.mp4").stat().st_size
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"],
                                 download_max_filesize_mb=size / 3 / 1024 / 1024))
-    out = await download_video({"url": f"{server.base}/nolength/clip.mp4"}, ctx)
+    out = await invoke_json(download_video, {"url": f"{server.base}/nolength/clip.mp4"}, ctx)
     assert out.error is not None and out.error.code == "FILE_TOO_LARGE", out.error
     folder = settings.media_root / "downloads"
     assert not [p for p in folder.rglob("*") if p.is_file() and p.suffix in (".mp4", ".part")]
 
     ctx = make_ctx(media_config(ssrf_allowed_hosts=[f"127.0.0.1:{server.port}"]))
-    out = await download_video({"url": f"{server.base}/nolength/clip.mp4"}, ctx)
+    out = await invoke_json(download_video, {"url": f"{server.base}/nolength/clip.mp4"}, ctx)
     assert out.success, out.error  # within the limit it downloads fine
     assert out.size == size

@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from skills.base import invoke_json
 from skills.media.render import frame_size, generate_video, plan_captions
 from tests.skills.media.support import ffprobe, media_config
 
@@ -46,7 +47,7 @@ def check_file(out, settings) -> Path:
 
 async def test_vertical_video_without_narration(settings, make_ctx) -> None:
     ctx = make_ctx(media_config())
-    out = await generate_video({"script": SCRIPT, "duration_s": 3, **SMALL,
+    out = await invoke_json(generate_video, {"script": SCRIPT, "duration_s": 3, **SMALL,
                                 "output_name": "short"}, ctx)
     assert out.success, out.error
     path = check_file(out, settings)
@@ -74,7 +75,7 @@ async def test_vertical_video_without_narration(settings, make_ctx) -> None:
 
 async def test_narrated_landscape_video_has_audio(settings, make_ctx) -> None:
     ctx = make_ctx(media_config())
-    out = await generate_video({"script": SCRIPT, "narrate": True, "aspect": "16:9", **SMALL},
+    out = await invoke_json(generate_video, {"script": SCRIPT, "narrate": True, "aspect": "16:9", **SMALL},
                                ctx)
     assert out.success, out.error
     path = check_file(out, settings)
@@ -96,7 +97,7 @@ async def test_square_video_over_a_looped_background_with_given_captions(
     captions = [{"start": 0.0, "end": 1.5, "text": "Hello world."},
                 {"start": 1.5, "end": 3.5, "text": "This is a test."}]
     ctx = make_ctx(media_config())
-    out = await generate_video({
+    out = await invoke_json(generate_video, {
         "script": {"title": "Square"}, "aspect": "1:1", "background_video": "in/background.mp4",
         "narration_audio": "in/voice.wav", "captions": captions, **SMALL}, ctx)
     assert out.success, out.error
@@ -118,19 +119,19 @@ async def test_square_video_over_a_looped_background_with_given_captions(
 
 async def test_bad_requests_are_validation_errors(settings, make_ctx) -> None:
     ctx = make_ctx(media_config())
-    out = await generate_video({"script": {}, "duration_s": 2, **SMALL}, ctx)
+    out = await invoke_json(generate_video, {"script": {}, "duration_s": 2, **SMALL}, ctx)
     assert out.error is not None and out.error.code == "EMPTY_SCRIPT"
-    out = await generate_video({"script": SCRIPT, "background_video": "in/none.mp4", **SMALL},
+    out = await invoke_json(generate_video, {"script": SCRIPT, "background_video": "in/none.mp4", **SMALL},
                                ctx)
     assert out.error is not None and out.error.code == "FILE_NOT_FOUND"
-    out = await generate_video({"script": SCRIPT, "aspect": "4:3"}, ctx)
+    out = await invoke_json(generate_video, {"script": SCRIPT, "aspect": "4:3"}, ctx)
     assert out.error is not None and out.error.code == "INVALID_INPUT"
-    out = await generate_video({"script": SCRIPT, "preset": "warp-speed"}, ctx)
+    out = await invoke_json(generate_video, {"script": SCRIPT, "preset": "warp-speed"}, ctx)
     assert out.error is not None and out.error.code == "INVALID_INPUT"
-    out = await generate_video({"script": SCRIPT, "narration_audio": "/etc/hostname"}, ctx)
+    out = await invoke_json(generate_video, {"script": SCRIPT, "narration_audio": "/etc/hostname"}, ctx)
     assert out.error is not None and out.error.code == "PATH_OUTSIDE_MEDIA_ROOT"
     ctx = make_ctx(media_config(render_max_duration_s=5))
-    out = await generate_video({"script": SCRIPT, "duration_s": 10, **SMALL}, ctx)
+    out = await invoke_json(generate_video, {"script": SCRIPT, "duration_s": 10, **SMALL}, ctx)
     assert out.error is not None and out.error.code == "DURATION_TOO_LONG"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from skills.base import invoke_json
 from skills.media import transcribe
 from skills.media.transcribe import transcribe_audio
 from tests.skills.media.support import ffprobe, media_config, video_with_audio
@@ -45,7 +46,7 @@ async def test_transcribes_a_video_with_a_real_model(tiny_whisper, speech, setti
                                                      make_ctx) -> None:
     video = video_with_audio(in_media(settings, "talk.mp4"), speech)
     ctx = make_ctx(media_config(whisper_model=str(tiny_whisper), whisper_device="auto"))
-    out = await transcribe_audio({"media_path": str(video), "word_timestamps": True, **FAST},
+    out = await invoke_json(transcribe_audio, {"media_path": str(video), "word_timestamps": True, **FAST},
                                  ctx)
     assert out.success, out.error
     assert out.language in languages()
@@ -92,11 +93,11 @@ async def test_the_model_is_loaded_once_and_reused(tiny_whisper, speech, setting
     audio = in_media(settings, "speech.wav")
     shutil.copy(speech, audio)
     ctx = make_ctx(media_config(whisper_model=str(tiny_whisper), whisper_device="cpu"))
-    first = await transcribe_audio({"media_path": "in/speech.wav", **FAST}, ctx)
+    first = await invoke_json(transcribe_audio, {"media_path": "in/speech.wav", **FAST}, ctx)
     assert first.success, first.error
     key = (str(tiny_whisper), "cpu", "int8")
     model = transcribe._MODELS[key]
-    again = await asyncio.gather(*(transcribe_audio({"media_path": str(audio), **FAST}, ctx)
+    again = await asyncio.gather(*(invoke_json(transcribe_audio, {"media_path": str(audio), **FAST}, ctx)
                                    for _ in range(2)))
     assert all(o.success for o in again)
     assert transcribe._MODELS[key] is model
@@ -126,7 +127,7 @@ async def test_concurrency_is_bounded(settings, make_ctx, monkeypatch, speech) -
     for limit in (1, 2):
         peak = 0
         ctx = make_ctx(media_config(whisper_concurrency=limit))
-        outs = await asyncio.gather(*(transcribe_audio({"media_path": str(audio)}, ctx)
+        outs = await asyncio.gather(*(invoke_json(transcribe_audio, {"media_path": str(audio)}, ctx)
                                       for _ in range(4)))
         assert all(o.success for o in outs)
         assert peak == limit
@@ -138,7 +139,7 @@ async def test_missing_or_corrupt_model_is_a_clear_permanent_error(tiny_whisper,
     audio = in_media(settings, "speech.wav")
     shutil.copy(speech, audio)
     missing = tmp_path / "no-such-model"
-    out = await transcribe_audio({"media_path": str(audio)},
+    out = await invoke_json(transcribe_audio, {"media_path": str(audio)},
                                  make_ctx(media_config(whisper_model=str(missing))))
     assert out.error is not None and out.error.code == "MODEL_UNAVAILABLE"
     assert out.error.category == "permanent" and str(missing) in out.error.message
@@ -146,7 +147,7 @@ async def test_missing_or_corrupt_model_is_a_clear_permanent_error(tiny_whisper,
     incomplete = tmp_path / "incomplete"
     incomplete.mkdir()
     shutil.copy(tiny_whisper / "config.json", incomplete / "config.json")
-    out = await transcribe_audio({"media_path": str(audio)},
+    out = await invoke_json(transcribe_audio, {"media_path": str(audio)},
                                  make_ctx(media_config(whisper_model=str(incomplete))))
     assert out.error is not None and out.error.code == "MODEL_UNAVAILABLE"
     assert "model.bin" in out.error.message and str(incomplete) in out.error.message
@@ -154,7 +155,7 @@ async def test_missing_or_corrupt_model_is_a_clear_permanent_error(tiny_whisper,
     corrupt = tmp_path / "corrupt"
     shutil.copytree(tiny_whisper, corrupt)
     (corrupt / "model.bin").write_bytes(b"this is not a CTranslate2 model")
-    out = await transcribe_audio({"media_path": str(audio)},
+    out = await invoke_json(transcribe_audio, {"media_path": str(audio)},
                                  make_ctx(media_config(whisper_model=str(corrupt))))
     assert out.error is not None and out.error.code == "MODEL_UNAVAILABLE"
     assert str(corrupt) in out.error.message
@@ -165,17 +166,17 @@ async def test_bad_inputs_are_validation_errors(tiny_whisper, settings, make_ctx
     ctx = make_ctx(media_config(whisper_model=str(tiny_whisper)))
     garbage = in_media(settings, "garbage.mp4")
     garbage.write_bytes(b"\x00" * 2048)
-    out = await transcribe_audio({"media_path": str(garbage)}, ctx)
+    out = await invoke_json(transcribe_audio, {"media_path": str(garbage)}, ctx)
     assert out.error is not None and out.error.code == "UNREADABLE_MEDIA"
     assert out.error.category == "validation"
 
     outside = tmp_path / "elsewhere.wav"
     outside.write_bytes(b"RIFF")
-    out = await transcribe_audio({"media_path": str(outside)}, ctx)
+    out = await invoke_json(transcribe_audio, {"media_path": str(outside)}, ctx)
     assert out.error is not None and out.error.code == "PATH_OUTSIDE_MEDIA_ROOT"
-    out = await transcribe_audio({"media_path": "../../etc/passwd"}, ctx)
+    out = await invoke_json(transcribe_audio, {"media_path": "../../etc/passwd"}, ctx)
     assert out.error is not None and out.error.code == "PATH_OUTSIDE_MEDIA_ROOT"
-    out = await transcribe_audio({"media_path": "in/none.wav"}, ctx)
+    out = await invoke_json(transcribe_audio, {"media_path": "in/none.wav"}, ctx)
     assert out.error is not None and out.error.code == "FILE_NOT_FOUND"
 
 
@@ -197,7 +198,7 @@ async def test_a_size_name_not_in_the_cache_fails_without_network(speech, settin
     shutil.copy(speech, audio)
     ctx = make_ctx(media_config(whisper_model="tiny", whisper_local_files_only=True,
                                 whisper_download_root=tmp_path / "hub", whisper_device="cpu"))
-    out = await transcribe_audio({"media_path": str(audio)}, ctx)
+    out = await invoke_json(transcribe_audio, {"media_path": str(audio)}, ctx)
     assert out.error is not None and out.error.code == "MODEL_UNAVAILABLE"
     assert "'tiny'" in out.error.message
     assert connections == []

@@ -16,9 +16,11 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from chimera.settings import Settings
-from skills.base import Limit, RetryPolicy, SkillContext
-from skills.publish.config import PublishSettings
+from core.retry import RetryPolicy
+from skills.context import SkillContext, SkillPaths
+from skills.ratelimit import Limit
+from skills.settings import SkillSettings
+from skills.settings.publish import PublishSettings
 
 YOUTUBE_TOKEN = "ya29.test-youtube-secret-token"
 TIKTOK_TOKEN = "act.test-tiktok-secret-token"
@@ -85,12 +87,12 @@ async def ctx(tmp_path: Path, publish_settings: PublishSettings, router: respx.M
               fake_sleep: FakeSleep, limiter: FakeLimiter) -> AsyncIterator[SkillContext]:
     async with httpx.AsyncClient(timeout=5.0) as http:
         yield SkillContext(
-            settings=Settings(state_dir=tmp_path / "state"),
             http=http,
+            paths=SkillPaths(tmp_path / "state", tmp_path / "state" / "media"),
+            settings=SkillSettings(publish=publish_settings),
             limiter=limiter,
             retry=RetryPolicy(base_delay=0.01, max_delay=0.05, jitter=0.0),
             sleep=fake_sleep,
-            extras={"publish_settings": publish_settings},
         )
 
 

@@ -8,11 +8,11 @@ import httpx
 import pytest
 from pydantic import ValidationError as PydanticValidationError
 
-from chimera.errors import ValidationError
+from core.errors import ValidationError
 from skills.base import REGISTRY
 from skills.http import retry_after_seconds
-from skills.publish.config import PublishSettings
 from skills.publish.text import compose_text, x_weighted_length
+from skills.settings.publish import PublishSettings
 
 
 def test_skills_are_registered():

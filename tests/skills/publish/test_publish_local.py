@@ -6,7 +6,8 @@ import asyncio
 import json
 from pathlib import Path
 
-from skills.base import SkillContext
+from skills.base import invoke_json
+from skills.context import SkillContext
 from skills.publish import fetch_engagement, find_publication, publish_content
 from skills.publish.local import local_post_id
 
@@ -19,7 +20,7 @@ def _request(video: Path, publication_id: str, **extra: object) -> dict[str, obj
 async def test_publishes_copies_and_lists_with_escaping(
         ctx: SkillContext, tmp_path: Path, make_video):
     video = make_video(tmp_path / "in" / "clip.mp4", 5000)
-    out = await publish_content(_request(
+    out = await invoke_json(publish_content, _request(
         video, "pub-1", title='<script>alert("x")</script> & friends',
         description="line one <b>bold</b>\nline two", tags=["ai", "<img src=x>"],
         privacy="unlisted"), ctx)
@@ -51,12 +52,12 @@ async def test_publishes_copies_and_lists_with_escaping(
 async def test_same_publication_id_returns_first_result_and_copies_nothing(
         ctx: SkillContext, tmp_path: Path, make_video):
     video = make_video(tmp_path / "clip.mp4", 3000)
-    first = await publish_content(_request(video, "pub-same"), ctx)
+    first = await invoke_json(publish_content, _request(video, "pub-same"), ctx)
     copied = tmp_path / "publish" / "videos" / f"{first.post_id}.mp4"
     stamp = copied.stat().st_mtime_ns, copied.stat().st_ino
     video.unlink()  # the second call must not even need the source
 
-    second = await publish_content(_request(video, "pub-same", title="Another title"), ctx)
+    second = await invoke_json(publish_content, _request(video, "pub-same", title="Another title"), ctx)
 
     assert second.success, second.error
     assert second.reused is True
@@ -72,7 +73,7 @@ async def test_page_lists_every_item_newest_first_with_details(
     video = make_video(tmp_path / "clip.mov", 2000)
     results = []
     for n in range(3):
-        results.append(await publish_content(_request(
+        results.append(await invoke_json(publish_content, _request(
             video, f"pub-{n}", title=f"Title {n}", description=f"Description {n}",
             tags=[f"tag{n}"]), ctx))
     assert all(r.success for r in results)
@@ -90,7 +91,7 @@ async def test_page_lists_every_item_newest_first_with_details(
 async def test_concurrent_publishes_all_land_in_the_index(
         ctx: SkillContext, tmp_path: Path, make_video):
     video = make_video(tmp_path / "clip.mp4", 1000)
-    outs = await asyncio.gather(*(publish_content(_request(video, f"c-{n}"), ctx)
+    outs = await asyncio.gather(*(invoke_json(publish_content, _request(video, f"c-{n}"), ctx)
                                   for n in range(6)))
     assert all(o.success for o in outs)
     index = json.loads((tmp_path / "publish" / "index.json").read_text())
@@ -99,7 +100,7 @@ async def test_concurrent_publishes_all_land_in_the_index(
 
 async def test_scheduled_item_is_marked_scheduled(ctx: SkillContext, tmp_path: Path, make_video):
     video = make_video(tmp_path / "clip.mp4", 1000)
-    out = await publish_content(_request(video, "later",
+    out = await invoke_json(publish_content, _request(video, "later",
                                          scheduled_at="2099-01-01T10:00:00+00:00"), ctx)
     assert out.success and out.status == "scheduled" and out.published_at is None
     assert out.scheduled_at is not None and out.scheduled_at.year == 2099
@@ -109,23 +110,23 @@ async def test_scheduled_item_is_marked_scheduled(ctx: SkillContext, tmp_path: P
 
 async def test_missing_video_is_a_validation_error_and_writes_nothing(
         ctx: SkillContext, tmp_path: Path, make_video):
-    out = await publish_content(_request(tmp_path / "nope.mp4", "pub-x"), ctx)
+    out = await invoke_json(publish_content, _request(tmp_path / "nope.mp4", "pub-x"), ctx)
     assert not out.success
     assert out.error.code == "VIDEO_NOT_FOUND" and out.error.category == "validation"
     assert not (tmp_path / "publish" / "index.json").exists()
 
 
 async def test_invalid_input_is_rejected_before_anything_runs(ctx: SkillContext, tmp_path: Path):
-    out = await publish_content(_request(tmp_path / "v.mp4", "bad id with spaces"), ctx)
+    out = await invoke_json(publish_content, _request(tmp_path / "v.mp4", "bad id with spaces"), ctx)
     assert not out.success and out.error.code == "INVALID_INPUT"
-    out = await publish_content(_request(tmp_path / "v.mp4", "ok", privacy="secret"), ctx)
+    out = await invoke_json(publish_content, _request(tmp_path / "v.mp4", "ok", privacy="secret"), ctx)
     assert not out.success and out.error.code == "INVALID_INPUT"
 
 
 async def test_engagement_counters_from_the_index(ctx: SkillContext, tmp_path: Path, make_video):
     video = make_video(tmp_path / "clip.mp4", 1000)
-    out = await publish_content(_request(video, "eng"), ctx)
-    zero = await fetch_engagement({"platform": "local", "post_id": out.post_id}, ctx)
+    out = await invoke_json(publish_content, _request(video, "eng"), ctx)
+    zero = await invoke_json(fetch_engagement, {"platform": "local", "post_id": out.post_id}, ctx)
     assert zero.success
     assert (zero.views, zero.likes, zero.comments, zero.shares, zero.engagement_rate) == \
         (0, 0, 0, 0, 0.0)
@@ -135,21 +136,21 @@ async def test_engagement_counters_from_the_index(ctx: SkillContext, tmp_path: P
     index = json.loads(index_path.read_text())
     index["items"][0].update(views=200, likes=10, comments=4, shares=6)
     index_path.write_text(json.dumps(index))
-    counted = await fetch_engagement({"platform": "local", "post_id": out.post_id}, ctx)
+    counted = await invoke_json(fetch_engagement, {"platform": "local", "post_id": out.post_id}, ctx)
     assert (counted.views, counted.likes, counted.comments, counted.shares) == (200, 10, 4, 6)
     assert counted.engagement_rate == 0.1
 
-    missing = await fetch_engagement({"platform": "local", "post_id": "local-nothing"}, ctx)
+    missing = await invoke_json(fetch_engagement, {"platform": "local", "post_id": "local-nothing"}, ctx)
     assert not missing.success and missing.error.code == "POST_NOT_FOUND"
 
 
 async def test_find_publication_in_the_local_index(ctx: SkillContext, tmp_path: Path, make_video):
     video = make_video(tmp_path / "clip.mp4", 1000)
-    out = await publish_content(_request(video, "findme"), ctx)
-    found = await find_publication({"platform": "local", "publication_id": "findme",
+    out = await invoke_json(publish_content, _request(video, "findme"), ctx)
+    found = await invoke_json(find_publication, {"platform": "local", "publication_id": "findme",
                                     "title": "A title"}, ctx)
     assert found.success and found.found and found.post_id == out.post_id
     assert found.url == out.url
-    absent = await find_publication({"platform": "local", "publication_id": "other",
+    absent = await invoke_json(find_publication, {"platform": "local", "publication_id": "other",
                                      "title": "A title"}, ctx)
     assert absent.success and absent.found is False and absent.post_id is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,13 @@ import httpx
 import pytest
 import respx
 
-from skills.base import Limit, SkillContext
+from skills.base import invoke_json
+from skills.context import SkillContext
 from skills.publish import fetch_engagement, find_publication, publish_content
-from skills.publish.config import MIB, PublishSettings
+from skills.publish.skill import PUBLISHERS
 from skills.publish.tiktok import ChunkLimits, TikTokPublisher, plan_chunks
+from skills.ratelimit import Limit
+from skills.settings.publish import MIB
 
 API = "https://open.tiktokapis.com"
 CREATOR = f"{API}/v2/post/publish/creator_info/query/"
@@ -80,12 +84,18 @@ class UploadServer:
         return httpx.Response(201 if len(self.received) == self.total else 206)
 
 
-def _ctx_with_small_chunks(ctx: SkillContext, **overrides: Any) -> SkillContext:
-    settings: PublishSettings = ctx.extras["publish_settings"]
-    if overrides:
-        settings = settings.model_copy(update=overrides)
-    ctx.extras["publishers"] = {
-        "tiktok": TikTokPublisher(ctx, settings, chunk_size=1000, limits=SMALL)}
+@pytest.fixture(autouse=True)
+def _restore_publishers() -> Iterator[None]:
+    saved = dict(PUBLISHERS)
+    yield
+    PUBLISHERS.clear()
+    PUBLISHERS.update(saved)
+
+
+def small_chunks(ctx: SkillContext, **overrides: Any) -> SkillContext:
+    """`ctx`, with TikTok publishing in 1000-byte chunks (and settings overridden)."""
+    settings = ctx.settings.publish.model_copy(update=overrides)
+    PUBLISHERS["tiktok"] = lambda c: TikTokPublisher(c, settings, chunk_size=1000, limits=SMALL)
     return ctx
 
 
@@ -132,7 +142,7 @@ async def test_direct_post_uploads_chunks_in_order_and_polls(
     server = UploadServer(3500)
     routes = _mock_flow(router, server, [PROCESSING, PROCESSING, COMPLETE])
 
-    out = await publish_content(_request(video), _ctx_with_small_chunks(ctx))
+    out = await invoke_json(publish_content, _request(video), small_chunks(ctx))
 
     assert out.success, out.error
     assert out.post_id == str(POST_ID) and out.status == "published"
@@ -164,7 +174,7 @@ async def test_unavailable_privacy_level_is_refused_before_init(
         ctx: SkillContext, router, tmp_path, make_video):
     video = make_video(tmp_path / "v.mp4", 3500)
     routes = _mock_flow(router, UploadServer(3500), [])
-    out = await publish_content(_request(video, privacy="public"), _ctx_with_small_chunks(ctx))
+    out = await invoke_json(publish_content, _request(video, privacy="public"), small_chunks(ctx))
     assert out.error.code == "PRIVACY_LEVEL_UNAVAILABLE" and out.error.category == "validation"
     assert out.error.details["privacy_level_options"] == [
         "FOLLOWER_OF_CREATOR", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
@@ -175,7 +185,7 @@ async def test_unlisted_maps_to_the_nearest_offered_audience(
         ctx: SkillContext, router, tmp_path, make_video):
     video = make_video(tmp_path / "v.mp4", 3500)
     routes = _mock_flow(router, UploadServer(3500), [COMPLETE])
-    out = await publish_content(_request(video, privacy="unlisted"), _ctx_with_small_chunks(ctx))
+    out = await invoke_json(publish_content, _request(video, privacy="unlisted"), small_chunks(ctx))
     assert out.success, out.error
     assert json.loads(routes["init"].calls.last.request.content)["post_info"][
         "privacy_level"] == "MUTUAL_FOLLOW_FRIENDS"
@@ -201,7 +211,7 @@ async def test_refusals_at_init_are_not_retried(ctx: SkillContext, router, tmp_p
     video = make_video(tmp_path / "v.mp4", 3500)
     routes = _mock_flow(router, UploadServer(3500), [])
     routes["init"].mock(return_value=httpx.Response(status, json=body))
-    out = await publish_content(_request(video), _ctx_with_small_chunks(ctx))
+    out = await invoke_json(publish_content, _request(video), small_chunks(ctx))
     assert out.error.code == code and out.error.category in ("permanent", "validation")
     assert out.error.details["tiktok_code"] == body["error"]["code"]
     assert routes["init"].call_count == 1 and routes["upload"].call_count == 0
@@ -214,7 +224,7 @@ async def test_invalid_token_at_creator_info_is_permanent(
     routes = _mock_flow(router, UploadServer(3500), [])
     routes["creator"].mock(return_value=httpx.Response(401, json=err(
         "access_token_invalid", "The access token is invalid or not found in the request.")))
-    out = await publish_content(_request(video), _ctx_with_small_chunks(ctx))
+    out = await invoke_json(publish_content, _request(video), small_chunks(ctx))
     assert (out.error.code, out.error.category) == ("AUTH_INVALID", "permanent")
     assert routes["creator"].call_count == 1 and routes["init"].call_count == 0
 
@@ -227,7 +237,7 @@ async def test_rate_limited_init_waits_and_retries(ctx: SkillContext, router, tm
         httpx.Response(429, json=err("rate_limit_exceeded",
                                      "API rate limit was exceeded. Please try again later.")),
         httpx.Response(200, json=INIT_OK)])
-    out = await publish_content(_request(video), _ctx_with_small_chunks(ctx))
+    out = await invoke_json(publish_content, _request(video), small_chunks(ctx))
     assert out.success, out.error
     assert routes["init"].call_count == 2
     assert ("tiktok:init:default", 60.0) in limiter.held
@@ -239,7 +249,7 @@ async def test_final_chunk_timeout_is_outcome_unknown_and_not_retried(
     video = make_video(tmp_path / "v.mp4", 3500)
     server = UploadServer(3500, faults={2: "timeout"})
     routes = _mock_flow(router, server, [])
-    out = await publish_content(_request(video), _ctx_with_small_chunks(ctx))
+    out = await invoke_json(publish_content, _request(video), small_chunks(ctx))
     assert out.error.code == "OUTCOME_UNKNOWN" and out.error.retryable is False
     assert out.error.details["platform_ref"] == PUBLISH_ID
     assert routes["init"].call_count == 1  # no second post
@@ -253,7 +263,7 @@ async def test_middle_chunk_failure_is_retried_in_place(ctx: SkillContext, route
     video = make_video(tmp_path / "v.mp4", 3500)
     server = UploadServer(3500, faults={1: "500", 2: "timeout"})
     routes = _mock_flow(router, server, [COMPLETE])
-    out = await publish_content(_request(video), _ctx_with_small_chunks(ctx))
+    out = await invoke_json(publish_content, _request(video), small_chunks(ctx))
     assert out.success, out.error
     assert [c[0] for c in server.calls] == ["bytes 0-999/3500", "bytes 1000-1999/3500",
                                             "bytes 1000-1999/3500", "bytes 1000-1999/3500",
@@ -267,7 +277,7 @@ async def test_inbox_upload_skips_creator_info(ctx: SkillContext, router, tmp_pa
     server = UploadServer(800)
     routes = _mock_flow(router, server, [ok({"status": "SEND_TO_USER_INBOX"})])
     inbox = router.post(INBOX_INIT).mock(return_value=httpx.Response(200, json=INIT_OK))
-    out = await publish_content(_request(video, tiktok_mode="inbox"), _ctx_with_small_chunks(ctx))
+    out = await invoke_json(publish_content, _request(video, tiktok_mode="inbox"), small_chunks(ctx))
     assert out.success, out.error
     assert out.status == "sent_to_inbox" and out.post_id is None
     assert out.platform_ref == PUBLISH_ID
@@ -281,7 +291,7 @@ async def test_failed_processing_is_permanent(ctx: SkillContext, router, tmp_pat
     video = make_video(tmp_path / "v.mp4", 3500)
     _mock_flow(router, UploadServer(3500), [
         PROCESSING, ok({"status": "FAILED", "fail_reason": "frame_rate_check_failed"})])
-    out = await publish_content(_request(video), _ctx_with_small_chunks(ctx))
+    out = await invoke_json(publish_content, _request(video), small_chunks(ctx))
     assert (out.error.code, out.error.category) == ("PUBLISH_FAILED", "permanent")
     assert out.error.details["fail_reason"] == "frame_rate_check_failed"
 
@@ -290,7 +300,7 @@ async def test_polling_is_bounded_and_reports_processing(
         ctx: SkillContext, router, tmp_path, make_video):
     video = make_video(tmp_path / "v.mp4", 3500)
     routes = _mock_flow(router, UploadServer(3500), [PROCESSING] * 3)
-    out = await publish_content(_request(video), _ctx_with_small_chunks(ctx, tiktok_max_polls=3))
+    out = await invoke_json(publish_content, _request(video), small_chunks(ctx, tiktok_max_polls=3))
     assert out.success and out.status == "processing" and out.post_id is None
     assert out.platform_ref == PUBLISH_ID
     assert routes["status"].call_count == 3 and routes["init"].call_count == 1
@@ -298,8 +308,8 @@ async def test_polling_is_bounded_and_reports_processing(
 
 async def test_scheduling_is_refused(ctx: SkillContext, router, tmp_path, make_video):
     video = make_video(tmp_path / "v.mp4", 3500)
-    out = await publish_content(_request(video, scheduled_at="2099-01-01T00:00:00Z"),
-                                _ctx_with_small_chunks(ctx))
+    out = await invoke_json(publish_content, _request(video, scheduled_at="2099-01-01T00:00:00Z"),
+                                small_chunks(ctx))
     assert out.error.code == "SCHEDULING_UNSUPPORTED" and out.error.category == "validation"
 
 
@@ -308,7 +318,7 @@ async def test_engagement_from_video_query(ctx: SkillContext, router):
         "videos": [{"id": str(POST_ID), "view_count": 2000, "like_count": 150,
                     "comment_count": 30, "share_count": 20}],
         "cursor": 0, "has_more": False})))
-    out = await fetch_engagement({"platform": "tiktok", "post_id": str(POST_ID)}, ctx)
+    out = await invoke_json(fetch_engagement, {"platform": "tiktok", "post_id": str(POST_ID)}, ctx)
     assert out.success, out.error
     assert (out.views, out.likes, out.comments, out.shares) == (2000, 150, 30, 20)
     assert out.engagement_rate == 0.1
@@ -323,9 +333,9 @@ async def test_find_publication_by_publish_id_or_public_list(ctx: SkillContext, 
         httpx.Response(200, json=ok({"status": "FAILED", "fail_reason": "internal"}))])
     query = {"platform": "tiktok", "publication_id": "pub-tt-1", "title": "A title",
              "platform_ref": PUBLISH_ID}
-    found = await find_publication(query, ctx)
+    found = await invoke_json(find_publication, query, ctx)
     assert found.success and found.found and found.post_id == str(POST_ID)
-    failed = await find_publication(query, ctx)
+    failed = await invoke_json(find_publication, query, ctx)
     assert failed.success and failed.found is False
     assert status.call_count == 2
 
@@ -334,7 +344,7 @@ async def test_find_publication_by_publish_id_or_public_list(ctx: SkillContext, 
                     "video_description": "A title\n\nAbout it #ai",
                     "share_url": "https://www.tiktok.com/@chimera.studio/video/7000000000000000001"}],
         "cursor": 1764089000, "has_more": False})))
-    listed = await find_publication({**query, "platform_ref": None}, ctx)
+    listed = await invoke_json(find_publication, {**query, "platform_ref": None}, ctx)
     assert listed.found and listed.post_id == "7000000000000000001"
-    unknown = await find_publication({**query, "platform_ref": None, "title": "Elsewhere"}, ctx)
+    unknown = await invoke_json(find_publication, {**query, "platform_ref": None, "title": "Elsewhere"}, ctx)
     assert not unknown.success and unknown.error.code == "RECONCILE_UNSUPPORTED"

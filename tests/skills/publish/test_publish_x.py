@@ -12,8 +12,10 @@ import httpx
 import pytest
 import respx
 
-from skills.base import Limit, SkillContext
+from skills.base import invoke_json
+from skills.context import SkillContext
 from skills.publish import fetch_engagement, find_publication, publish_content
+from skills.ratelimit import Limit
 
 API = "https://api.x.com"
 MEDIA_ID = "1880028106020515840"
@@ -68,7 +70,7 @@ async def test_chunked_upload_processing_and_post(ctx: SkillContext, router, tmp
     video = make_video(tmp_path / "v.mp4", 2500)
     routes = _mock_flow(router)
 
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
 
     assert out.success, out.error
     assert (out.post_id, out.url, out.status) == (
@@ -97,7 +99,7 @@ async def test_chunked_upload_processing_and_post(ctx: SkillContext, router, tmp
 async def test_duplicate_content_is_permanent(ctx: SkillContext, router, tmp_path, make_video):
     video = make_video(tmp_path / "v.mp4", 2500)
     routes = _mock_flow(router, tweet=[httpx.Response(403, json=DUPLICATE)])
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
     assert (out.error.code, out.error.category) == ("DUPLICATE_CONTENT", "permanent")
     assert routes["tweet"].call_count == 1 and routes["init"].call_count == 1
 
@@ -114,7 +116,7 @@ async def test_rate_limit_waits_until_reset_then_posts(ctx: SkillContext, router
     routes["finalize"].mock(return_value=httpx.Response(200, json=media(
         {"state": "succeeded"}, size=2500)))
 
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
 
     assert out.success and out.post_id == POST_ID
     assert routes["tweet"].call_count == 2  # a 429 created nothing: posting again is safe
@@ -132,7 +134,7 @@ async def test_rate_limit_with_distant_reset_is_transient(ctx: SkillContext, rou
                                       "x-rate-limit-reset": str(reset)})
     routes = _mock_flow(router, statuses=[], tweet=[limited] * 4)
     routes["finalize"].mock(return_value=httpx.Response(200, json=media(size=2500)))
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
     assert (out.error.code, out.error.category, out.error.retryable) == (
         "RATE_LIMITED", "transient", True)
     assert 890 <= out.error.details["retry_after_s"] <= 901
@@ -148,7 +150,7 @@ async def test_post_without_answer_is_outcome_unknown_and_sent_once(
         ctx: SkillContext, router, tmp_path, make_video, failure):
     video = make_video(tmp_path / "v.mp4", 2500)
     routes = _mock_flow(router, tweet=[failure] * 4)
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
     assert (out.error.code, out.error.category, out.error.retryable) == (
         "OUTCOME_UNKNOWN", "permanent", False)
     assert out.error.details["step"] == "create post"
@@ -163,7 +165,7 @@ async def test_connect_failure_before_the_post_is_transient(ctx: SkillContext, r
         httpx.ConnectError("connection refused"),
         httpx.Response(201, json={"data": {"id": POST_ID, "text": "A title"}})])
     routes["finalize"].mock(return_value=httpx.Response(200, json=media(size=2500)))
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
     assert out.success and routes["tweet"].call_count == 2  # never sent: safe to send again
 
 
@@ -174,7 +176,7 @@ async def test_revoked_token_is_permanent_without_leaking_it(
     routes["init"].mock(return_value=httpx.Response(401, json=problem(
         401, "Unauthorized", "Unauthorized")))
     with caplog.at_level(logging.DEBUG):
-        out = await publish_content(_request(video), ctx)
+        out = await invoke_json(publish_content, _request(video), ctx)
     assert (out.error.code, out.error.category) == ("AUTH_INVALID", "permanent")
     assert routes["init"].call_count == 1 and routes["tweet"].call_count == 0
     no_secrets(out.model_dump_json(), caplog.text)
@@ -185,7 +187,7 @@ async def test_rejected_media_is_not_posted(ctx: SkillContext, router, tmp_path,
     routes = _mock_flow(router, statuses=[media({
         "state": "failed", "progress_percent": 12,
         "error": {"code": 1, "name": "InvalidMedia", "message": "Unsupported video format"}})])
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
     assert (out.error.code, out.error.category) == ("MEDIA_REJECTED", "validation")
     assert "Unsupported video format" in out.error.message
     assert routes["tweet"].call_count == 0
@@ -196,7 +198,7 @@ async def test_failed_segment_is_sent_again(ctx: SkillContext, router, tmp_path,
     routes = _mock_flow(router)
     ok = httpx.Response(200, json={"data": {"expires_at": 1764180000}})
     routes["append"].mock(side_effect=[ok, httpx.Response(500), httpx.ReadTimeout("t"), ok, ok])
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
     assert out.success, out.error
     indexes = [c.request.content.split(b'name="segment_index"\r\n\r\n')[1][:1]
                for c in routes["append"].calls]
@@ -208,11 +210,11 @@ async def test_x_needs_public_unscheduled_posts_that_fit(ctx: SkillContext, rout
                                                          make_video):
     video = make_video(tmp_path / "v.mp4", 2500)
     routes = _mock_flow(router)
-    out = await publish_content(_request(video, privacy="private"), ctx)
+    out = await invoke_json(publish_content, _request(video, privacy="private"), ctx)
     assert out.error.code == "INVALID_FOR_PLATFORM" and out.error.category == "validation"
-    out = await publish_content(_request(video, scheduled_at="2099-01-01T00:00:00Z"), ctx)
+    out = await invoke_json(publish_content, _request(video, scheduled_at="2099-01-01T00:00:00Z"), ctx)
     assert out.error.code == "INVALID_FOR_PLATFORM"
-    out = await publish_content(_request(video, title="界" * 141), ctx)  # 282 weighted
+    out = await invoke_json(publish_content, _request(video, title="界" * 141), ctx)  # 282 weighted
     assert out.error.code == "TITLE_TOO_LONG"
     assert routes["init"].call_count == 0
 
@@ -223,7 +225,7 @@ async def test_engagement_from_public_metrics(ctx: SkillContext, router):
                  "public_metrics": {"retweet_count": 5, "reply_count": 7, "like_count": 30,
                                     "quote_count": 3, "bookmark_count": 2,
                                     "impression_count": 900}}}))
-    out = await fetch_engagement({"platform": "twitter", "post_id": POST_ID}, ctx)
+    out = await invoke_json(fetch_engagement, {"platform": "twitter", "post_id": POST_ID}, ctx)
     assert out.success, out.error
     assert (out.views, out.likes, out.comments, out.shares) == (900, 30, 7, 8)
     assert out.engagement_rate == pytest.approx(45 / 900)
@@ -233,7 +235,7 @@ async def test_engagement_from_public_metrics(ctx: SkillContext, router):
         "value": "1", "detail": "Could not find tweet with id: [1].", "title": "Not Found Error",
         "resource_type": "tweet", "parameter": "id", "resource_id": "1",
         "type": "https://api.twitter.com/2/problems/resource-not-found"}]}))
-    missing = await fetch_engagement({"platform": "twitter", "post_id": "1"}, ctx)
+    missing = await invoke_json(fetch_engagement, {"platform": "twitter", "post_id": "1"}, ctx)
     assert not missing.success and missing.error.code == "POST_NOT_FOUND"
 
 
@@ -249,11 +251,11 @@ async def test_find_publication_in_recent_posts(ctx: SkillContext, router):
                  "edit_history_tweet_ids": [POST_ID], "created_at": "2026-11-25T16:40:00.000Z"},
             ],
             "meta": {"result_count": 2, "newest_id": POST_ID, "oldest_id": "1"}}))
-    found = await find_publication({"platform": "twitter", "publication_id": "pub-x-1",
+    found = await invoke_json(find_publication, {"platform": "twitter", "publication_id": "pub-x-1",
                                     "title": "Q&A title"}, ctx)
     assert found.success and found.found and found.post_id == POST_ID
     assert found.published_at is not None and found.published_at.minute == 40
     assert timeline.calls.last.request.url.params["max_results"] == "20"
-    absent = await find_publication({"platform": "twitter", "publication_id": "pub-x-2",
+    absent = await invoke_json(find_publication, {"platform": "twitter", "publication_id": "pub-x-2",
                                      "title": "Never posted"}, ctx)
     assert absent.success and absent.found is False

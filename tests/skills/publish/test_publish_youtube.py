@@ -12,8 +12,10 @@ import httpx
 import pytest
 import respx
 
-from skills.base import Limit, SkillContext
+from skills.base import invoke_json
+from skills.context import SkillContext
 from skills.publish import fetch_engagement, find_publication, publish_content
+from skills.ratelimit import Limit
 
 UPLOAD = "https://www.googleapis.com/upload/youtube/v3/videos"
 SESSION = f"{UPLOAD}?uploadType=resumable&upload_id=xa298sd_f&part=snippet,status"
@@ -132,7 +134,7 @@ async def test_resumable_upload_with_several_308s(ctx: SkillContext, router, tmp
     server = ResumableServer(TOTAL)
     initiate, _ = _routes(router, server)
 
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
 
     assert out.success, out.error
     assert (out.post_id, out.url, out.status) == (
@@ -163,7 +165,7 @@ async def test_interrupted_upload_resumes_from_the_reported_range(
     server = ResumableServer(TOTAL, faults={1: "drop"})
     initiate, _ = _routes(router, server)
 
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
 
     assert out.success, out.error
     half = CHUNK + CHUNK // 2
@@ -183,7 +185,7 @@ async def test_server_error_mid_upload_queries_status_and_resends(
     server = ResumableServer(TOTAL, faults={1: "503", 2: "timeout"})
     _routes(router, server)
 
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
 
     assert out.success, out.error
     assert server.ranges[1:5] == [f"bytes {CHUNK}-{2 * CHUNK - 1}/{TOTAL}", f"bytes */{TOTAL}",
@@ -197,7 +199,7 @@ async def test_lost_answer_to_last_chunk_is_settled_by_the_status_query(
     server = ResumableServer(TOTAL, faults={3: "lost"})
     initiate, _ = _routes(router, server)
 
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
 
     assert out.success and out.post_id == "Ks-_Mh1QhMc"
     assert server.ranges[-1] == f"bytes */{TOTAL}"
@@ -210,7 +212,7 @@ async def test_last_chunk_timeout_without_answer_is_outcome_unknown_and_not_retr
     server = ResumableServer(TOTAL, faults={3: "lost", 4: "timeout", 5: "timeout", 6: "timeout"})
     initiate, _ = _routes(router, server)
 
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
 
     assert not out.success
     assert out.error.code == "OUTCOME_UNKNOWN"
@@ -228,7 +230,7 @@ async def test_session_gone_before_the_last_chunk_is_transient(
     initiate = router.post(url__startswith=UPLOAD).mock(
         return_value=httpx.Response(200, headers={"Location": SESSION}))
     router.put(url__startswith=UPLOAD).mock(return_value=httpx.Response(404))
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
     assert not out.success and out.error.code == "UPLOAD_SESSION_EXPIRED"
     assert out.error.retryable is True
     assert initiate.call_count == 4  # nothing existed: the wrapper may start again
@@ -258,7 +260,7 @@ async def test_error_answers_map_to_categories(ctx: SkillContext, router, tmp_pa
     video = make_video(tmp_path / "v.mp4", 1000)
     initiate = router.post(url__startswith=UPLOAD).mock(
         return_value=httpx.Response(status, json=body))
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
     assert not out.success
     assert (out.error.code, out.error.category) == (code, category)
     assert initiate.call_count == calls
@@ -268,7 +270,7 @@ async def test_quota_exceeded_waits_for_the_reset_outside_the_call(
         ctx: SkillContext, router, tmp_path, make_video, fake_sleep, limiter):
     video = make_video(tmp_path / "v.mp4", 1000)
     router.post(url__startswith=UPLOAD).mock(return_value=httpx.Response(403, json=QUOTA))
-    out = await publish_content(_request(video), ctx)
+    out = await invoke_json(publish_content, _request(video), ctx)
     assert out.error.code == "QUOTA_EXCEEDED" and out.error.retryable
     assert 0 < out.error.details["retry_after_s"] <= 86_400 + 3600
     assert all(wait < 1 for wait in fake_sleep.calls)  # not hours inside the skill call
@@ -281,16 +283,16 @@ async def test_revoked_token_is_permanent_and_secret_free(
     video = make_video(tmp_path / "v.mp4", 1000)
     router.post(url__startswith=UPLOAD).mock(return_value=httpx.Response(401, json=AUTH))
     with caplog.at_level(logging.DEBUG):
-        out = await publish_content(_request(video), ctx)
+        out = await invoke_json(publish_content, _request(video), ctx)
     assert out.error.code == "AUTH_INVALID" and out.error.category == "permanent"
-    no_secrets(out.model_dump_json(), caplog.text, repr(ctx.extras["publish_settings"]))
+    no_secrets(out.model_dump_json(), caplog.text, repr(ctx.settings.publish))
 
 
 async def test_scheduled_upload_sets_publish_at(ctx: SkillContext, router, tmp_path, make_video):
     video = make_video(tmp_path / "v.mp4", 1000)
     server = ResumableServer(1000)
     initiate, _ = _routes(router, server)
-    out = await publish_content(_request(video, privacy="public", made_for_kids=True,
+    out = await invoke_json(publish_content, _request(video, privacy="public", made_for_kids=True,
                                          scheduled_at="2099-05-01T12:00:00+02:00"), ctx)
     assert out.success and out.status == "scheduled" and out.published_at is None
     status = json.loads(initiate.calls.last.request.content)["status"]
@@ -303,11 +305,11 @@ async def test_platform_limits_are_checked_before_any_request(
         ctx: SkillContext, router, tmp_path, make_video):
     video = make_video(tmp_path / "v.mp4", 1000)
     initiate = router.post(url__startswith=UPLOAD)
-    out = await publish_content(_request(video, title="x" * 101), ctx)
+    out = await invoke_json(publish_content, _request(video, title="x" * 101), ctx)
     assert out.error.code == "INVALID_FOR_PLATFORM" and out.error.category == "validation"
-    out = await publish_content(_request(video, scheduled_at="2099-01-01T00:00:00Z"), ctx)
+    out = await invoke_json(publish_content, _request(video, scheduled_at="2099-01-01T00:00:00Z"), ctx)
     assert out.error.code == "INVALID_FOR_PLATFORM"  # scheduling needs privacy public
-    out = await publish_content(_request(tmp_path / "missing.mp4"), ctx)
+    out = await invoke_json(publish_content, _request(tmp_path / "missing.mp4"), ctx)
     assert out.error.code == "VIDEO_NOT_FOUND"
     assert initiate.call_count == 0
 
@@ -319,7 +321,7 @@ async def test_engagement_from_statistics(ctx: SkillContext, router):
                    "statistics": {"viewCount": "1000", "likeCount": "50",
                                   "favoriteCount": "0", "commentCount": "10"}}],
         "pageInfo": {"totalResults": 1, "resultsPerPage": 1}}))
-    out = await fetch_engagement({"platform": "youtube", "post_id": "Ks-_Mh1QhMc"}, ctx)
+    out = await invoke_json(fetch_engagement, {"platform": "youtube", "post_id": "Ks-_Mh1QhMc"}, ctx)
     assert out.success, out.error
     assert (out.views, out.likes, out.comments, out.shares) == (1000, 50, 10, 0)
     assert out.engagement_rate == 0.06 and out.recorded_at is not None
@@ -329,7 +331,7 @@ async def test_engagement_from_statistics(ctx: SkillContext, router):
     router.get(f"{API}/videos").mock(return_value=httpx.Response(200, json={
         "kind": "youtube#videoListResponse", "items": [],
         "pageInfo": {"totalResults": 0, "resultsPerPage": 0}}))
-    gone = await fetch_engagement({"platform": "youtube", "post_id": "deleted1"}, ctx)
+    gone = await invoke_json(fetch_engagement, {"platform": "youtube", "post_id": "deleted1"}, ctx)
     assert not gone.success and gone.error.code == "POST_NOT_FOUND"
 
 
@@ -349,10 +351,10 @@ async def test_find_publication_among_the_channel_uploads(ctx: SkillContext, rou
              "snippet": {"publishedAt": "2026-11-25T16:40:00Z", "title": "A title",
                          "resourceId": {"kind": "youtube#video", "videoId": "Ks-_Mh1QhMc"}}},
         ]}))
-    found = await find_publication({"platform": "youtube", "publication_id": "pub-yt-1",
+    found = await invoke_json(find_publication, {"platform": "youtube", "publication_id": "pub-yt-1",
                                     "title": "A title"}, ctx)
     assert found.success and found.found and found.post_id == "Ks-_Mh1QhMc"
     assert items.calls.last.request.url.params["playlistId"] == "UU_x5XG1OV2P6uZZ5FSM9Ttw"
-    missing = await find_publication({"platform": "youtube", "publication_id": "pub-yt-2",
+    missing = await invoke_json(find_publication, {"platform": "youtube", "publication_id": "pub-yt-2",
                                       "title": "Never uploaded"}, ctx)
     assert missing.success and missing.found is False

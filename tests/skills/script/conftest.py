@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from chimera.settings import Settings
+from core.retry import RetryPolicy
 from events.trend import EngagementMetrics, Trend
-from skills.base import RetryPolicy, SkillContext
-from skills.script.config import ScriptSettings
+from skills.context import SkillContext, SkillPaths
+from skills.settings import SkillSettings
+from skills.settings.script import ScriptSettings
 
 LLM_BASE = "https://llm.example.test/v1"
 LLM_KEY = "sk-test-llm-key-0123456789abcdef"
@@ -62,9 +64,9 @@ def script_ctx(http: httpx.AsyncClient) -> Callable[..., SkillContext]:
         async def no_sleep(_: float) -> None:
             return None
 
-        return SkillContext(settings=Settings(_env_file=None),  # type: ignore[call-arg]
-                            http=http, retry=RetryPolicy(base_delay=0.0, jitter=0.0),
-                            sleep=no_sleep,
-                            extras={"script_settings": settings or script_settings()})
+        return SkillContext(http=http, paths=SkillPaths(Path("/nonexistent"),
+                                                        Path("/nonexistent/media")),
+                            settings=SkillSettings(script=settings or script_settings()),
+                            retry=RetryPolicy(base_delay=0.0, jitter=0.0), sleep=no_sleep)
 
     return build

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from chimera.errors import ErrorCategory
+from core.errors import ErrorCategory
 from events.trend import EngagementMetrics
-from skills.base import REGISTRY
+from skills.base import REGISTRY, invoke_json
 from skills.script import Script, write_script
 from skills.script.models import WORDS_PER_SECOND
 from skills.script.template import key_points, write
@@ -25,8 +25,8 @@ def _spoken_words(script: Script) -> int:
 
 async def test_template_script_is_complete_and_deterministic(skit, script_ctx) -> None:
     trend = skit.make_trend()
-    first = await write_script({"trend": trend, "target_duration_s": 45}, script_ctx())
-    again = await write_script({"trend": trend, "target_duration_s": 45}, script_ctx())
+    first = await invoke_json(write_script, {"trend": trend, "target_duration_s": 45}, script_ctx())
+    again = await invoke_json(write_script, {"trend": trend, "target_duration_s": 45}, script_ctx())
     assert first.success and first.writer == "template" and first.fallback_reason is None
     assert first.script == again.script  # same trend, same script
     script = first.script
@@ -87,13 +87,13 @@ def test_long_titles_are_clipped_for_platforms(skit) -> None:
 
 async def test_trend_from_json_and_invalid_input(skit, script_ctx) -> None:
     as_json = skit.make_trend().model_dump(mode="json")  # timestamp is a string here
-    ok = await write_script({"trend": as_json, "transcript": "Short one."}, script_ctx())
+    ok = await invoke_json(write_script, {"trend": as_json, "transcript": "Short one."}, script_ctx())
     assert ok.success and ok.script is not None
     for bad in ({"trend": as_json, "target_duration_s": 61},
                 {"trend": as_json, "target_duration_s": 5},
                 {"trend": {**as_json, "platform": "myspace"}},
                 {"trend": as_json, "writer": "poet"}):
-        out = await write_script(bad, script_ctx())
+        out = await invoke_json(write_script, bad, script_ctx())
         assert out.error is not None and out.error.category is ErrorCategory.VALIDATION
 
 

@@ -12,9 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
-from chimera.settings import Settings
-from skills.base import Limit, RetryPolicy, SkillContext
-from skills.trends.config import SAMPLE_FEED, TrendsSettings
+from core.retry import RetryPolicy
+from skills.context import SkillContext, SkillPaths
+from skills.ratelimit import Limit, PgRateLimiter
+from skills.settings import SkillSettings
+from skills.settings.trends import SAMPLE_FEED, TrendsSettings
+from skills.trends.velocity import PgTrendSnapshots
 
 DATA = Path(__file__).parent / "data"
 
@@ -84,13 +87,16 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def make_ctx(http: httpx.AsyncClient) -> Callable[..., SkillContext]:
-    def build(ts: TrendsSettings | None = None, *, pool: Any = None, limiter: Any = None,
-              settings: Settings | None = None) -> SkillContext:
+    def build(ts: TrendsSettings | None = None, *, pool: Any = None,
+              limiter: Any = None) -> SkillContext:
+        ts = ts or trends_settings()
+        if limiter is None and pool is not None:  # what the agents' runtime gives the skill
+            limiter = PgRateLimiter(pool, max_wait=ts.trends_limiter_max_wait_s)
         return SkillContext(
-            settings=settings or Settings(_env_file=None),  # type: ignore[call-arg]
-            http=http, pool=pool, limiter=limiter,
+            http=http, paths=SkillPaths(Path("/nonexistent"), Path("/nonexistent/media")),
+            settings=SkillSettings(trends=ts), limiter=limiter,
+            snapshots=PgTrendSnapshots(pool) if pool is not None else None,
             retry=RetryPolicy(base_delay=0.0, jitter=0.0), sleep=Sleeps(),
-            extras={"trends_settings": ts or trends_settings()},
         )
 
     return build

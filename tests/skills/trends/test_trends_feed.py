@@ -8,11 +8,12 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from chimera.errors import ErrorCategory
+from core.errors import ErrorCategory
 from events.trend import EngagementMetrics
+from skills.base import invoke_json
+from skills.settings.trends import SAMPLE_FEED
 from skills.trends import fetch_trends
 from skills.trends.common import SourceRequest
-from skills.trends.config import SAMPLE_FEED
 from skills.trends.feed import FeedInvalid, parse_feed, to_trends
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -97,7 +98,7 @@ def test_malformed_feeds_are_refused(data: bytes, match: str) -> None:
 
 
 async def test_bundled_sample_feed_is_the_offline_default(make_ctx) -> None:
-    out = await fetch_trends({}, make_ctx())
+    out = await invoke_json(fetch_trends, {}, make_ctx())
     assert out.success and out.metadata.platforms_queried == ["feed"]
     assert len(out.trends) == 5 and out.metadata.total_results == 5
     assert {t.platform for t in out.trends} == {"feed"}
@@ -111,18 +112,18 @@ async def test_local_feed_from_input_must_be_inside_the_roots(kit, make_ctx, tmp
     root.mkdir()
     (root / "mine.jsonl").write_text('{"title": "Mine", "url": "https://e.x/mine"}\n')
     ts = kit.trends_settings(trends_feed_roots=[root])
-    inside = await fetch_trends({"platforms": ["feed"],
+    inside = await invoke_json(fetch_trends, {"platforms": ["feed"],
                                  "feed_urls": [str(root / "mine.jsonl")]}, make_ctx(ts))
     assert inside.success and [t.title for t in inside.trends] == ["Mine"]
     outside = tmp_path / "feed.jsonl"
     outside.write_text('{"title": "t", "url": "https://e.x/"}\n')
-    out = await fetch_trends({"platforms": ["feed"], "feed_urls": [str(outside)]}, make_ctx(ts))
+    out = await invoke_json(fetch_trends, {"platforms": ["feed"], "feed_urls": [str(outside)]}, make_ctx(ts))
     assert out.error is not None and out.error.code == "FEED_PATH_NOT_ALLOWED"
     assert out.error.category is ErrorCategory.VALIDATION
     traversal = str(root / ".." / "feed.jsonl")
-    out = await fetch_trends({"platforms": ["feed"], "feed_urls": [traversal]}, make_ctx(ts))
+    out = await invoke_json(fetch_trends, {"platforms": ["feed"], "feed_urls": [traversal]}, make_ctx(ts))
     assert out.error is not None and out.error.code == "FEED_PATH_NOT_ALLOWED"
-    out = await fetch_trends({"platforms": ["feed"], "feed_urls": ["ftp://e.x/feed"]},
+    out = await invoke_json(fetch_trends, {"platforms": ["feed"], "feed_urls": ["ftp://e.x/feed"]},
                              make_ctx(ts))
     assert out.error is not None and out.error.code == "FEED_SOURCE_INVALID"
 
@@ -140,7 +141,7 @@ async def test_http_feeds_partial_failure_size_limit_and_redaction(kit, make_ctx
     respx_mock.get("https://huge.example.org/feed.xml").mock(
         return_value=httpx.Response(200, content=b"{" + b" " * 5000 + b"}"))
     ts = kit.trends_settings(trends_feed_max_bytes=4000)
-    out = await fetch_trends({"platforms": ["feed"], "time_range": "24h", "feed_urls": [
+    out = await invoke_json(fetch_trends, {"platforms": ["feed"], "time_range": "24h", "feed_urls": [
         "https://news.example.org/feed.xml",
         "https://gone.example.org/feed.xml?token=feed-secret-123",
         "https://huge.example.org/feed.xml",
@@ -157,7 +158,7 @@ async def test_feed_server_errors_are_transient(make_ctx, respx_mock) -> None:
     route = respx_mock.get("https://busy.example.org/feed").mock(
         return_value=httpx.Response(503, headers={"Retry-After": "5"}))
     ctx = make_ctx()
-    out = await fetch_trends({"platforms": ["feed"],
+    out = await invoke_json(fetch_trends, {"platforms": ["feed"],
                               "feed_urls": ["https://busy.example.org/feed"]}, ctx)
     assert out.error is not None and out.error.code == "FEED_UNAVAILABLE" and out.error.retryable
     assert route.call_count == 4 and ctx.sleep.delays == [5.0, 5.0, 5.0]
@@ -170,7 +171,7 @@ async def test_feed_server_errors_are_transient(make_ctx, respx_mock) -> None:
 ])
 async def test_input_feed_urls_may_not_name_private_hosts(make_ctx, respx_mock, url: str) -> None:
     respx_mock.route().mock(return_value=httpx.Response(200, text="{}"))
-    out = await fetch_trends({"platforms": ["feed"], "feed_urls": [url]}, make_ctx())
+    out = await invoke_json(fetch_trends, {"platforms": ["feed"], "feed_urls": [url]}, make_ctx())
     assert out.error is not None and out.error.code == "FEED_HOST_NOT_ALLOWED"
     assert out.error.category is ErrorCategory.VALIDATION
     assert respx_mock.calls.call_count == 0
@@ -180,6 +181,6 @@ async def test_private_hosts_can_be_allowed_for_local_feeds(kit, make_ctx, respx
     respx_mock.get("http://127.0.0.1:8080/feed.jsonl").mock(return_value=httpx.Response(
         200, text='{"title": "Local", "url": "https://e.x/local"}\n'))
     ts = kit.trends_settings(trends_feed_allow_private_hosts=True)
-    out = await fetch_trends({"platforms": ["feed"],
+    out = await invoke_json(fetch_trends, {"platforms": ["feed"],
                               "feed_urls": ["http://127.0.0.1:8080/feed.jsonl"]}, make_ctx(ts))
     assert out.success and [t.title for t in out.trends] == ["Local"]

@@ -9,9 +9,9 @@ import asyncpg
 import httpx
 import pytest
 
-from chimera.errors import ErrorCategory
+from core.errors import ErrorCategory
 from events.trend import EngagementMetrics, Trend
-from skills.base import REGISTRY
+from skills.base import REGISTRY, invoke_json
 from skills.trends import FetchTrendsOutput, fetch_trends
 from skills.trends.velocity import apply_velocity, views_per_hour
 
@@ -33,7 +33,7 @@ async def test_partial_failure_returns_the_others_trends_and_the_errors(kit, mak
     respx_mock.get(X_TRENDS).mock(return_value=httpx.Response(401, json={
         "title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}))
     ts = kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY, x_bearer_token=kit.X_TOKEN)
-    out = await fetch_trends({"platforms": ["youtube", "twitter", "tiktok", "feed"],
+    out = await invoke_json(fetch_trends, {"platforms": ["youtube", "twitter", "tiktok", "feed"],
                               "categories": [], "max_results": 6}, make_ctx(ts))
 
     assert out.success and out.error is None
@@ -59,7 +59,7 @@ async def test_partial_failure_returns_the_others_trends_and_the_errors(kit, mak
 async def test_when_every_platform_fails_the_call_fails(kit, make_ctx, respx_mock) -> None:
     respx_mock.get(X_TRENDS).mock(return_value=httpx.Response(503, text="over capacity"))
     ts = kit.trends_settings(x_bearer_token=kit.X_TOKEN)
-    out = await fetch_trends({"platforms": ["twitter", "tiktok"]}, make_ctx(ts))
+    out = await invoke_json(fetch_trends, {"platforms": ["twitter", "tiktok"]}, make_ctx(ts))
     assert not out.success and out.error is not None
     # One platform was permanent: no blind retry, a person is told.
     assert out.error.category is ErrorCategory.PERMANENT
@@ -74,7 +74,7 @@ async def test_all_transient_failures_are_retried_as_one_transient_error(kit, ma
     x = respx_mock.get(X_TRENDS).mock(return_value=httpx.Response(503))
     yt = respx_mock.get(VIDEOS).mock(side_effect=httpx.ConnectTimeout("slow"))
     ts = kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY, x_bearer_token=kit.X_TOKEN)
-    out = await fetch_trends({"platforms": ["twitter", "youtube"]}, make_ctx(ts))
+    out = await invoke_json(fetch_trends, {"platforms": ["twitter", "youtube"]}, make_ctx(ts))
     assert out.error is not None and out.error.code == "ALL_PLATFORMS_FAILED"
     assert out.error.retryable and out.error.details["attempts"] == 4
     assert x.call_count == 4 and yt.call_count == 4
@@ -90,7 +90,7 @@ async def test_all_transient_failures_are_retried_as_one_transient_error(kit, ma
     {"unexpected": True},
 ])
 async def test_invalid_input_is_a_validation_error(make_ctx, bad: dict) -> None:
-    out = await fetch_trends(bad, make_ctx())
+    out = await invoke_json(fetch_trends, bad, make_ctx())
     assert isinstance(out, FetchTrendsOutput)
     assert out.error is not None and out.error.category is ErrorCategory.VALIDATION
 
@@ -129,12 +129,12 @@ async def test_skill_records_snapshots_and_reports_velocity(kit, make_ctx, pool:
     feed = tmp_path / "feed.jsonl"
     feed.write_text('{"id": "v1", "title": "Growing", "url": "https://e.x/v1", "views": 1000}\n')
     ts = kit.trends_settings(trends_feed_urls=[str(feed)])
-    out = await fetch_trends({"platforms": ["feed"]}, make_ctx(ts, pool=pool))
+    out = await invoke_json(fetch_trends, {"platforms": ["feed"]}, make_ctx(ts, pool=pool))
     assert out.success and out.trends[0].velocity == 0.0
     # Pretend that snapshot was taken two hours ago, and the item grew by 3,000 views since.
     await pool.execute("UPDATE trend_snapshots SET observed_at = observed_at - interval '2 hours'")
     feed.write_text('{"id": "v1", "title": "Growing", "url": "https://e.x/v1", "views": 4000}\n')
-    out = await fetch_trends({"platforms": ["feed"]}, make_ctx(ts, pool=pool))
+    out = await invoke_json(fetch_trends, {"platforms": ["feed"]}, make_ctx(ts, pool=pool))
     assert out.trends[0].velocity == pytest.approx(1500.0, rel=1e-3)
     assert await pool.fetchval("SELECT count(*) FROM trend_snapshots") == 2
 
@@ -147,7 +147,7 @@ async def test_a_429_holds_the_shared_postgres_bucket(kit, make_ctx, respx_mock,
                                                   "detail": "Too Many Requests"}))
     ts = kit.trends_settings(x_bearer_token=kit.X_TOKEN, trends_limiter_max_wait_s=5)
     ctx = make_ctx(ts, pool=pool)  # no ctx.limiter: the skill uses PostgreSQL's
-    out = await fetch_trends({"platforms": ["twitter"]}, ctx)
+    out = await invoke_json(fetch_trends, {"platforms": ["twitter"]}, ctx)
     assert out.error is not None and out.error.retryable
     # First attempt: 429, bucket held for 40 s. Retries: refused locally (RATE_LIMITED from
     # the limiter, no request sent) because the hold is longer than the 5 s max wait.

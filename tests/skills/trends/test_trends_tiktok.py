@@ -9,7 +9,8 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from chimera.errors import ErrorCategory
+from core.errors import ErrorCategory
+from skills.base import invoke_json
 from skills.trends import fetch_trends
 from skills.trends.tiktok import NOT_CONFIGURED
 
@@ -33,7 +34,7 @@ def video(video_id: int, views: int, description: str, hashtags: list[str],
 
 
 async def test_unconfigured_tiktok_is_a_clear_permanent_error(make_ctx) -> None:
-    out = await fetch_trends({"platforms": ["tiktok"]}, make_ctx())
+    out = await invoke_json(fetch_trends, {"platforms": ["tiktok"]}, make_ctx())
     assert not out.success and out.error is not None
     assert out.error.code == "TIKTOK_NOT_CONFIGURED"
     assert out.error.message == NOT_CONFIGURED
@@ -54,7 +55,7 @@ async def test_research_api_query_becomes_ranked_trends(kit, make_ctx, respx_moc
     ts = kit.trends_settings(tiktok_client_key=kit.TIKTOK_KEY,
                              tiktok_client_secret=kit.TIKTOK_SECRET)
     limiter = kit.RecordingLimiter()
-    out = await fetch_trends({"platforms": ["tiktok"], "categories": ["gaming", "science"],
+    out = await invoke_json(fetch_trends, {"platforms": ["tiktok"], "categories": ["gaming", "science"],
                               "time_range": "24h"}, make_ctx(ts, limiter=limiter))
     assert out.success, out.error
 
@@ -91,7 +92,7 @@ async def test_invalid_access_token_is_permanent(kit, make_ctx, respx_mock) -> N
         "log_id": "202611251630000ABCDEF"}}))
     ts = kit.trends_settings(tiktok_client_key=kit.TIKTOK_KEY,
                              tiktok_client_secret=kit.TIKTOK_SECRET)
-    out = await fetch_trends({"platforms": ["tiktok"]}, make_ctx(ts))
+    out = await invoke_json(fetch_trends, {"platforms": ["tiktok"]}, make_ctx(ts))
     assert out.error is not None and out.error.code == "TIKTOK_AUTH_FAILED"
     assert out.error.category is ErrorCategory.PERMANENT
     assert out.error.details["tiktok_code"] == "access_token_invalid"
@@ -104,7 +105,7 @@ async def test_refused_client_credentials_are_permanent_and_hidden(kit, make_ctx
         "log_id": "202611251630000ABCDEF"}))
     ts = kit.trends_settings(tiktok_client_key=kit.TIKTOK_KEY,
                              tiktok_client_secret=kit.TIKTOK_SECRET)
-    out = await fetch_trends({"platforms": ["tiktok"]}, make_ctx(ts))
+    out = await invoke_json(fetch_trends, {"platforms": ["tiktok"]}, make_ctx(ts))
     assert out.error is not None and out.error.code == "TIKTOK_AUTH_FAILED"
     kit.assert_no_secret(out.model_dump_json())
 
@@ -118,7 +119,7 @@ async def test_rate_limit_is_transient_and_holds(kit, make_ctx, respx_mock) -> N
     ts = kit.trends_settings(tiktok_client_key=kit.TIKTOK_KEY,
                              tiktok_client_secret=kit.TIKTOK_SECRET)
     limiter = kit.RecordingLimiter()
-    out = await fetch_trends({"platforms": ["tiktok"]}, make_ctx(ts, limiter=limiter))
+    out = await invoke_json(fetch_trends, {"platforms": ["tiktok"]}, make_ctx(ts, limiter=limiter))
     assert out.error is not None and out.error.code == "RATE_LIMITED" and out.error.retryable
     assert limiter.holds and limiter.holds[0][1] == 60
 
@@ -130,9 +131,9 @@ async def test_error_object_with_200_and_missing_videos(kit, make_ctx, respx_moc
                               "log_id": "x"}}))
     ts = kit.trends_settings(tiktok_client_key=kit.TIKTOK_KEY,
                              tiktok_client_secret=kit.TIKTOK_SECRET)
-    out = await fetch_trends({"platforms": ["tiktok"]}, make_ctx(ts))
+    out = await invoke_json(fetch_trends, {"platforms": ["tiktok"]}, make_ctx(ts))
     assert out.error is not None and out.error.code == "TIKTOK_INVALID_QUERY"
 
     route.return_value = httpx.Response(200, json={"data": {"cursor": 0}, "error": OK})
-    out = await fetch_trends({"platforms": ["tiktok"]}, make_ctx(ts))
+    out = await invoke_json(fetch_trends, {"platforms": ["tiktok"]}, make_ctx(ts))
     assert out.error is not None and out.error.code == "MALFORMED_RESPONSE"

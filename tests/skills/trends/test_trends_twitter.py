@@ -6,7 +6,8 @@ import time
 
 import httpx
 
-from chimera.errors import ErrorCategory
+from core.errors import ErrorCategory
+from skills.base import invoke_json
 from skills.ratelimit import X_TRENDS
 from skills.trends import fetch_trends
 
@@ -31,7 +32,7 @@ async def test_documented_response_becomes_trends(kit, make_ctx, respx_mock) -> 
     route = respx_mock.get(TRENDS.format(23424977)).mock(
         return_value=httpx.Response(200, json=DOCUMENTED))
     limiter = kit.RecordingLimiter()
-    out = await fetch_trends({"platforms": ["twitter"], "woeid": 23424977, "max_results": 20},
+    out = await invoke_json(fetch_trends, {"platforms": ["twitter"], "woeid": 23424977, "max_results": 20},
                              make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN),
                                       limiter=limiter))
     assert out.success, out.error
@@ -62,7 +63,7 @@ async def test_429_holds_the_bucket_until_reset_then_retries(kit, make_ctx, resp
     ])
     limiter = kit.RecordingLimiter()
     ctx = make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN), limiter=limiter)
-    out = await fetch_trends({"platforms": ["twitter"]}, ctx)
+    out = await invoke_json(fetch_trends, {"platforms": ["twitter"]}, ctx)
     assert out.success and len(out.trends) == 3
     [(bucket, held)] = limiter.holds
     assert bucket.startswith("x:trends:") and 35 <= held <= 46
@@ -73,7 +74,7 @@ async def test_retry_after_header_is_used_when_present(kit, make_ctx, respx_mock
     respx_mock.get(TRENDS.format(1)).mock(
         return_value=httpx.Response(429, json=TOO_MANY, headers={"Retry-After": "30"}))
     ctx = make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN))
-    out = await fetch_trends({"platforms": ["twitter"]}, ctx)
+    out = await invoke_json(fetch_trends, {"platforms": ["twitter"]}, ctx)
     assert out.error is not None and out.error.code == "RATE_LIMITED" and out.error.retryable
     assert ctx.sleep.delays == [30.0, 30.0, 30.0]
 
@@ -81,7 +82,7 @@ async def test_retry_after_header_is_used_when_present(kit, make_ctx, respx_mock
 async def test_unauthorized_is_permanent_and_hides_the_token(kit, make_ctx, respx_mock) -> None:
     route = respx_mock.get(TRENDS.format(1)).mock(
         return_value=httpx.Response(401, json=UNAUTHORIZED))
-    out = await fetch_trends({"platforms": ["twitter"]},
+    out = await invoke_json(fetch_trends, {"platforms": ["twitter"]},
                              make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN)))
     assert out.error is not None and out.error.code == "X_AUTH_FAILED"
     assert out.error.category is ErrorCategory.PERMANENT and route.call_count == 1
@@ -91,7 +92,7 @@ async def test_unauthorized_is_permanent_and_hides_the_token(kit, make_ctx, resp
 
 async def test_usage_cap_is_transient(kit, make_ctx, respx_mock) -> None:
     respx_mock.get(TRENDS.format(1)).mock(return_value=httpx.Response(429, json=USAGE_CAPPED))
-    out = await fetch_trends({"platforms": ["twitter"]},
+    out = await invoke_json(fetch_trends, {"platforms": ["twitter"]},
                              make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN)))
     assert out.error is not None and out.error.code == "USAGE_CAPPED" and out.error.retryable
 
@@ -103,7 +104,7 @@ async def test_unknown_woeid_errors_body_is_permanent(kit, make_ctx, respx_mock)
                         "your request was invalid.",
                         "type": "https://api.twitter.com/2/problems/invalid-request"}]}
     respx_mock.get(TRENDS.format(999)).mock(return_value=httpx.Response(200, json=body))
-    out = await fetch_trends({"platforms": ["twitter"], "woeid": 999},
+    out = await invoke_json(fetch_trends, {"platforms": ["twitter"], "woeid": 999},
                              make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN)))
     assert out.error is not None and out.error.code == "X_TRENDS_ERROR"
     assert out.error.category is ErrorCategory.PERMANENT
@@ -113,11 +114,11 @@ async def test_server_error_is_transient_and_malformed_is_unknown(kit, make_ctx,
                                                                   respx_mock) -> None:
     route = respx_mock.get(TRENDS.format(1)).mock(return_value=httpx.Response(503, text="busy"))
     ctx = make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN))
-    out = await fetch_trends({"platforms": ["twitter"]}, ctx)
+    out = await invoke_json(fetch_trends, {"platforms": ["twitter"]}, ctx)
     assert out.error is not None and out.error.code == "UPSTREAM_UNAVAILABLE"
     assert route.call_count == 4
 
     route.return_value = httpx.Response(200, json={"data": {"trend_name": "not a list"}})
-    out = await fetch_trends({"platforms": ["twitter"]}, ctx)
+    out = await invoke_json(fetch_trends, {"platforms": ["twitter"]}, ctx)
     assert out.error is not None and out.error.code == "MALFORMED_RESPONSE"
     assert out.error.category is ErrorCategory.UNKNOWN

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from chimera.errors import ErrorCategory
+from core.errors import ErrorCategory
 from events.trend import EngagementMetrics
+from skills.base import invoke_json
 from skills.trends import fetch_trends
 from skills.trends.youtube import category_queries, quota_reset_in
 
@@ -78,7 +79,7 @@ async def test_charts_per_category_are_mapped_to_trends(kit, make_ctx, respx_moc
     limiter = kit.RecordingLimiter()
     ctx = make_ctx(kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY, youtube_region_code="GB"),
                    limiter=limiter)
-    out = await fetch_trends({"platforms": ["youtube"], "categories":
+    out = await invoke_json(fetch_trends, {"platforms": ["youtube"], "categories":
                               ["technology", "music", "not-a-category"], "max_results": 10}, ctx)
 
     assert out.success, out.error
@@ -117,7 +118,7 @@ async def test_quota_exceeded_is_transient_until_midnight_pacific(
     respx_mock.get(VIDEOS).mock(return_value=httpx.Response(403, json=QUOTA))
     limiter = kit.RecordingLimiter()
     ctx = make_ctx(kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY), limiter=limiter)
-    out = await fetch_trends({"platforms": ["youtube"]}, ctx)
+    out = await invoke_json(fetch_trends, {"platforms": ["youtube"]}, ctx)
 
     assert not out.success and out.error is not None
     assert out.error.code == "QUOTA_EXCEEDED"
@@ -144,7 +145,7 @@ def test_quota_reset_is_next_pacific_midnight() -> None:
 
 async def test_invalid_key_is_permanent_and_not_retried(kit, make_ctx, respx_mock) -> None:
     route = respx_mock.get(VIDEOS).mock(return_value=httpx.Response(400, json=KEY_INVALID))
-    out = await fetch_trends({"platforms": ["youtube"]},
+    out = await invoke_json(fetch_trends, {"platforms": ["youtube"]},
                              make_ctx(kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY)))
     assert not out.success and out.error is not None
     assert out.error.code == "YOUTUBE_AUTH_FAILED"
@@ -164,7 +165,7 @@ async def test_rate_limit_then_success_is_retried(kit, make_ctx, respx_mock) -> 
     ])
     limiter = kit.RecordingLimiter()
     ctx = make_ctx(kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY), limiter=limiter)
-    out = await fetch_trends({"platforms": ["youtube"]}, ctx)
+    out = await invoke_json(fetch_trends, {"platforms": ["youtube"]}, ctx)
     assert out.success and [t.title for t in out.trends] == ["Back again"]
     assert ctx.sleep.delays[0] >= 7  # Retry-After honoured
     assert limiter.holds[0][1] == 7
@@ -172,13 +173,13 @@ async def test_rate_limit_then_success_is_retried(kit, make_ctx, respx_mock) -> 
 
 async def test_timeout_and_connection_errors_are_transient(kit, make_ctx, respx_mock) -> None:
     route = respx_mock.get(VIDEOS).mock(side_effect=httpx.ReadTimeout("timed out"))
-    out = await fetch_trends({"platforms": ["youtube"]},
+    out = await invoke_json(fetch_trends, {"platforms": ["youtube"]},
                              make_ctx(kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY)))
     assert out.error is not None and out.error.code == "TIMEOUT" and out.error.retryable
     assert "key=" not in out.error.details["url"] and "part=" in out.error.details["url"]
 
     route.side_effect = httpx.ConnectError("refused")
-    out = await fetch_trends({"platforms": ["youtube"]},
+    out = await invoke_json(fetch_trends, {"platforms": ["youtube"]},
                              make_ctx(kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY)))
     assert out.error is not None and out.error.code == "CONNECTION_ERROR"
     kit.assert_no_secret(out.model_dump_json())
@@ -186,7 +187,7 @@ async def test_timeout_and_connection_errors_are_transient(kit, make_ctx, respx_
 
 async def test_malformed_body_is_unknown(kit, make_ctx, respx_mock) -> None:
     respx_mock.get(VIDEOS).mock(return_value=httpx.Response(200, text="<html>oops</html>"))
-    out = await fetch_trends({"platforms": ["youtube"]},
+    out = await invoke_json(fetch_trends, {"platforms": ["youtube"]},
                              make_ctx(kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY)))
     assert out.error is not None and out.error.code == "MALFORMED_RESPONSE"
     assert out.error.category is ErrorCategory.UNKNOWN
@@ -205,7 +206,7 @@ async def test_missing_chart_for_one_category_is_reported_not_fatal(
         return httpx.Response(200, json=listing(video("aaaaaaaaaaa", "Gaming hit", "99")))
 
     respx_mock.get(VIDEOS).mock(side_effect=answer)
-    out = await fetch_trends({"platforms": ["youtube"], "categories": ["education", "gaming"]},
+    out = await invoke_json(fetch_trends, {"platforms": ["youtube"], "categories": ["education", "gaming"]},
                              make_ctx(kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY)))
     assert out.success and [t.title for t in out.trends] == ["Gaming hit"]
     assert len(out.errors) == 1 and out.errors[0].source == "category:education"
@@ -213,7 +214,7 @@ async def test_missing_chart_for_one_category_is_reported_not_fatal(
 
 
 async def test_not_configured_is_permanent(make_ctx) -> None:
-    out = await fetch_trends({"platforms": ["youtube"]}, make_ctx())
+    out = await invoke_json(fetch_trends, {"platforms": ["youtube"]}, make_ctx())
     assert out.error is not None and out.error.code == "YOUTUBE_NOT_CONFIGURED"
     assert out.error.category is ErrorCategory.PERMANENT
 
@@ -221,7 +222,7 @@ async def test_not_configured_is_permanent(make_ctx) -> None:
 async def test_the_key_never_reaches_the_logs(kit, make_ctx, respx_mock, caplog) -> None:
     respx_mock.get(VIDEOS).mock(return_value=httpx.Response(403, json=QUOTA))
     caplog.set_level(logging.DEBUG)
-    await fetch_trends({"platforms": ["youtube"]},
+    await invoke_json(fetch_trends, {"platforms": ["youtube"]},
                        make_ctx(kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY)))
     request_lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
     assert request_lines and all("part=snippet" in line for line in request_lines)

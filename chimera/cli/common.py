@@ -1,0 +1,44 @@
+"""What every `chimera` command shares: settings, and one clear line for expected failures."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import typer
+import typer.core
+from pydantic import ValidationError as PydanticValidationError
+
+from core.errors import ChimeraError
+from core.settings import Settings
+
+
+class ErrorsAsOneLine(typer.core.TyperGroup):
+    """Turns expected failures (ChimeraError) into one clear line and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ChimeraError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; invalid ones are one ChimeraError."""
+    try:
+        return Settings()
+    except PydanticValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ChimeraError(f"invalid settings: {problems}") from exc
+
+
+def package_version() -> str:
+    """The installed Chimera version."""
+    try:
+        return version("chimera")
+    except PackageNotFoundError:
+        return "0+unknown (not installed)"

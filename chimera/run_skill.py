@@ -1,0 +1,46 @@
+"""Running one skill outside an agent (`chimera skill run`, scripts): its composition root."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+
+from core.db import create_pool
+from core.settings import Settings
+from skills.base import SkillOutput, SkillSpec, invoke_json
+from skills.context import SkillContext, SkillPaths
+from skills.ratelimit import PgRateLimiter
+from skills.settings import SkillSettings
+from skills.trends.velocity import PgTrendSnapshots
+
+
+@contextlib.asynccontextmanager
+async def skill_context(settings: Settings) -> AsyncIterator[SkillContext]:
+    """A context like an agent's: an HTTP client, and, when the database answers, the shared
+    rate limiter and trend snapshots (skills that need no database run without it)."""
+    pool: asyncpg.Pool | None = None
+    try:
+        pool = await create_pool(settings, max_size=2, connect_timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        pool = None
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
+            yield SkillContext(
+                http=http, paths=SkillPaths.of(settings),
+                settings=SkillSettings.from_environment(),
+                limiter=PgRateLimiter(pool) if pool is not None else None,
+                snapshots=PgTrendSnapshots(pool) if pool is not None else None)
+    finally:
+        if pool is not None:
+            await pool.close()
+
+
+async def run_skill(settings: Settings, spec: SkillSpec[Any, Any], data: dict[str, Any]
+                    ) -> SkillOutput:
+    """Validate `data` as `spec`'s input and run it with a context built here."""
+    async with skill_context(settings) as ctx:
+        return await invoke_json(spec, data, ctx)

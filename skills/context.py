@@ -1,0 +1,65 @@
+"""What a skill gets from its caller: `SkillContext`, built in a composition root.
+
+A skill sees only what it needs, typed: the folders it may use, one HTTP client, the shared
+rate limiter, the trend-snapshot store, its settings, the retry policy and the observers that
+audit each call. It never sees Chimera's `Settings` (the Kafka password, the database URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import httpx
+
+from core.retry import RetryPolicy
+from core.settings import Settings
+from skills.ratelimit import RateLimiter
+from skills.settings import SkillSettings
+
+if TYPE_CHECKING:
+    from events import Trend
+    from skills.base import SkillCall
+
+
+@dataclass(frozen=True)
+class SkillPaths:
+    """The folders skills may read and write."""
+
+    state_dir: Path
+    media_dir: Path
+
+    @classmethod
+    def of(cls, settings: Settings) -> SkillPaths:
+        return cls(state_dir=settings.state_dir, media_dir=settings.media_root)
+
+
+class SkillObserver(Protocol):
+    """Told about every finished skill call (agents use it to emit audit events)."""
+
+    async def __call__(self, call: SkillCall) -> None: ...
+
+
+class TrendSnapshots(Protocol):
+    """Where trend snapshots are kept, so velocity (views gained per hour) can be computed."""
+
+    async def apply_velocity(self, trends: list[Trend], observed_at: datetime, *,
+                             retention: timedelta) -> list[Trend]: ...
+
+
+@dataclass
+class SkillContext:
+    """Resources a skill may use, built by the caller. Add fields with defaults only."""
+
+    http: httpx.AsyncClient
+    paths: SkillPaths
+    settings: SkillSettings = field(default_factory=SkillSettings)
+    limiter: RateLimiter | None = None
+    snapshots: TrendSnapshots | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    observers: Sequence[SkillObserver] = ()
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

@@ -1,0 +1,34 @@
+"""`chimera demo` end to end: agents as processes, real renders, the local page."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from chimera.demo import format_summary, page_exists, run_demo
+from core.settings import Settings
+from tests.conftest import Services
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_settles_and_reports(services: Services, tmp_path: Path) -> None:
+    settings = Settings(KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
+                        DATABASE_URL=services.admin_dsn, state_dir=tmp_path / "state")
+    lines: list[str] = []
+    result = run_demo(settings, timeout=300, echo=lines.append,
+                      database=f"demo_{uuid.uuid4().hex[:8]}")
+    summary = result.summary
+    assert result.settled, format_summary(result)
+    assert summary["trends"] == 5                       # the bundled sample feed
+    assert summary["workflows"] == {"completed": 5}
+    assert summary["publications"] == {"published": 5}
+    assert summary["engagement_rows"] >= 5
+    assert summary["audit_rows"] > 50
+    assert len(summary["videos"]) == 5 and all(Path(v).stat().st_size for v in summary["videos"])
+    assert page_exists(result)
+    assert set(summary["exit_codes"].values()) == {0}  # every agent stopped cleanly
+    assert any(line.startswith("agents stopped: ") for line in lines)
+    assert "pipeline settled" in format_summary(result)
