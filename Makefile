@@ -11,6 +11,8 @@ demo: setup
 
 lint: setup
 	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/lint-imports
 
 typecheck: setup
 	$(VENV)/mypy

@@ -63,8 +63,9 @@ async def claim_due(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Record | None]:
     async with pool.acquire() as conn:
         async with conn.transaction():
             row = await publications.next_due(conn)
-            if row is None or not await conn.fetchval("SELECT pg_try_advisory_lock($1)",
-                                                      lock_key(row["id"])):
+            if row is None or not await conn.fetchval(
+                "SELECT pg_try_advisory_lock($1)", lock_key(row["id"])
+            ):
                 row = None
             else:
                 await publications.set_status(conn, row["id"], "publishing")
@@ -110,6 +111,8 @@ def retry_plan(failed: PublishFailedPayload, policy: RetryPolicy) -> RetryPlan:
     if failed.outcome_unknown:
         return RetryPlan("give_up")
     retry_after = failed.error.details.get("retry_after_s")
-    return policy.plan(failed.attempt, retryable=failed.error.retryable,
-                       retry_after=float(retry_after) if isinstance(retry_after, int | float)
-                       else None)
+    return policy.plan(
+        failed.attempt,
+        retryable=failed.error.retryable,
+        retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
+    )

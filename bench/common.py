@@ -34,11 +34,13 @@ async def bench_env(name: str) -> AsyncIterator[Settings]:
     await conn.close()
     dsn = base.dsn().rsplit("/", 1)[0] + f"/{db_name}"
     await asyncio.to_thread(db.upgrade, dsn)
-    settings = base.model_copy(update={
-        "database_url": __import__("pydantic").SecretStr(dsn),
-        "kafka_bootstrap_servers": base.bootstrap_servers,
-        "topic_prefix": f"bench-{name}-{uuid.uuid4().hex[:8]}",
-    })
+    settings = base.model_copy(
+        update={
+            "database_url": __import__("pydantic").SecretStr(dsn),
+            "kafka_bootstrap_servers": base.bootstrap_servers,
+            "topic_prefix": f"bench-{name}-{uuid.uuid4().hex[:8]}",
+        }
+    )
     try:
         yield settings
     finally:
@@ -49,9 +51,13 @@ async def bench_env(name: str) -> AsyncIterator[Settings]:
 
 async def produce_all(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
     """Produce messages as fast as acks=all allows; returns seconds taken."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
-                                enable_idempotence=True, linger_ms=10,
-                                max_batch_size=512 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=10,
+        max_batch_size=512 * 1024,
+    )
     await producer.start()
     began = time.perf_counter()
     try:
@@ -71,8 +77,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def machine() -> dict[str, Any]:
-    return {"python": sys.version.split()[0], "cpus": os.cpu_count(),
-            "platform": platform.platform()}
+    return {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
 
 
 def emit(result: dict[str, Any]) -> None:

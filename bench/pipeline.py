@@ -37,26 +37,46 @@ POLICY = Policy(daily_budget={"local": 10**9}, topic_cooldown_hours=0)
 
 def make_events(n: int, tag: str) -> list[TrendDiscovered]:
     now = datetime.now(UTC)
-    return [TrendDiscovered.create(Trend.model_validate({
-        "id": f"bench:{tag}:{i}", "platform": "feed", "topic": f"{tag} topic {i}",
-        "title": f"Trend {i}", "description": "benchmark", "velocity": float(i % 500),
-        "engagement_metrics": {"views": i, "likes": 0, "comments": 0, "shares": 0,
-                               "engagement_rate": 0.0},
-        "timestamp": now.isoformat(), "url": f"https://example.org/{i}", "tags": ["bench"],
-    }, strict=False), producer="bench") for i in range(n)]
+    return [
+        TrendDiscovered.create(
+            Trend.model_validate(
+                {
+                    "id": f"bench:{tag}:{i}",
+                    "platform": "feed",
+                    "topic": f"{tag} topic {i}",
+                    "title": f"Trend {i}",
+                    "description": "benchmark",
+                    "velocity": float(i % 500),
+                    "engagement_metrics": {
+                        "views": i,
+                        "likes": 0,
+                        "comments": 0,
+                        "shares": 0,
+                        "engagement_rate": 0.0,
+                    },
+                    "timestamp": now.isoformat(),
+                    "url": f"https://example.org/{i}",
+                    "tags": ["bench"],
+                },
+                strict=False,
+            ),
+            producer="bench",
+        )
+        for i in range(n)
+    ]
 
 
 def messages(events: list[TrendDiscovered]) -> list[tuple[bytes, bytes]]:
     return [(e.payload.id.encode(), encode(e)) for e in events]
 
 
-async def paced(settings: Settings, topic: str, events: list[TrendDiscovered], rate: float
-                ) -> None:
+async def paced(settings: Settings, topic: str, events: list[TrendDiscovered], rate: float) -> None:
     """Send events at `rate`/s, stamping occurred_at at send time."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
-                                enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True
+    )
     await producer.start()
     began = time.perf_counter()
     try:
@@ -82,13 +102,16 @@ async def wait_rows(pool: asyncpg.Pool, sql: str, n: int, timeout: float) -> Non
 async def latencies(pool: asyncpg.Pool, table: str, prefix: str) -> list[float]:
     rows = await pool.fetch(
         f"SELECT extract(epoch FROM created_at - occurred_at) * 1000 AS ms FROM {table} "
-        f"WHERE trend_id LIKE $1", prefix + "%")
+        f"WHERE trend_id LIKE $1",
+        prefix + "%",
+    )
     return [float(r["ms"]) for r in rows]
 
 
 # --- the pipeline (the orchestrator agent) ---------------------------------------------------
-async def run_pipeline(settings: Settings, pool: asyncpg.Pool, n: int, latency_n: int,
-                       rate: float) -> dict[str, Any]:
+async def run_pipeline(
+    settings: Settings, pool: asyncpg.Pool, n: int, latency_n: int, rate: float
+) -> dict[str, Any]:
     topics = Topics(settings.topic_prefix)
     await produce_all(settings, topics.trends, messages(make_events(n, "tp")))
     runtime = build(settings, POLICY)
@@ -97,31 +120,42 @@ async def run_pipeline(settings: Settings, pool: asyncpg.Pool, n: int, latency_n
         """CREATE FUNCTION bench_stamp() RETURNS trigger AS $$ BEGIN
              NEW.created_at := clock_timestamp(); RETURN NEW; END $$ LANGUAGE plpgsql;
            CREATE TRIGGER bench_stamp BEFORE INSERT ON workflows
-             FOR EACH ROW EXECUTE FUNCTION bench_stamp();""")
+             FOR EACH ROW EXECUTE FUNCTION bench_stamp();"""
+    )
     async with runtime.running():
         began = time.perf_counter()
         await wait_rows(pool, "SELECT count(*) FROM workflows", n, timeout=900)
         elapsed = time.perf_counter() - began
-        await wait_rows(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL", 3 * n,
-                        timeout=300)
+        await wait_rows(
+            pool, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL", 3 * n, timeout=300
+        )
         relay_elapsed = time.perf_counter() - began
         lat_events = make_events(latency_n, "lp")
         await paced(settings, topics.trends, lat_events, rate)
         await wait_rows(pool, "SELECT count(*) FROM workflows", n + latency_n, timeout=300)
     # The paced sender stamped occurred_at at send time; match decisions by trend id.
     stamps = await _stamps_from_topic(settings, topics.trends, "bench:lp:")
-    rows = await pool.fetch("SELECT trend_id, created_at FROM workflows WHERE trend_id "
-                            "LIKE 'bench:lp:%'")
+    rows = await pool.fetch(
+        "SELECT trend_id, created_at FROM workflows WHERE trend_id LIKE 'bench:lp:%'"
+    )
     lat = [(r["created_at"] - stamps[r["trend_id"]]).total_seconds() * 1000 for r in rows]
-    return {"events_per_s": round(n / elapsed, 1), "seconds": round(elapsed, 2),
-            "seconds_until_all_relayed": round(relay_elapsed, 2),
-            "p50_ms": round(percentile(lat, 0.5), 2), "p99_ms": round(percentile(lat, 0.99), 2)}
+    return {
+        "events_per_s": round(n / elapsed, 1),
+        "seconds": round(elapsed, 2),
+        "seconds_until_all_relayed": round(relay_elapsed, 2),
+        "p50_ms": round(percentile(lat, 0.5), 2),
+        "p99_ms": round(percentile(lat, 0.99), 2),
+    }
 
 
 async def _stamps_from_topic(settings: Settings, topic: str, prefix: str) -> dict[str, datetime]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers,
-                                group_id=f"stamps-{uuid.uuid4().hex}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"stamps-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     stamps: dict[str, datetime] = {}
     try:
@@ -140,17 +174,23 @@ async def _stamps_from_topic(settings: Settings, topic: str, prefix: str) -> dic
 
 
 # --- the baseline ----------------------------------------------------------------------------
-async def run_baseline(settings: Settings, pool: asyncpg.Pool, n: int, latency_n: int,
-                       rate: float) -> dict[str, Any]:
+async def run_baseline(
+    settings: Settings, pool: asyncpg.Pool, n: int, latency_n: int, rate: float
+) -> dict[str, Any]:
     topic = f"{settings.topic_prefix}.baseline"
     await pool.execute(
         """CREATE TABLE baseline_decisions (trend_id TEXT PRIMARY KEY, topic TEXT NOT NULL,
                velocity FLOAT NOT NULL, occurred_at TIMESTAMPTZ NOT NULL,
-               created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())""")
+               created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())"""
+    )
     await produce_all(settings, topic, messages(make_events(n, "tb")))
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers,
-                                group_id=f"{settings.topic_prefix}.baseline",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"{settings.topic_prefix}.baseline",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     stop = asyncio.Event()
 
@@ -162,13 +202,21 @@ async def run_baseline(settings: Settings, pool: asyncpg.Pool, n: int, latency_n
                 for r in records:
                     raw = json.loads(r.value)
                     p = raw["payload"]
-                    rows.append((p["id"], p["topic"], float(p["velocity"]),
-                                 datetime.fromisoformat(raw["occurred_at"])))
+                    rows.append(
+                        (
+                            p["id"],
+                            p["topic"],
+                            float(p["velocity"]),
+                            datetime.fromisoformat(raw["occurred_at"]),
+                        )
+                    )
             if rows:
                 async with pool.acquire() as conn, conn.transaction():
                     await conn.executemany(
                         """INSERT INTO baseline_decisions (trend_id, topic, velocity, occurred_at)
-                           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""", rows)
+                           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""",
+                        rows,
+                    )
                 await consumer.commit()
 
     task = asyncio.create_task(consume())
@@ -183,8 +231,12 @@ async def run_baseline(settings: Settings, pool: asyncpg.Pool, n: int, latency_n
         await task
         await consumer.stop()
     lat = await latencies(pool, "baseline_decisions", "bench:lb:")
-    return {"events_per_s": round(n / elapsed, 1), "seconds": round(elapsed, 2),
-            "p50_ms": round(percentile(lat, 0.5), 2), "p99_ms": round(percentile(lat, 0.99), 2)}
+    return {
+        "events_per_s": round(n / elapsed, 1),
+        "seconds": round(elapsed, 2),
+        "p50_ms": round(percentile(lat, 0.5), 2),
+        "p99_ms": round(percentile(lat, 0.99), 2),
+    }
 
 
 async def main(n: int, latency_n: int, rate: float) -> None:
@@ -197,10 +249,18 @@ async def main(n: int, latency_n: int, rate: float) -> None:
             pipeline = await run_pipeline(settings, pool, n, latency_n, rate)
         finally:
             await pool.close()
-    emit({"bench": "pipeline", "n": n, "latency_n": latency_n, "rate_per_s": rate,
-          "pipeline": pipeline, "baseline": baseline,
-          "throughput_ratio": round(pipeline["events_per_s"] / baseline["events_per_s"], 3),
-          "machine": machine()})
+    emit(
+        {
+            "bench": "pipeline",
+            "n": n,
+            "latency_n": latency_n,
+            "rate_per_s": rate,
+            "pipeline": pipeline,
+            "baseline": baseline,
+            "throughput_ratio": round(pipeline["events_per_s"] / baseline["events_per_s"], 3),
+            "machine": machine(),
+        }
+    )
 
 
 def cli() -> None:

@@ -53,8 +53,10 @@ async def _recreate_database(settings: Settings, name: str) -> str:
 async def _snapshot(dsn: str) -> dict[str, Any]:
     conn = await asyncpg.connect(dsn)
     try:
-        return {**await reports.totals(conn),
-                "fetch_done": await reports.processed(conn, "research.commands")}
+        return {
+            **await reports.totals(conn),
+            "fetch_done": await reports.processed(conn, "research.commands"),
+        }
     finally:
         await conn.close()
 
@@ -62,13 +64,19 @@ async def _snapshot(dsn: str) -> dict[str, Any]:
 def _settled(snap: dict[str, Any], previous: dict[str, Any] | None) -> bool:
     workflows = snap["workflows"]
     open_workflows = sum(n for s, n in workflows.items() if s not in FINAL_WORKFLOW_STATES)
-    return (snap["fetch_done"] >= 1 and sum(workflows.values()) >= snap["trends"] > 0
-            and open_workflows == 0 and snap["outbox_unsent"] == 0
-            and previous is not None and previous["audit_rows"] == snap["audit_rows"])
+    return (
+        snap["fetch_done"] >= 1
+        and sum(workflows.values()) >= snap["trends"] > 0
+        and open_workflows == 0
+        and snap["outbox_unsent"] == 0
+        and previous is not None
+        and previous["audit_rows"] == snap["audit_rows"]
+    )
 
 
-def run_demo(settings: Settings, timeout: float, echo: Any = print,
-             database: str = "chimera_demo") -> DemoResult:
+def run_demo(
+    settings: Settings, timeout: float, echo: Any = print, database: str = "chimera_demo"
+) -> DemoResult:
     began = time.monotonic()
     started_here = [name for name, started in stack.up(settings) if started]
     for name in ("postgresql", "kafka"):
@@ -98,16 +106,20 @@ def run_demo(settings: Settings, timeout: float, echo: Any = print,
     agents = AgentProcesses(env=env, log_dir=logs)
     agents.start()
     echo(f"agents started as processes: {', '.join(agents.procs)} (logs in {logs})")
-    demo_settings = settings.model_copy(update={
-        "kafka_bootstrap_servers": settings.bootstrap_servers, "topic_prefix": env[
-            "CHIMERA_TOPIC_PREFIX"]})
+    demo_settings = settings.model_copy(
+        update={
+            "kafka_bootstrap_servers": settings.bootstrap_servers,
+            "topic_prefix": env["CHIMERA_TOPIC_PREFIX"],
+        }
+    )
     snap: dict[str, Any] = {}
     codes: dict[str, int | None] = {}
     settled = False
     try:
         asyncio.run(ensure_topics(demo_settings))  # before the first send, not on demand
-        command = FetchTrends.create(FetchTrendsPayload(platforms=["feed"]), producer="demo",
-                                     correlation_id=uuid.uuid4())
+        command = FetchTrends.create(
+            FetchTrendsPayload(platforms=["feed"]), producer="demo", correlation_id=uuid.uuid4()
+        )
         asyncio.run(send(demo_settings, [command]))
         echo("injected FetchTrends: the research agent reads the bundled sample feed")
         previous = None
@@ -133,11 +145,18 @@ def run_demo(settings: Settings, timeout: float, echo: Any = print,
         if "postgresql" in started_here:
             LocalPostgres(settings).down()
         if started_here:
-            echo(f"stopped {', '.join(started_here)} (started by the demo; "
-                 "`chimera stack up` brings them back with the demo's data)")
+            echo(
+                f"stopped {', '.join(started_here)} (started by the demo; "
+                "`chimera stack up` brings them back with the demo's data)"
+            )
     elapsed = time.monotonic() - began
-    summary = {**snap, "exit_codes": codes, "publish_page": str(publish_dir / "index.html"),
-               "database": dsn.rsplit("@", 1)[-1], "logs": str(logs)}
+    summary = {
+        **snap,
+        "exit_codes": codes,
+        "publish_page": str(publish_dir / "index.html"),
+        "database": dsn.rsplit("@", 1)[-1],
+        "logs": str(logs),
+    }
     return DemoResult(settled, elapsed, summary)
 
 
@@ -150,9 +169,13 @@ def format_summary(result: DemoResult) -> str:
         f"  trends stored:        {s.get('trends', 0)}",
         f"  workflows:            {s.get('workflows', {})}",
         f"  content:              {s.get('content', {})}",
-        "  generation time:      " + (f"median {sorted(renders)[len(renders) // 2]:.1f}s, "
-                                       f"max {max(renders):.1f}s over {len(renders)} video(s)"
-                                       if renders else "no video finished"),
+        "  generation time:      "
+        + (
+            f"median {sorted(renders)[len(renders) // 2]:.1f}s, "
+            f"max {max(renders):.1f}s over {len(renders)} video(s)"
+            if renders
+            else "no video finished"
+        ),
         f"  publications:         {s.get('publications', {})}",
         f"  engagement rows:      {s.get('engagement_rows', 0)}",
         f"  audit rows written:   {s.get('audit_rows', 0)}",

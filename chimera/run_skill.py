@@ -30,17 +30,20 @@ async def skill_context(settings: Settings) -> AsyncIterator[SkillContext]:
     try:
         async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
             yield SkillContext(
-                http=http, paths=SkillPaths.of(settings),
+                http=http,
+                paths=SkillPaths.of(settings),
                 settings=SkillSettings.from_environment(),
                 limiter=PgRateLimiter(pool) if pool is not None else None,
-                snapshots=PgTrendSnapshots(pool) if pool is not None else None)
+                snapshots=PgTrendSnapshots(pool) if pool is not None else None,
+            )
     finally:
         if pool is not None:
             await pool.close()
 
 
-async def run_skill(settings: Settings, spec: SkillSpec[Any, Any], data: dict[str, Any]
-                    ) -> SkillOutput:
+async def run_skill(
+    settings: Settings, spec: SkillSpec[Any, Any], data: dict[str, Any]
+) -> SkillOutput:
     """Validate `data` as `spec`'s input and run it with a context built here."""
     async with skill_context(settings) as ctx:
         return await invoke_json(spec, data, ctx)

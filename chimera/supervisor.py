@@ -21,8 +21,7 @@ class AgentProcesses:
     log_dir: Path | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start(self, names: list[str] | None = None, replicas: dict[str, int] | None = None
-              ) -> None:
+    def start(self, names: list[str] | None = None, replicas: dict[str, int] | None = None) -> None:
         for name in names or list(AGENTS):
             for index in range((replicas or {}).get(name, 1)):
                 label = name if index == 0 else f"{name}-{index + 1}"
@@ -33,7 +32,8 @@ class AgentProcesses:
                 self.procs[label] = subprocess.Popen(
                     [sys.executable, "-m", "chimera.cli", "agent", name],
                     env={**os.environ, **self.env},
-                    stdout=out, stderr=subprocess.STDOUT if out else None,
+                    stdout=out,
+                    stderr=subprocess.STDOUT if out else None,
                     stdin=subprocess.DEVNULL,
                 )
                 if out is not None:

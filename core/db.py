@@ -61,18 +61,22 @@ async def require_schema(settings: Settings) -> None:
     try:
         revision = await current_revision(settings.dsn())
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise ConfigError(f"cannot reach the database {settings.redacted_dsn()}: "
-                          f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        raise ConfigError(
+            f"cannot reach the database {settings.redacted_dsn()}: "
+            f"{type(exc).__name__}: {exc}".rstrip(": ")
+        ) from exc
     head = head_revision()
     if revision != head:
         state = "not migrated" if revision is None else f"at revision {revision}, not {head}"
         raise ConfigError(f"database {settings.redacted_dsn()} is {state}: run `chimera migrate`")
 
 
-async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10,
-                      connect_timeout: float = 60.0) -> asyncpg.Pool:
+async def create_pool(
+    settings: Settings, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 60.0
+) -> asyncpg.Pool:
     """A connection pool; build it in a lifespan or composition root, close it there too."""
-    pool = await asyncpg.create_pool(settings.dsn(), min_size=min_size, max_size=max_size,
-                                     timeout=connect_timeout)
+    pool = await asyncpg.create_pool(
+        settings.dsn(), min_size=min_size, max_size=max_size, timeout=connect_timeout
+    )
     assert pool is not None
     return pool

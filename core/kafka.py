@@ -33,19 +33,33 @@ def client_options(settings: Settings) -> dict[str, Any]:
             cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
             certfile=str(settings.kafka_ssl_certfile) if settings.kafka_ssl_certfile else None,
             keyfile=str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
-            password=(settings.kafka_ssl_key_password.get_secret_value()
-                      if settings.kafka_ssl_key_password else None),
+            password=(
+                settings.kafka_ssl_key_password.get_secret_value()
+                if settings.kafka_ssl_key_password
+                else None
+            ),
         )
     if settings.kafka_security_protocol.startswith("SASL"):
         options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
         options["sasl_plain_username"] = settings.kafka_sasl_username
-        options["sasl_plain_password"] = (settings.kafka_sasl_password.get_secret_value()
-                                          if settings.kafka_sasl_password else None)
+        options["sasl_plain_password"] = (
+            settings.kafka_sasl_password.get_secret_value()
+            if settings.kafka_sasl_password
+            else None
+        )
     return options
 
 
-_ADMIN_KEYS = frozenset({"bootstrap_servers", "security_protocol", "ssl_context",
-                         "sasl_mechanism", "sasl_plain_username", "sasl_plain_password"})
+_ADMIN_KEYS = frozenset(
+    {
+        "bootstrap_servers",
+        "security_protocol",
+        "ssl_context",
+        "sasl_mechanism",
+        "sasl_plain_username",
+        "sasl_plain_password",
+    }
+)
 
 
 def admin_options(settings: Settings) -> dict[str, Any]:
@@ -63,18 +77,29 @@ def broker_security(settings: Settings) -> BaseSecurity | None:
     if protocol == "SSL":
         return BaseSecurity(ssl_context=ssl_context)  # type: ignore[arg-type]
     user = settings.kafka_sasl_username or ""
-    password = (settings.kafka_sasl_password.get_secret_value()
-                if settings.kafka_sasl_password else "")
+    password = (
+        settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    )
     use_ssl = protocol == "SASL_SSL"
     mechanism = settings.kafka_sasl_mechanism or "PLAIN"
-    cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256,
-           "SCRAM-SHA-512": SASLScram512}[mechanism]
-    return cls(username=user, password=password, ssl_context=ssl_context,  # type: ignore[arg-type]
-               use_ssl=use_ssl)
+    cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[
+        mechanism
+    ]
+    return cls(
+        username=user,
+        password=password,
+        ssl_context=ssl_context,  # type: ignore[arg-type]
+        use_ssl=use_ssl,
+    )
 
 
-def make_broker(settings: Settings, client_id: str, *, graceful_timeout: float = 15.0,
-                middlewares: Sequence[Any] = ()) -> KafkaBroker:
+def make_broker(
+    settings: Settings,
+    client_id: str,
+    *,
+    graceful_timeout: float = 15.0,
+    middlewares: Sequence[Any] = (),
+) -> KafkaBroker:
     """The agent's FastStream broker (subscribers; its own publisher is not used for events).
 
     `graceful_timeout`: on stop, how long FastStream waits for the batch being handled before
@@ -107,8 +132,9 @@ def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
     )
 
 
-async def create_missing_topics(settings: Settings, names: Iterable[str],
-                                partitions: Mapping[str, int] | None = None) -> list[str]:
+async def create_missing_topics(
+    settings: Settings, names: Iterable[str], partitions: Mapping[str, int] | None = None
+) -> list[str]:
     """Create each topic of `names` that does not exist yet; returns the names it created.
 
     Partition counts: `partitions[name]` when given, else `settings.topic_partitions`.
@@ -118,10 +144,15 @@ async def create_missing_topics(settings: Settings, names: Iterable[str],
     created: list[str] = []
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(name, num_partitions=(partitions or {}).get(
-                      name, settings.topic_partitions),
-                           replication_factor=settings.topic_replication_factor)
-                  for name in dict.fromkeys(names) if name not in existing]
+        wanted = [
+            NewTopic(
+                name,
+                num_partitions=(partitions or {}).get(name, settings.topic_partitions),
+                replication_factor=settings.topic_replication_factor,
+            )
+            for name in dict.fromkeys(names)
+            if name not in existing
+        ]
         if wanted:
             # Another agent may create them at the same moment.
             with contextlib.suppress(TopicAlreadyExistsError):

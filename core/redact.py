@@ -22,8 +22,13 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # Authorization header values and bearer tokens anywhere in text.
     (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
     # Secrets in query strings: ?key=...&access_token=...
-    (re.compile(r"(?i)([?&](?:key|api_key|apikey|access_token|token|client_secret|sig|"
-                r"signature|password)=)[^&#\s]+"), r"\1" + MASK),
+    (
+        re.compile(
+            r"(?i)([?&](?:key|api_key|apikey|access_token|token|client_secret|sig|"
+            r"signature|password)=)[^&#\s]+"
+        ),
+        r"\1" + MASK,
+    ),
     # Well-known key shapes: Google API keys, OpenAI-style keys, GitHub tokens, AWS ids, JWTs.
     (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), MASK),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}\b"), MASK),
@@ -45,8 +50,10 @@ def _phone_like(match: re.Match[str]) -> bool:
 
 # Cheap gate: a string none of whose characters could start a match is returned as is
 # (most audit strings are ids and words; the full patterns run only on the rest).
-_SUSPECT = re.compile(r"@|\+\d|\(\d{3}\)|\d{3}[\s.-]\d{3}[\s.-]\d{4}|(?i:bearer|basic|token)"
-                      r"|[?&][A-Za-z_]+=|AIza|sk-|gh[pousr]_|AKIA|eyJ")
+_SUSPECT = re.compile(
+    r"@|\+\d|\(\d{3}\)|\d{3}[\s.-]\d{3}[\s.-]\d{4}|(?i:bearer|basic|token)"
+    r"|[?&][A-Za-z_]+=|AIza|sk-|gh[pousr]_|AKIA|eyJ"
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -71,8 +78,9 @@ def redact(value: Any) -> Any:
         return redact_text(value)
     if isinstance(value, dict):
         return {
-            k: (MASK if isinstance(k, str) and _secret_key(k) and v not in (None, "")
-                else redact(v))
+            k: (
+                MASK if isinstance(k, str) and _secret_key(k) and v not in (None, "") else redact(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

@@ -57,8 +57,14 @@ class RetryPolicy:
         backoff *= 1 + random.uniform(0, self.jitter)
         return max(backoff, min(retry_after or 0.0, self.max_retry_after))
 
-    def plan(self, attempt: int, *, retryable: bool, retry_after: float | None = None,
-             max_inline_wait: float | None = None) -> RetryPlan:
+    def plan(
+        self,
+        attempt: int,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        max_inline_wait: float | None = None,
+    ) -> RetryPlan:
         """After failed attempt `attempt`: give up, wait `delay` inline, or park for `delay`.
 
         A Retry-After beyond `max_retry_after` means "not soon" (a daily quota): give up and

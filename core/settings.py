@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
     outbox_retention_hours: float = Field(
-        default=168.0, gt=0, description="Sent outbox rows are deleted after this long.")
+        default=168.0, gt=0, description="Sent outbox rows are deleted after this long."
+    )
 
     # --- PostgreSQL ------------------------------------------------------------------------
     database_url: SecretStr | None = Field(

@@ -20,8 +20,23 @@ from events.topics import Topics
 from events.trend import EngagementMetrics, Trend
 
 __all__ = [
-    "EVENTS", "AuditRecorded", "ContentFailed", "ContentReady", "ContentRequested",
-    "DecodeError", "EngagementMetrics", "EngagementRecorded", "Envelope", "FetchTrends",
-    "OperatorAlert", "PublishFailed", "PublishRequested", "Published", "Topics", "Trend",
-    "TrendDiscovered", "decode", "encode",
+    "EVENTS",
+    "AuditRecorded",
+    "ContentFailed",
+    "ContentReady",
+    "ContentRequested",
+    "DecodeError",
+    "EngagementMetrics",
+    "EngagementRecorded",
+    "Envelope",
+    "FetchTrends",
+    "OperatorAlert",
+    "PublishFailed",
+    "PublishRequested",
+    "Published",
+    "Topics",
+    "Trend",
+    "TrendDiscovered",
+    "decode",
+    "encode",
 ]

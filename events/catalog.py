@@ -28,24 +28,43 @@ _VIDEO = "media/c-2f1e9a7b/video.mp4"
 _SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 
-def _example(event_type: str, payload: dict[str, Any], *, producer: str, event_id: str,
-             caused_by: str | None = _WORKFLOW, at: str = "2026-11-25T12:00:05Z") -> ConfigDict:
+def _example(
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    producer: str,
+    event_id: str,
+    caused_by: str | None = _WORKFLOW,
+    at: str = "2026-11-25T12:00:05Z",
+) -> ConfigDict:
     """The model config carrying one documented example envelope."""
-    return ConfigDict(json_schema_extra={"examples": [{
-        "event_id": event_id,
-        "event_type": event_type,
-        "schema_version": 1,
-        "occurred_at": at,
-        "producer": producer,
-        "correlation_id": _WORKFLOW,
-        "causation_id": caused_by,
-        "payload": payload,
-    }]})
+    return ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": event_id,
+                    "event_type": event_type,
+                    "schema_version": 1,
+                    "occurred_at": at,
+                    "producer": producer,
+                    "correlation_id": _WORKFLOW,
+                    "causation_id": caused_by,
+                    "payload": payload,
+                }
+            ]
+        }
+    )
 
 
 def _error(code: str, message: str, category: str, retryable: bool) -> dict[str, Any]:
-    return {"code": code, "message": message, "details": {},
-            "timestamp": "2026-11-25T12:03:00Z", "retryable": retryable, "category": category}
+    return {
+        "code": code,
+        "message": message,
+        "details": {},
+        "timestamp": "2026-11-25T12:03:00Z",
+        "retryable": retryable,
+        "category": category,
+    }
 
 
 # --- research ---------------------------------------------------------------------------------
@@ -53,11 +72,14 @@ class FetchTrendsPayload(Payload):
     """Ask the research agent to fetch trends now (on demand, besides its schedule)."""
 
     platforms: list[Platform] = Field(
-        default_factory=lambda: list[Platform](["feed"]), description="Platforms to search.")
+        default_factory=lambda: list[Platform](["feed"]), description="Platforms to search."
+    )
     categories: list[str] = Field(
-        default_factory=list, description="Only these categories (empty: all of them).")
+        default_factory=list, description="Only these categories (empty: all of them)."
+    )
     time_range: Literal["24h", "7d", "30d"] = Field(
-        default="24h", description="How far back to look.")
+        default="24h", description="How far back to look."
+    )
     max_results: int = Field(default=50, ge=1, le=50, description="At most this many trends.")
 
 
@@ -66,10 +88,17 @@ class FetchTrends(Envelope[FetchTrendsPayload]):
 
     model_config = _example(
         "FetchTrends",
-        {"platforms": ["youtube", "feed"], "categories": ["music"], "time_range": "24h",
-         "max_results": 20},
-        producer="chimera-cli", event_id="5b2c7c43-6f2e-4c57-9a0e-0d5f7c1d9a11", caused_by=None,
-        at="2026-11-25T11:59:00Z")
+        {
+            "platforms": ["youtube", "feed"],
+            "categories": ["music"],
+            "time_range": "24h",
+            "max_results": 20,
+        },
+        producer="chimera-cli",
+        event_id="5b2c7c43-6f2e-4c57-9a0e-0d5f7c1d9a11",
+        caused_by=None,
+        at="2026-11-25T11:59:00Z",
+    )
 
     EVENT_TYPE = "FetchTrends"
 
@@ -81,8 +110,14 @@ class TrendDiscovered(Envelope[Trend]):
     Key: the trend id.
     """
 
-    model_config = _example("TrendDiscovered", TREND_EXAMPLE, producer="research",
-                            event_id=_WORKFLOW, caused_by=None, at="2026-11-25T12:00:01Z")
+    model_config = _example(
+        "TrendDiscovered",
+        TREND_EXAMPLE,
+        producer="research",
+        event_id=_WORKFLOW,
+        caused_by=None,
+        at="2026-11-25T12:00:01Z",
+    )
 
     EVENT_TYPE = "TrendDiscovered"
 
@@ -91,13 +126,17 @@ class TrendDiscovered(Envelope[Trend]):
 class ContentRequestedPayload(Payload):
     """The orchestrator's decision to make a piece of content for a trend."""
 
-    content_id: str = Field(min_length=1, max_length=255,
-                            description="Id of the content to make; the key of its events.")
+    content_id: str = Field(
+        min_length=1,
+        max_length=255,
+        description="Id of the content to make; the key of its events.",
+    )
     trend: Trend = Field(description="The trend the content is about.")
     style: str = Field(default="explainer", description="The script's style.")
     format: VideoFormat = Field(default="vertical", description="The video's aspect.")
     platforms: list[PublishPlatform] = Field(
-        min_length=1, description="Where the content will be published.")
+        min_length=1, description="Where the content will be published."
+    )
     attempt: int = Field(default=1, ge=1, description="1 for the first try, then 2, 3, ...")
 
 
@@ -106,9 +145,17 @@ class ContentRequested(Envelope[ContentRequestedPayload]):
 
     model_config = _example(
         "ContentRequested",
-        {"content_id": _CONTENT_ID, "trend": TREND_EXAMPLE, "style": "explainer",
-         "format": "vertical", "platforms": ["youtube", "local"], "attempt": 1},
-        producer="orchestrator", event_id="b3f1c0de-8a4e-4f0a-9c35-2f6d1e7a0b01")
+        {
+            "content_id": _CONTENT_ID,
+            "trend": TREND_EXAMPLE,
+            "style": "explainer",
+            "format": "vertical",
+            "platforms": ["youtube", "local"],
+            "attempt": 1,
+        },
+        producer="orchestrator",
+        event_id="b3f1c0de-8a4e-4f0a-9c35-2f6d1e7a0b01",
+    )
 
     EVENT_TYPE = "ContentRequested"
 
@@ -135,13 +182,25 @@ class ContentReady(Envelope[ContentReadyPayload]):
 
     model_config = _example(
         "ContentReady",
-        {"content_id": _CONTENT_ID, "trend_id": "youtube:dQw4w9WgXcQ", "path": _VIDEO,
-         "duration": 42.5, "width": 1080, "height": 1920, "sha256": _SHA256,
-         "title": "Synthwave in 60 seconds", "description": "Why the 80s sound is back.",
-         "tags": ["music", "synthwave"], "script": "Synthwave is back. Here is why...",
-         "attempt": 1},
-        producer="generate", event_id="d1a4f3b2-1c0e-4b7a-8f5d-3e2c1b0a9f02",
-        caused_by="b3f1c0de-8a4e-4f0a-9c35-2f6d1e7a0b01", at="2026-11-25T12:02:10Z")
+        {
+            "content_id": _CONTENT_ID,
+            "trend_id": "youtube:dQw4w9WgXcQ",
+            "path": _VIDEO,
+            "duration": 42.5,
+            "width": 1080,
+            "height": 1920,
+            "sha256": _SHA256,
+            "title": "Synthwave in 60 seconds",
+            "description": "Why the 80s sound is back.",
+            "tags": ["music", "synthwave"],
+            "script": "Synthwave is back. Here is why...",
+            "attempt": 1,
+        },
+        producer="generate",
+        event_id="d1a4f3b2-1c0e-4b7a-8f5d-3e2c1b0a9f02",
+        caused_by="b3f1c0de-8a4e-4f0a-9c35-2f6d1e7a0b01",
+        at="2026-11-25T12:02:10Z",
+    )
 
     EVENT_TYPE = "ContentReady"
 
@@ -152,7 +211,8 @@ class ContentFailedPayload(Payload):
     content_id: str = Field(description="The content that failed.")
     trend_id: str = Field(description="The trend the content is about.")
     stage: Literal["download", "transcribe", "script", "render", "store"] = Field(
-        description="The step that failed.")
+        description="The step that failed."
+    )
     error: ErrorInfo = Field(description="What went wrong; `retryable` says whether to retry.")
     attempt: int = Field(default=1, ge=1, description="The attempt that failed.")
 
@@ -162,11 +222,18 @@ class ContentFailed(Envelope[ContentFailedPayload]):
 
     model_config = _example(
         "ContentFailed",
-        {"content_id": _CONTENT_ID, "trend_id": "youtube:dQw4w9WgXcQ", "stage": "render",
-         "error": _error("RENDER_FAILED", "ffmpeg exited with status 1", "transient", True),
-         "attempt": 1},
-        producer="generate", event_id="e7c2b1a0-9d8e-4f6a-b5c4-d3e2f1a0b903",
-        caused_by="b3f1c0de-8a4e-4f0a-9c35-2f6d1e7a0b01", at="2026-11-25T12:03:00Z")
+        {
+            "content_id": _CONTENT_ID,
+            "trend_id": "youtube:dQw4w9WgXcQ",
+            "stage": "render",
+            "error": _error("RENDER_FAILED", "ffmpeg exited with status 1", "transient", True),
+            "attempt": 1,
+        },
+        producer="generate",
+        event_id="e7c2b1a0-9d8e-4f6a-b5c4-d3e2f1a0b903",
+        caused_by="b3f1c0de-8a4e-4f0a-9c35-2f6d1e7a0b01",
+        at="2026-11-25T12:03:00Z",
+    )
 
     EVENT_TYPE = "ContentFailed"
 
@@ -175,8 +242,9 @@ class ContentFailed(Envelope[ContentFailedPayload]):
 class PublishRequestedPayload(Payload):
     """One video to publish on one platform."""
 
-    publication_id: str = Field(min_length=1, max_length=255,
-                                description="Id of this publication (content and platform).")
+    publication_id: str = Field(
+        min_length=1, max_length=255, description="Id of this publication (content and platform)."
+    )
     content_id: str = Field(description="The content to publish.")
     platform: PublishPlatform = Field(description="Where to publish it.")
     path: str = Field(description="The video file (shared media volume).")
@@ -184,7 +252,8 @@ class PublishRequestedPayload(Payload):
     description: str = Field(default="", description="Description on the platform.")
     tags: list[str] = Field(default_factory=list, description="Tags on the platform.")
     scheduled_at: AwareDatetime | None = Field(
-        default=None, description="Publish at this time; null means now.")
+        default=None, description="Publish at this time; null means now."
+    )
     attempt: int = Field(default=1, ge=1, description="1 for the first try, then 2, 3, ...")
 
 
@@ -193,12 +262,22 @@ class PublishRequested(Envelope[PublishRequestedPayload]):
 
     model_config = _example(
         "PublishRequested",
-        {"publication_id": _PUBLICATION_ID, "content_id": _CONTENT_ID, "platform": "youtube",
-         "path": _VIDEO, "title": "Synthwave in 60 seconds",
-         "description": "Why the 80s sound is back.", "tags": ["music", "synthwave"],
-         "scheduled_at": "2026-11-25T18:00:00Z", "attempt": 1},
-        producer="orchestrator", event_id="a9b8c7d6-e5f4-4a3b-9c2d-1e0f9a8b7c04",
-        caused_by="d1a4f3b2-1c0e-4b7a-8f5d-3e2c1b0a9f02", at="2026-11-25T12:02:11Z")
+        {
+            "publication_id": _PUBLICATION_ID,
+            "content_id": _CONTENT_ID,
+            "platform": "youtube",
+            "path": _VIDEO,
+            "title": "Synthwave in 60 seconds",
+            "description": "Why the 80s sound is back.",
+            "tags": ["music", "synthwave"],
+            "scheduled_at": "2026-11-25T18:00:00Z",
+            "attempt": 1,
+        },
+        producer="orchestrator",
+        event_id="a9b8c7d6-e5f4-4a3b-9c2d-1e0f9a8b7c04",
+        caused_by="d1a4f3b2-1c0e-4b7a-8f5d-3e2c1b0a9f02",
+        at="2026-11-25T12:02:11Z",
+    )
 
     EVENT_TYPE = "PublishRequested"
 
@@ -219,11 +298,19 @@ class Published(Envelope[PublishedPayload]):
 
     model_config = _example(
         "Published",
-        {"publication_id": _PUBLICATION_ID, "content_id": _CONTENT_ID, "platform": "youtube",
-         "post_id": "yt-8c1d2e3f", "url": "https://www.youtube.com/watch?v=yt-8c1d2e3f",
-         "published_at": "2026-11-25T18:00:04Z"},
-        producer="publish", event_id="c4d5e6f7-a8b9-4c0d-8e1f-2a3b4c5d6e05",
-        caused_by="a9b8c7d6-e5f4-4a3b-9c2d-1e0f9a8b7c04", at="2026-11-25T18:00:04Z")
+        {
+            "publication_id": _PUBLICATION_ID,
+            "content_id": _CONTENT_ID,
+            "platform": "youtube",
+            "post_id": "yt-8c1d2e3f",
+            "url": "https://www.youtube.com/watch?v=yt-8c1d2e3f",
+            "published_at": "2026-11-25T18:00:04Z",
+        },
+        producer="publish",
+        event_id="c4d5e6f7-a8b9-4c0d-8e1f-2a3b4c5d6e05",
+        caused_by="a9b8c7d6-e5f4-4a3b-9c2d-1e0f9a8b7c04",
+        at="2026-11-25T18:00:04Z",
+    )
 
     EVENT_TYPE = "Published"
 
@@ -247,12 +334,19 @@ class PublishFailed(Envelope[PublishFailedPayload]):
 
     model_config = _example(
         "PublishFailed",
-        {"publication_id": _PUBLICATION_ID, "content_id": _CONTENT_ID, "platform": "youtube",
-         "error": _error("RATE_LIMITED", "quota exceeded, retry after 3600s", "transient",
-                         True),
-         "attempt": 1, "outcome_unknown": False},
-        producer="publish", event_id="f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a06",
-        caused_by="a9b8c7d6-e5f4-4a3b-9c2d-1e0f9a8b7c04", at="2026-11-25T18:00:03Z")
+        {
+            "publication_id": _PUBLICATION_ID,
+            "content_id": _CONTENT_ID,
+            "platform": "youtube",
+            "error": _error("RATE_LIMITED", "quota exceeded, retry after 3600s", "transient", True),
+            "attempt": 1,
+            "outcome_unknown": False,
+        },
+        producer="publish",
+        event_id="f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a06",
+        caused_by="a9b8c7d6-e5f4-4a3b-9c2d-1e0f9a8b7c04",
+        at="2026-11-25T18:00:03Z",
+    )
 
     EVENT_TYPE = "PublishFailed"
 
@@ -273,13 +367,25 @@ class EngagementRecorded(Envelope[EngagementRecordedPayload]):
 
     model_config = _example(
         "EngagementRecorded",
-        {"engagement_id": "e-p-2f1e9a7b-youtube-1", "publication_id": _PUBLICATION_ID,
-         "content_id": _CONTENT_ID, "platform": "youtube",
-         "metrics": {"views": 5400, "likes": 320, "comments": 41, "shares": 17,
-                     "engagement_rate": 0.069998},
-         "recorded_at": "2026-11-25T19:00:00Z"},
-        producer="publish", event_id="0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c07",
-        caused_by="c4d5e6f7-a8b9-4c0d-8e1f-2a3b4c5d6e05", at="2026-11-25T19:00:00Z")
+        {
+            "engagement_id": "e-p-2f1e9a7b-youtube-1",
+            "publication_id": _PUBLICATION_ID,
+            "content_id": _CONTENT_ID,
+            "platform": "youtube",
+            "metrics": {
+                "views": 5400,
+                "likes": 320,
+                "comments": 41,
+                "shares": 17,
+                "engagement_rate": 0.069998,
+            },
+            "recorded_at": "2026-11-25T19:00:00Z",
+        },
+        producer="publish",
+        event_id="0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c07",
+        caused_by="c4d5e6f7-a8b9-4c0d-8e1f-2a3b4c5d6e05",
+        at="2026-11-25T19:00:00Z",
+    )
 
     EVENT_TYPE = "EngagementRecorded"
 
@@ -288,13 +394,18 @@ class EngagementRecorded(Envelope[EngagementRecordedPayload]):
 class AuditPayload(Payload):
     """The specification's audit_logs row."""
 
-    id: str = Field(min_length=1, max_length=255,
-                    description="The row's id; the same action on the same event, the same id.")
+    id: str = Field(
+        min_length=1,
+        max_length=255,
+        description="The row's id; the same action on the same event, the same id.",
+    )
     agent_id: str = Field(min_length=1, max_length=255, description="The agent that acted.")
-    action: str = Field(min_length=1, max_length=100,
-                        description="What it did, e.g. `skill:skill_render_video`.")
-    skill_name: str | None = Field(default=None, max_length=100,
-                                   description="The skill called, for skill calls.")
+    action: str = Field(
+        min_length=1, max_length=100, description="What it did, e.g. `skill:skill_render_video`."
+    )
+    skill_name: str | None = Field(
+        default=None, max_length=100, description="The skill called, for skill calls."
+    )
     input_data: JsonValue = Field(default=None, description="The input, PII removed.")
     output_data: JsonValue = Field(default=None, description="The output, PII removed.")
     status: Literal["success", "failure", "pending"] = Field(description="How it went.")
@@ -306,13 +417,21 @@ class AuditRecorded(Envelope[AuditPayload]):
 
     model_config = _example(
         "AuditRecorded",
-        {"id": "6f1c2d3e-4a5b-5c6d-8e7f-9a0b1c2d3e4f", "agent_id": "generate",
-         "action": "skill:skill_render_video", "skill_name": "skill_render_video",
-         "input_data": {"content_id": _CONTENT_ID, "format": "vertical"},
-         "output_data": {"output": {"success": True}, "attempts": 1, "duration_s": 31.2},
-         "status": "success", "timestamp": "2026-11-25T12:02:09Z"},
-        producer="generate", event_id="1b2c3d4e-5f6a-5b7c-8d9e-0f1a2b3c4d08",
-        caused_by="b3f1c0de-8a4e-4f0a-9c35-2f6d1e7a0b01", at="2026-11-25T12:02:09Z")
+        {
+            "id": "6f1c2d3e-4a5b-5c6d-8e7f-9a0b1c2d3e4f",
+            "agent_id": "generate",
+            "action": "skill:skill_render_video",
+            "skill_name": "skill_render_video",
+            "input_data": {"content_id": _CONTENT_ID, "format": "vertical"},
+            "output_data": {"output": {"success": True}, "attempts": 1, "duration_s": 31.2},
+            "status": "success",
+            "timestamp": "2026-11-25T12:02:09Z",
+        },
+        producer="generate",
+        event_id="1b2c3d4e-5f6a-5b7c-8d9e-0f1a2b3c4d08",
+        caused_by="b3f1c0de-8a4e-4f0a-9c35-2f6d1e7a0b01",
+        at="2026-11-25T12:02:09Z",
+    )
 
     EVENT_TYPE = "AuditRecorded"
 
@@ -321,12 +440,14 @@ class OperatorAlertPayload(Payload):
     """Something a person must look at, and why."""
 
     severity: Literal["warning", "error", "critical"] = Field(
-        default="error", description="warning, error or critical.")
+        default="error", description="warning, error or critical."
+    )
     source: str = Field(description="The agent that raised it.")
     error: ErrorInfo = Field(description="What went wrong.")
     subject: str = Field(default="", description="What it is about, e.g. a content id.")
     context: dict[str, JsonValue] = Field(
-        default_factory=dict, description="More about it, e.g. the dead-letter topic.")
+        default_factory=dict, description="More about it, e.g. the dead-letter topic."
+    )
 
 
 class OperatorAlert(Envelope[OperatorAlertPayload]):
@@ -334,13 +455,23 @@ class OperatorAlert(Envelope[OperatorAlertPayload]):
 
     model_config = _example(
         "OperatorAlert",
-        {"severity": "error", "source": "orchestrator",
-         "error": _error("SCHEMA_VIOLATION", "invalid TrendDiscovered: payload.url: Field "
-                         "required", "validation", False),
-         "subject": "chimera.trends/2/41",
-         "context": {"dead_letter_topic": "chimera.trends.dlq"}},
-        producer="orchestrator", event_id="2c3d4e5f-6a7b-5c8d-9e0f-1a2b3c4d5e09",
-        caused_by=None, at="2026-11-25T12:00:02Z")
+        {
+            "severity": "error",
+            "source": "orchestrator",
+            "error": _error(
+                "SCHEMA_VIOLATION",
+                "invalid TrendDiscovered: payload.url: Field required",
+                "validation",
+                False,
+            ),
+            "subject": "chimera.trends/2/41",
+            "context": {"dead_letter_topic": "chimera.trends.dlq"},
+        },
+        producer="orchestrator",
+        event_id="2c3d4e5f-6a7b-5c8d-9e0f-1a2b3c4d5e09",
+        caused_by=None,
+        at="2026-11-25T12:00:02Z",
+    )
 
     EVENT_TYPE = "OperatorAlert"
 
@@ -348,8 +479,16 @@ class OperatorAlert(Envelope[OperatorAlertPayload]):
 EVENTS: dict[str, type[Envelope[Any]]] = {
     cls.EVENT_TYPE: cls
     for cls in (
-        FetchTrends, TrendDiscovered, ContentRequested, ContentReady, ContentFailed,
-        PublishRequested, Published, PublishFailed, EngagementRecorded, AuditRecorded,
+        FetchTrends,
+        TrendDiscovered,
+        ContentRequested,
+        ContentReady,
+        ContentFailed,
+        PublishRequested,
+        Published,
+        PublishFailed,
+        EngagementRecorded,
+        AuditRecorded,
         OperatorAlert,
     )
 }

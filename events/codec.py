@@ -39,8 +39,10 @@ def decode(data: bytes | None, accept: tuple[str, ...] | None = None) -> Envelop
     if model is None:
         raise DecodeError("UNKNOWN_EVENT_TYPE", f"unknown event_type {event_type!r}")
     if accept is not None and event_type not in accept:
-        raise DecodeError("UNEXPECTED_EVENT_TYPE",
-                          f"{event_type} does not belong on this topic (expects {accept})")
+        raise DecodeError(
+            "UNEXPECTED_EVENT_TYPE",
+            f"{event_type} does not belong on this topic (expects {accept})",
+        )
     try:
         # JSON mode: strict types, but ISO strings are accepted for datetimes and UUIDs.
         if raw.get("schema_version") == model.schema_version_current:

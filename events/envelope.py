@@ -35,19 +35,27 @@ class Envelope(BaseModel, Generic[P]):
 
     event_id: uuid.UUID = Field(
         default_factory=uuid.uuid4,
-        description="Unique id of this event; consumers drop a second delivery by it.")
+        description="Unique id of this event; consumers drop a second delivery by it.",
+    )
     event_type: str = Field(description="The event type name, e.g. TrendDiscovered.")
     schema_version: int = Field(
-        default=1, ge=1, description="Version of the payload's shape (see `upgrade`).")
+        default=1, ge=1, description="Version of the payload's shape (see `upgrade`)."
+    )
     occurred_at: AwareDatetime = Field(
         default_factory=lambda: datetime.now(UTC),
-        description="When it happened, ISO 8601 with a time zone.")
-    producer: str = Field(min_length=1, max_length=100,
-                          description="Who emitted it: an agent name or an outside producer.")
+        description="When it happened, ISO 8601 with a time zone.",
+    )
+    producer: str = Field(
+        min_length=1,
+        max_length=100,
+        description="Who emitted it: an agent name or an outside producer.",
+    )
     correlation_id: uuid.UUID = Field(
-        description="The workflow's id: the first event's id, copied onto every event it causes.")
+        description="The workflow's id: the first event's id, copied onto every event it causes."
+    )
     causation_id: uuid.UUID | None = Field(
-        default=None, description="The id of the event that directly caused this one, if any.")
+        default=None, description="The id of the event that directly caused this one, if any."
+    )
     payload: P = Field(description="The event's data; its shape depends on `event_type`.")
 
     @classmethod
@@ -80,8 +88,10 @@ class Envelope(BaseModel, Generic[P]):
         if expected is not None and self.event_type != expected:
             raise ValueError(f"event_type {self.event_type!r} is not {expected!r}")
         if self.schema_version not in self.schema_versions_accepted:
-            raise ValueError(f"schema_version {self.schema_version} is not one of "
-                             f"{sorted(self.schema_versions_accepted)}")
+            raise ValueError(
+                f"schema_version {self.schema_version} is not one of "
+                f"{sorted(self.schema_versions_accepted)}"
+            )
         return self
 
     @classmethod

@@ -24,24 +24,55 @@ class Stream:
 STREAMS: dict[str, Stream] = {
     s.suffix: s
     for s in (
-        Stream("research.commands", ("FetchTrends",), "none",
-               "On-demand commands for the research agent."),
-        Stream("trends", ("TrendDiscovered",), "trend id",
-               "Discovered trends, from the research agent or injected by producers."),
-        Stream("content.requests", ("ContentRequested",), "content id",
-               "The orchestrator's requests to generate content."),
-        Stream("content.events", ("ContentReady", "ContentFailed"), "content id",
-               "Outcomes of generation."),
-        Stream("publish.requests", ("PublishRequested",), "content id",
-               "Requests to publish a ready video on one platform."),
-        Stream("publish.events", ("Published", "PublishFailed"), "content id",
-               "Outcomes of publishing."),
-        Stream("engagement", ("EngagementRecorded",), "content id",
-               "Engagement snapshots of published items."),
-        Stream("audit", ("AuditRecorded",), "agent id",
-               "Every skill call and state transition, for the audit sink."),
-        Stream("alerts", ("OperatorAlert",), "subject",
-               "Things a person must look at."),
+        Stream(
+            "research.commands",
+            ("FetchTrends",),
+            "none",
+            "On-demand commands for the research agent.",
+        ),
+        Stream(
+            "trends",
+            ("TrendDiscovered",),
+            "trend id",
+            "Discovered trends, from the research agent or injected by producers.",
+        ),
+        Stream(
+            "content.requests",
+            ("ContentRequested",),
+            "content id",
+            "The orchestrator's requests to generate content.",
+        ),
+        Stream(
+            "content.events",
+            ("ContentReady", "ContentFailed"),
+            "content id",
+            "Outcomes of generation.",
+        ),
+        Stream(
+            "publish.requests",
+            ("PublishRequested",),
+            "content id",
+            "Requests to publish a ready video on one platform.",
+        ),
+        Stream(
+            "publish.events",
+            ("Published", "PublishFailed"),
+            "content id",
+            "Outcomes of publishing.",
+        ),
+        Stream(
+            "engagement",
+            ("EngagementRecorded",),
+            "content id",
+            "Engagement snapshots of published items.",
+        ),
+        Stream(
+            "audit",
+            ("AuditRecorded",),
+            "agent id",
+            "Every skill call and state transition, for the audit sink.",
+        ),
+        Stream("alerts", ("OperatorAlert",), "subject", "Things a person must look at."),
     )
 }
 

@@ -49,8 +49,9 @@ class DeadLetterReason:
         return [(DLQ_HEADER_PREFIX + name, value.encode()) for name, value in fields.items()]
 
 
-def dead_letter_headers(original: Sequence[tuple[str, bytes | None]] | None,
-                        reason: DeadLetterReason) -> list[tuple[str, bytes | None]]:
+def dead_letter_headers(
+    original: Sequence[tuple[str, bytes | None]] | None, reason: DeadLetterReason
+) -> list[tuple[str, bytes | None]]:
     """The original headers unchanged, then the reason's."""
     return [*(original or ()), *reason.headers()]
 

@@ -125,20 +125,22 @@ def failure(output_model: type[OutT], error: ErrorInfo) -> OutT:
     return output_model(success=False, error=error)
 
 
-async def invoke_json(spec: SkillSpec[InT, OutT], data: dict[str, Any], ctx: SkillContext
-                      ) -> OutT:
+async def invoke_json(spec: SkillSpec[InT, OutT], data: dict[str, Any], ctx: SkillContext) -> OutT:
     """Validate JSON `data` as the skill's input, then `invoke`; invalid input is a failed
     output with code INVALID_INPUT (and is observed like any call)."""
     began = time.monotonic()
     try:
         parsed = spec.input_model.model_validate(data)
     except PydanticValidationError as exc:
-        output = failure(spec.output_model, ValidationError(
-            f"invalid input for {spec.name}: {exc.error_count()} problem(s)",
-            code="INVALID_INPUT",
-            # Through JSON: error contexts may hold exception objects, which are not data.
-            details={"errors": json.loads(exc.json(include_url=False, include_input=False))},
-        ).info)
+        output = failure(
+            spec.output_model,
+            ValidationError(
+                f"invalid input for {spec.name}: {exc.error_count()} problem(s)",
+                code="INVALID_INPUT",
+                # Through JSON: error contexts may hold exception objects, which are not data.
+                details={"errors": json.loads(exc.json(include_url=False, include_input=False))},
+            ).info,
+        )
         await _notify(ctx, SkillCall(spec.name, data, output, 0, time.monotonic() - began))
         return output
     return await invoke(spec, parsed, ctx)
@@ -159,8 +161,13 @@ async def invoke(spec: SkillSpec[InT, OutT], data: InT, ctx: SkillContext) -> Ou
                 exc.details.setdefault("attempts", attempts)
                 output = failure(spec.output_model, exc.info)
                 break
-            log.warning("%s: transient error %s, retry %d in %.1fs", spec.name, exc.code,
-                        attempts, plan.delay)
+            log.warning(
+                "%s: transient error %s, retry %d in %.1fs",
+                spec.name,
+                exc.code,
+                attempts,
+                plan.delay,
+            )
             await ctx.sleep(plan.delay)
         except OperationError as exc:
             if exc.category is ErrorCategory.UNKNOWN:
@@ -173,10 +180,14 @@ async def invoke(spec: SkillSpec[InT, OutT], data: InT, ctx: SkillContext) -> Ou
             raise
         except Exception as exc:
             log.exception("%s failed unexpectedly", spec.name)
-            output = failure(spec.output_model, UnknownError(
-                f"{type(exc).__name__}: {exc}", code="UNEXPECTED_ERROR",
-                details={"exception": type(exc).__name__},
-            ).info)
+            output = failure(
+                spec.output_model,
+                UnknownError(
+                    f"{type(exc).__name__}: {exc}",
+                    code="UNEXPECTED_ERROR",
+                    details={"exception": type(exc).__name__},
+                ).info,
+            )
             break
     await _notify(ctx, SkillCall(spec.name, data, output, attempts, time.monotonic() - began))
     return output

@@ -47,8 +47,9 @@ class SkillObserver(Protocol):
 class TrendSnapshots(Protocol):
     """Where trend snapshots are kept, so velocity (views gained per hour) can be computed."""
 
-    async def apply_velocity(self, trends: list[Trend], observed_at: datetime, *,
-                             retention: timedelta) -> list[Trend]: ...
+    async def apply_velocity(
+        self, trends: list[Trend], observed_at: datetime, *, retention: timedelta
+    ) -> list[Trend]: ...
 
 
 @dataclass

@@ -61,6 +61,7 @@ class RateLimiter(Protocol):
         """Block the bucket for `seconds` (the platform said 429 with Retry-After)."""
         ...
 
+
 YOUTUBE_DAILY_UNITS = 10_000
 """YouTube Data API v3 default quota: 10,000 units a day per project (videos.list costs 1)."""
 

@@ -17,19 +17,33 @@ from events import Trend
 
 def trend(n: int, **overrides: Any) -> Trend:
     data: dict[str, Any] = {
-        "id": f"feed:item-{n}", "platform": "feed", "topic": f"topic {n}",
-        "title": f"Trend number {n}", "description": "A thing people talk about.",
-        "engagement_metrics": {"views": 1000 * n, "likes": 10 * n, "comments": n,
-                               "shares": n, "engagement_rate": 0.012},
-        "velocity": 100.0 * n, "timestamp": datetime.now(UTC), "url": f"https://example.org/{n}",
+        "id": f"feed:item-{n}",
+        "platform": "feed",
+        "topic": f"topic {n}",
+        "title": f"Trend number {n}",
+        "description": "A thing people talk about.",
+        "engagement_metrics": {
+            "views": 1000 * n,
+            "likes": 10 * n,
+            "comments": n,
+            "shares": n,
+            "engagement_rate": 0.012,
+        },
+        "velocity": 100.0 * n,
+        "timestamp": datetime.now(UTC),
+        "url": f"https://example.org/{n}",
         "tags": ["tech"],
     }
     data.update(overrides)
     return Trend.model_validate(data, strict=False)
 
 
-async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]],
-                  headers: list[tuple[str, bytes]] | None = None) -> None:
+async def produce(
+    bootstrap: str,
+    topic: str,
+    messages: list[tuple[bytes | None, bytes | None]],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
@@ -39,13 +53,18 @@ async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None,
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str, *, expect: int | None = None,
-                     timeout: float = 15.0) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_topic(
+    bootstrap: str, topic: str, *, expect: int | None = None, timeout: float = 15.0
+) -> list[ConsumerRecord[bytes, bytes]]:
     """Everything on `topic` (from the start); with `expect`, waits until that many are there
     and then a little longer, so extra (duplicate) records would be seen too."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                group_id=f"reader-{uuid.uuid4().hex}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"reader-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     deadline = time.monotonic() + timeout
@@ -66,8 +85,9 @@ async def read_topic(bootstrap: str, topic: str, *, expect: int | None = None,
     return records
 
 
-async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 30.0,
-                   what: str = "condition") -> None:
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if await check():

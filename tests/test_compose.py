@@ -40,8 +40,11 @@ def cli_commands() -> set[str]:
 
 def agent_services() -> dict[str, dict[str, Any]]:
     """Agent name -> its compose service."""
-    return {s["command"][1]: s for s in compose()["services"].values()
-            if s.get("command", [None])[0] == "agent"}
+    return {
+        s["command"][1]: s
+        for s in compose()["services"].values()
+        if s.get("command", [None])[0] == "agent"
+    }
 
 
 def chimera_services() -> dict[str, dict[str, Any]]:
@@ -126,8 +129,9 @@ def test_services_are_wired_with_health_checks_and_conditions() -> None:
     for name, service in agent_services().items():
         assert service["depends_on"]["kafka"]["condition"] == "service_healthy", name
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy", name
-        assert service["depends_on"]["migrate"]["condition"] == \
-            "service_completed_successfully", name
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully", (
+            name
+        )
         env = service["environment"]
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["DATABASE_URL"].startswith("postgresql://")
@@ -153,8 +157,9 @@ def test_agent_health_checks_ask_the_readiness_endpoint_on_the_configured_port()
         test, _, port, path = _health_url(service)
         assert test[1:3] == ["python", "-c"], f"{name}: the image's Python, no curl"
         assert "curl" not in " ".join(test) and "wget" not in " ".join(test)
-        assert path == "/health/ready" and f'"{path}"' in ops_source, \
+        assert path == "/health/ready" and f'"{path}"' in ops_source, (
             f"{name}: the agents serve no {path}"
+        )
         env = service["environment"]
         # the names the agents' settings read, with the values the check relies on
         http = env_names(ObservabilitySettings)
@@ -188,14 +193,16 @@ def readiness_server() -> Iterator[int]:
 
 
 def test_the_health_check_command_passes_when_ready_and_fails_when_not(
-        readiness_server: int) -> None:
+    readiness_server: int,
+) -> None:
     """Run the compose health check's Python (pointed at a stand-in server) for real."""
     test, host, port, _ = _health_url(agent_services()["generate"])
     code = test[3].replace(f"{host}:{port}", f"127.0.0.1:{readiness_server}")
 
     def run() -> int:
-        return subprocess.run([sys.executable, "-c", code], capture_output=True,
-                              timeout=20).returncode
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, timeout=20
+        ).returncode
 
     _Ready.ready = True
     assert run() == 0
@@ -215,15 +222,22 @@ def test_agents_can_be_scaled() -> None:
 def test_partition_counts_are_set_and_documented() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     services = compose()["services"]
-    partitions = {int(s["environment"]["CHIMERA_TOPIC_PARTITIONS"])
-                  for s in agent_services().values()}
+    partitions = {
+        int(s["environment"]["CHIMERA_TOPIC_PARTITIONS"]) for s in agent_services().values()
+    }
     assert len(partitions) == 1, "every agent must create topics the same way"
     (count,) = partitions
     assert int(services["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"]) == count
     assert count >= 3, "room for a few replicas per agent"
     comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
-    for needle in ("CHIMERA_TOPIC_PARTITIONS", "first", "kafka-topics", "--alter",
-                   "--partitions", "--scale"):
+    for needle in (
+        "CHIMERA_TOPIC_PARTITIONS",
+        "first",
+        "kafka-topics",
+        "--alter",
+        "--partitions",
+        "--scale",
+    ):
         assert needle in comments, f"the comment block should explain {needle}"
 
 
@@ -231,16 +245,16 @@ def test_graceful_stop_outlasts_the_agents_shutdown_timeout() -> None:
     for name, service in agent_services().items():
         grace = service["stop_grace_period"]
         assert grace.endswith("s")
-        assert float(grace[:-1]) > float(service["environment"]["CHIMERA_SHUTDOWN_TIMEOUT_S"]), \
-            name
+        assert float(grace[:-1]) > float(service["environment"]["CHIMERA_SHUTDOWN_TIMEOUT_S"]), name
 
 
 # --- environment against the code ------------------------------------------------------------
 def test_every_variable_set_for_chimera_is_a_real_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     known = known_env()
     env_sets = {f"service {n}": s.get("environment", {}) for n, s in chimera_services().items()}
-    env_sets["Dockerfile"] = {k: v for k, v in dockerfile_env().items()
-                              if not k.startswith(("PYTHON", "PIP_"))}
+    env_sets["Dockerfile"] = {
+        k: v for k, v in dockerfile_env().items() if not k.startswith(("PYTHON", "PIP_"))
+    }
     for where, env in env_sets.items():
         for name in env:
             assert name.upper() in known, f"{where}: {name} is not read by any setting"
@@ -261,8 +275,14 @@ def test_every_variable_set_for_chimera_is_a_real_setting(monkeypatch: pytest.Mo
 
 def test_the_environment_check_can_tell_a_typo() -> None:
     known = known_env()
-    for real in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "CHIMERA_TOPIC_PARTITIONS",
-                 "CHIMERA_HTTP_PORT", "CHIMERA_STATUS_MAX_LAG", "CHIMERA_PUBLISH_DIR"):
+    for real in (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "DATABASE_URL",
+        "CHIMERA_TOPIC_PARTITIONS",
+        "CHIMERA_HTTP_PORT",
+        "CHIMERA_STATUS_MAX_LAG",
+        "CHIMERA_PUBLISH_DIR",
+    ):
         assert real in known, real
     for typo in ("CHIMERA_TOPIC_PARTITION", "CHIMERA_HTTP_PROT", "KAFKA_BOOTSTRAP_SERVER"):
         assert typo not in known, typo

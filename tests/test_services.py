@@ -21,8 +21,9 @@ async def test_kafka_round_trip_keeps_key_order(settings: Settings) -> None:
     finally:
         await admin.close()
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
-                                enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True
+    )
     await producer.start()
     sent = [(f"key-{i % 4}", {"n": i}) for i in range(40)]
     try:
@@ -31,9 +32,13 @@ async def test_kafka_round_trip_keeps_key_order(settings: Settings) -> None:
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers,
-                                group_id=f"g-{uuid.uuid4().hex}", auto_offset_reset="earliest",
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"g-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     received: list[tuple[str, int]] = []
     try:
@@ -51,8 +56,9 @@ async def test_kafka_round_trip_keeps_key_order(settings: Settings) -> None:
         assert per_key == sorted(per_key), f"{key} arrived out of order"
 
 
-async def test_postgres_round_trip_in_an_isolated_database(pool: asyncpg.Pool,
-                                                           database_url: str) -> None:
+async def test_postgres_round_trip_in_an_isolated_database(
+    pool: asyncpg.Pool, database_url: str
+) -> None:
     assert database_url.rsplit("/", 1)[1].startswith("t_")
     assert await pool.fetchval("SELECT count(*) FROM trends") == 0
     await pool.execute(
@@ -64,7 +70,10 @@ async def test_postgres_round_trip_in_an_isolated_database(pool: asyncpg.Pool,
     row = await pool.fetchrow("SELECT topic, engagement_metrics, tags FROM trends WHERE id='t1'")
     assert row is not None
     assert (row["topic"], json.loads(row["engagement_metrics"]), row["tags"]) == (
-        "ai", {"views": 10}, ["ai", "tech"])
+        "ai",
+        {"views": 10},
+        ["ai", "tech"],
+    )
 
 
 async def test_each_test_gets_its_own_database(pool: asyncpg.Pool) -> None:

@@ -15,10 +15,21 @@ from events import AuditRecorded, Topics
 
 def build(settings: Settings, max_records: int = 2000) -> AgentRuntime:
     topics = Topics(settings.topic_prefix)
-    return AgentRuntime(sink.AGENT, settings, [
-        Subscription("audit.sink", topics.audit, (AuditRecorded,),
-                     batch=sink.store, inbox=False, max_records=max_records),
-    ], description=__doc__ or "")
+    return AgentRuntime(
+        sink.AGENT,
+        settings,
+        [
+            Subscription(
+                "audit.sink",
+                topics.audit,
+                (AuditRecorded,),
+                batch=sink.store,
+                inbox=False,
+                max_records=max_records,
+            ),
+        ],
+        description=__doc__ or "",
+    )
 
 
 def create_app() -> FastStream:

@@ -19,9 +19,16 @@ AGENT = "audit"
 
 def _row(event: AuditRecorded) -> tuple[Any, ...]:
     p = event.payload
-    return (p.id, p.agent_id, p.action, p.skill_name,
-            json.dumps(redact(p.input_data)), json.dumps(redact(p.output_data)),
-            p.status, p.timestamp)
+    return (
+        p.id,
+        p.agent_id,
+        p.action,
+        p.skill_name,
+        json.dumps(redact(p.input_data)),
+        json.dumps(redact(p.output_data)),
+        p.status,
+        p.timestamp,
+    )
 
 
 async def store(events: list[AuditRecorded], tx: Tx) -> None:

@@ -18,11 +18,22 @@ from events import ContentRequested, Topics
 def build(settings: Settings, generate: GenerateSettings | None = None) -> AgentRuntime:
     generate = generate or GenerateSettings()
     topics = Topics(settings.topic_prefix)
-    return AgentRuntime(handlers.AGENT, settings, [
-        # One item at a time: rendering is long, so the poll interval is raised to match.
-        Subscription(handlers.CONSUMER, topics.content_requests, (ContentRequested,),
-                     long=handlers.on_content_requested(generate), max_records=1),
-    ], description=__doc__ or "", max_poll_interval_ms=30 * 60 * 1000)
+    return AgentRuntime(
+        handlers.AGENT,
+        settings,
+        [
+            # One item at a time: rendering is long, so the poll interval is raised to match.
+            Subscription(
+                handlers.CONSUMER,
+                topics.content_requests,
+                (ContentRequested,),
+                long=handlers.on_content_requested(generate),
+                max_records=1,
+            ),
+        ],
+        description=__doc__ or "",
+        max_poll_interval_ms=30 * 60 * 1000,
+    )
 
 
 def create_app() -> FastStream:

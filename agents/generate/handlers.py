@@ -31,7 +31,10 @@ from skills.script.skill import write_script
 AGENT = "generate"
 CONSUMER = "generate.requests"
 ASPECT: dict[str, Literal["9:16", "16:9", "1:1"]] = {
-    "vertical": "9:16", "landscape": "16:9", "square": "1:1"}
+    "vertical": "9:16",
+    "landscape": "16:9",
+    "square": "1:1",
+}
 VIDEO_PLATFORMS = {"youtube", "tiktok", "twitter"}
 Stage = Literal["download", "transcribe", "script", "render", "store"]
 InT = TypeVar("InT", bound=SkillInput)
@@ -43,7 +46,8 @@ class GenerateSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHIMERA_GENERATE_", extra="ignore")
 
     download_reference: bool = Field(
-        default=True, description="Fetch the trend's video (YouTube/TikTok/X) as background.")
+        default=True, description="Fetch the trend's video (YouTube/TikTok/X) as background."
+    )
     transcribe: bool = Field(default=True, description="Transcribe the reference video.")
     narrate: bool = Field(default=True, description="Speak the script (espeak-ng).")
     target_duration_s: int = Field(default=30, ge=10, le=60)
@@ -65,8 +69,11 @@ def _valid(stage: Stage, build: Callable[[], InT]) -> InT:
         return build()
     except PydanticValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise StageFailed(stage, ValidationError(
-            f"invalid input for the {stage} stage: {problems}", code="INVALID_INPUT").info
+        raise StageFailed(
+            stage,
+            ValidationError(
+                f"invalid input for the {stage} stage: {problems}", code="INVALID_INPUT"
+            ).info,
         ) from exc
 
 
@@ -74,8 +81,9 @@ def _error(error: ErrorInfo | None, what: str) -> ErrorInfo:
     return error or ErrorInfo(code="UNKNOWN_ERROR", message=f"{what} failed without saying why")
 
 
-async def _reference(rt: AgentRuntime, request: ContentRequested,
-                     settings: GenerateSettings) -> tuple[str | None, str | None]:
+async def _reference(
+    rt: AgentRuntime, request: ContentRequested, settings: GenerateSettings
+) -> tuple[str | None, str | None]:
     """The reference clip and its transcript, when the trend has a video we may fetch.
 
     A reference is optional: a refused or unsupported URL, or no speech model, means the
@@ -95,36 +103,63 @@ async def _reference(rt: AgentRuntime, request: ContentRequested,
     return download.path, (transcript.text if transcript.success else None)
 
 
-async def make_content(rt: AgentRuntime, request: ContentRequested,
-                       settings: GenerateSettings) -> tuple[Script, GenerateVideoOutput]:
+async def make_content(
+    rt: AgentRuntime, request: ContentRequested, settings: GenerateSettings
+) -> tuple[Script, GenerateVideoOutput]:
     """Run the stages; raises StageFailed naming the stage that failed."""
     p = request.payload
     reference, transcript = await _reference(rt, request, settings)
-    written = await rt.skills(write_script, _valid("script", lambda: WriteScriptInput(
-        trend=p.trend, transcript=transcript, target_duration_s=settings.target_duration_s)))
+    written = await rt.skills(
+        write_script,
+        _valid(
+            "script",
+            lambda: WriteScriptInput(
+                trend=p.trend, transcript=transcript, target_duration_s=settings.target_duration_s
+            ),
+        ),
+    )
     if not written.success or written.script is None:
         raise StageFailed("script", _error(written.error, "writing the script"))
     script = written.script
-    video = await rt.skills(generate_video, _valid("render", lambda: GenerateVideoInput(
-        script=ScriptLines(title=script.title, hook=script.hook, body=script.body,
-                           call_to_action=script.call_to_action),
-        aspect=ASPECT[p.format], resolution_scale=settings.resolution_scale,
-        background_video=reference, narrate=settings.narrate, preset=settings.preset,
-        output_name=f"{p.content_id}.mp4")))
+    video = await rt.skills(
+        generate_video,
+        _valid(
+            "render",
+            lambda: GenerateVideoInput(
+                script=ScriptLines(
+                    title=script.title,
+                    hook=script.hook,
+                    body=script.body,
+                    call_to_action=script.call_to_action,
+                ),
+                aspect=ASPECT[p.format],
+                resolution_scale=settings.resolution_scale,
+                background_video=reference,
+                narrate=settings.narrate,
+                preset=settings.preset,
+                output_name=f"{p.content_id}.mp4",
+            ),
+        ),
+    )
     if not video.success or video.path is None:
         raise StageFailed("render", _error(video.error, "rendering"))
     return script, video
 
 
-def on_content_requested(settings: GenerateSettings
-                         ) -> Callable[[ContentRequested, AgentRuntime], Awaitable[None]]:
+def on_content_requested(
+    settings: GenerateSettings,
+) -> Callable[[ContentRequested, AgentRuntime], Awaitable[None]]:
     @emits(ContentReady, ContentFailed, AuditRecorded)
     async def handle(event: ContentRequested, rt: AgentRuntime) -> None:
         p = event.payload
         async with rt.transaction() as tx:
             previous = await content.set_content_status(tx.conn, p.content_id, "generating")
-            await tx.audit("content:generating", cause=event, discriminator=str(p.attempt),
-                           input_data={"content_id": p.content_id, "previous": previous})
+            await tx.audit(
+                "content:generating",
+                cause=event,
+                discriminator=str(p.attempt),
+                input_data={"content_id": p.content_id, "previous": previous},
+            )
         try:
             script, video = await make_content(rt, event, settings)
         except StageFailed as failed:
@@ -132,39 +167,79 @@ def on_content_requested(settings: GenerateSettings
                 if not await tx.claim(CONSUMER, event):
                     return
                 await content.set_content_status(tx.conn, p.content_id, "failed")
-                await tx.emit(ContentFailed.create(
-                    ContentFailedPayload(content_id=p.content_id, trend_id=p.trend.id,
-                                         stage=failed.stage, error=failed.error,
-                                         attempt=p.attempt),
-                    producer=AGENT, causation=event,
-                    event_id=derived_id("failed", event.event_id),
-                ), key=p.content_id)
-                await tx.audit("content:failed", status="failure", cause=event,
-                               output_data={"stage": failed.stage, "error": failed.error.code})
+                await tx.emit(
+                    ContentFailed.create(
+                        ContentFailedPayload(
+                            content_id=p.content_id,
+                            trend_id=p.trend.id,
+                            stage=failed.stage,
+                            error=failed.error,
+                            attempt=p.attempt,
+                        ),
+                        producer=AGENT,
+                        causation=event,
+                        event_id=derived_id("failed", event.event_id),
+                    ),
+                    key=p.content_id,
+                )
+                await tx.audit(
+                    "content:failed",
+                    status="failure",
+                    cause=event,
+                    output_data={"stage": failed.stage, "error": failed.error.code},
+                )
             return
         assert video.path is not None  # make_content checked it
         async with rt.transaction() as tx:
             if not await tx.claim(CONSUMER, event):
                 return
-            description = "\n\n".join(filter(None, [script.description,
-                                                     " ".join(script.hashtags)]))
+            description = "\n\n".join(filter(None, [script.description, " ".join(script.hashtags)]))
             await content.set_content_status(
-                tx.conn, p.content_id, "ready", script=script.model_dump_json(),
+                tx.conn,
+                p.content_id,
+                "ready",
+                script=script.model_dump_json(),
                 local_path=video.path,
-                metadata={"duration": video.duration, "resolution": video.resolution,
-                          "sha256": video.sha256, "size": video.size, "format": p.format,
-                          "has_audio": video.has_audio, "title": script.title})
-            await tx.emit(ContentReady.create(
-                ContentReadyPayload(
-                    content_id=p.content_id, trend_id=p.trend.id, path=video.path,
-                    duration=video.duration, width=video.width, height=video.height,
-                    sha256=video.sha256, title=script.title, description=description,
-                    tags=[h.lstrip("#") for h in script.hashtags],
-                    script="\n".join(script.lines), attempt=p.attempt),
-                producer=AGENT, causation=event, event_id=derived_id("ready", event.event_id),
-            ), key=p.content_id)
-            await tx.audit("content:ready", cause=event,
-                           output_data={"content_id": p.content_id, "path": video.path,
-                                        "duration": video.duration})
+                metadata={
+                    "duration": video.duration,
+                    "resolution": video.resolution,
+                    "sha256": video.sha256,
+                    "size": video.size,
+                    "format": p.format,
+                    "has_audio": video.has_audio,
+                    "title": script.title,
+                },
+            )
+            await tx.emit(
+                ContentReady.create(
+                    ContentReadyPayload(
+                        content_id=p.content_id,
+                        trend_id=p.trend.id,
+                        path=video.path,
+                        duration=video.duration,
+                        width=video.width,
+                        height=video.height,
+                        sha256=video.sha256,
+                        title=script.title,
+                        description=description,
+                        tags=[h.lstrip("#") for h in script.hashtags],
+                        script="\n".join(script.lines),
+                        attempt=p.attempt,
+                    ),
+                    producer=AGENT,
+                    causation=event,
+                    event_id=derived_id("ready", event.event_id),
+                ),
+                key=p.content_id,
+            )
+            await tx.audit(
+                "content:ready",
+                cause=event,
+                output_data={
+                    "content_id": p.content_id,
+                    "path": video.path,
+                    "duration": video.duration,
+                },
+            )
 
     return handle

@@ -20,16 +20,31 @@ from events import ContentFailed, ContentReady, Published, PublishFailed, Topics
 def build(settings: Settings, policy: Policy | None = None) -> AgentRuntime:
     policy = policy or Policy()
     topics = Topics(settings.topic_prefix)
-    return AgentRuntime(handlers.AGENT, settings, [
-        Subscription("orchestrator.trends", topics.trends, (TrendDiscovered,),
-                     batch=partial(handlers.on_trends_discovered, policy=policy)),
-        Subscription[ContentReady | ContentFailed](
-            "orchestrator.content", topics.content_events, (ContentReady, ContentFailed),
-            in_tx=partial(handlers.on_content_event, policy=policy)),
-        Subscription[Published | PublishFailed](
-            "orchestrator.publications", topics.publish_events, (Published, PublishFailed),
-            in_tx=partial(handlers.on_publication_event, policy=policy)),
-    ], description=__doc__ or "")
+    return AgentRuntime(
+        handlers.AGENT,
+        settings,
+        [
+            Subscription(
+                "orchestrator.trends",
+                topics.trends,
+                (TrendDiscovered,),
+                batch=partial(handlers.on_trends_discovered, policy=policy),
+            ),
+            Subscription[ContentReady | ContentFailed](
+                "orchestrator.content",
+                topics.content_events,
+                (ContentReady, ContentFailed),
+                in_tx=partial(handlers.on_content_event, policy=policy),
+            ),
+            Subscription[Published | PublishFailed](
+                "orchestrator.publications",
+                topics.publish_events,
+                (Published, PublishFailed),
+                in_tx=partial(handlers.on_publication_event, policy=policy),
+            ),
+        ],
+        description=__doc__ or "",
+    )
 
 
 def create_app() -> FastStream:

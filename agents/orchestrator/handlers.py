@@ -47,33 +47,69 @@ async def on_trends_discovered(events: list[TrendDiscovered], tx: Tx, policy: Po
     for event in events:
         trend = event.payload
         topic = trend.topic.lower()
-        decision = decide(policy, trend, topic_recently_covered=topic in covered,
-                          used_today=used)
+        decision = decide(policy, trend, topic_recently_covered=topic in covered, used_today=used)
         if not decision.accept:
-            rows.append((event.correlation_id, trend.id, topic, None, "rejected",
-                         decision.reason, [], 0))
-            await tx.audit("decide", cause=event, input_data={"trend_id": trend.id},
-                           output_data={"accepted": False, "reason": decision.reason})
+            rows.append(
+                (event.correlation_id, trend.id, topic, None, "rejected", decision.reason, [], 0)
+            )
+            await tx.audit(
+                "decide",
+                cause=event,
+                input_data={"trend_id": trend.id},
+                output_data={"accepted": False, "reason": decision.reason},
+            )
             continue
         covered.add(topic)
         for platform in decision.platforms:
             used[platform] = used.get(platform, 0) + 1
             spent[platform] = spent.get(platform, 0) + 1
         content_id = str(derived_id("content", event.correlation_id))
-        drafts.append((content_id, policy.style,
-                       {"format": policy.format, "correlation_id": str(event.correlation_id)},
-                       trend.id))
-        rows.append((event.correlation_id, trend.id, topic, content_id, "generating",
-                     "accepted", list(decision.platforms), 1))
-        await tx.emit(ContentRequested.create(
-            ContentRequestedPayload(
-                content_id=content_id, trend=trend, style=policy.style, format=policy.format,
-                platforms=[cast(PublishPlatform, p) for p in decision.platforms], attempt=1),
-            producer=AGENT, causation=event, event_id=derived_id("requested", event.event_id),
-        ), key=content_id)
-        await tx.audit("decide", cause=event, input_data={"trend_id": trend.id},
-                       output_data={"accepted": True, "content_id": content_id,
-                                    "platforms": list(decision.platforms)})
+        drafts.append(
+            (
+                content_id,
+                policy.style,
+                {"format": policy.format, "correlation_id": str(event.correlation_id)},
+                trend.id,
+            )
+        )
+        rows.append(
+            (
+                event.correlation_id,
+                trend.id,
+                topic,
+                content_id,
+                "generating",
+                "accepted",
+                list(decision.platforms),
+                1,
+            )
+        )
+        await tx.emit(
+            ContentRequested.create(
+                ContentRequestedPayload(
+                    content_id=content_id,
+                    trend=trend,
+                    style=policy.style,
+                    format=policy.format,
+                    platforms=[cast(PublishPlatform, p) for p in decision.platforms],
+                    attempt=1,
+                ),
+                producer=AGENT,
+                causation=event,
+                event_id=derived_id("requested", event.event_id),
+            ),
+            key=content_id,
+        )
+        await tx.audit(
+            "decide",
+            cause=event,
+            input_data={"trend_id": trend.id},
+            output_data={
+                "accepted": True,
+                "content_id": content_id,
+                "platforms": list(decision.platforms),
+            },
+        )
         await tx.audit("content:draft", cause=event, input_data={"content_id": content_id})
     await content.insert_drafts(conn, drafts)
     await workflows.insert(conn, rows)
@@ -91,20 +127,37 @@ async def on_content_ready(event: ContentReady, tx: Tx, policy: Policy) -> None:
     scheduled = datetime.now(UTC) + timedelta(seconds=policy.publish_delay_seconds)
     for platform in workflows.platforms(workflow):
         publication_id = str(derived_id("publication", ready.content_id, platform))
-        await tx.emit(PublishRequested.create(
-            PublishRequestedPayload.model_validate({
-                "publication_id": publication_id, "content_id": ready.content_id,
-                "platform": platform, "path": ready.path, "title": ready.title,
-                "description": ready.description, "tags": ready.tags,
-                "scheduled_at": scheduled.isoformat(), "attempt": 1,
-            }, strict=False),
-            producer=AGENT, causation=event,
-            event_id=derived_id("publish", event.event_id, platform),
-        ), key=ready.content_id)
-    await tx.audit("schedule", cause=event,
-                   output_data={"content_id": ready.content_id,
-                                "platforms": workflows.platforms(workflow),
-                                "scheduled_at": scheduled.isoformat()})
+        await tx.emit(
+            PublishRequested.create(
+                PublishRequestedPayload.model_validate(
+                    {
+                        "publication_id": publication_id,
+                        "content_id": ready.content_id,
+                        "platform": platform,
+                        "path": ready.path,
+                        "title": ready.title,
+                        "description": ready.description,
+                        "tags": ready.tags,
+                        "scheduled_at": scheduled.isoformat(),
+                        "attempt": 1,
+                    },
+                    strict=False,
+                ),
+                producer=AGENT,
+                causation=event,
+                event_id=derived_id("publish", event.event_id, platform),
+            ),
+            key=ready.content_id,
+        )
+    await tx.audit(
+        "schedule",
+        cause=event,
+        output_data={
+            "content_id": ready.content_id,
+            "platforms": workflows.platforms(workflow),
+            "scheduled_at": scheduled.isoformat(),
+        },
+    )
 
 
 @emits(ContentRequested, AuditRecorded, OperatorAlert)
@@ -117,26 +170,53 @@ async def on_content_failed(event: ContentFailed, tx: Tx, policy: Policy) -> Non
     trend = await trends.trend_payload(tx.conn, failed.trend_id)
     if plan.action != "give_up" and trend is not None:
         meta = await content.metadata(tx.conn, failed.content_id)
-        await workflows.set_generate_attempts(tx.conn, workflow["correlation_id"],
-                                              failed.attempt + 1)
+        await workflows.set_generate_attempts(
+            tx.conn, workflow["correlation_id"], failed.attempt + 1
+        )
         await content.set_content_status(tx.conn, failed.content_id, "draft")
-        await tx.emit(ContentRequested.create(
-            ContentRequestedPayload.model_validate({
-                "content_id": failed.content_id, "trend": trend, "style": policy.style,
-                "format": str(meta.get("format", "vertical")),
-                "platforms": workflows.platforms(workflow), "attempt": failed.attempt + 1,
-            }, strict=False),
-            producer=AGENT, causation=event, event_id=derived_id("retry", event.event_id),
-        ), key=failed.content_id)
-        await tx.audit("retry-generate", cause=event,
-                       output_data={"content_id": failed.content_id, "attempt": failed.attempt + 1})
+        await tx.emit(
+            ContentRequested.create(
+                ContentRequestedPayload.model_validate(
+                    {
+                        "content_id": failed.content_id,
+                        "trend": trend,
+                        "style": policy.style,
+                        "format": str(meta.get("format", "vertical")),
+                        "platforms": workflows.platforms(workflow),
+                        "attempt": failed.attempt + 1,
+                    },
+                    strict=False,
+                ),
+                producer=AGENT,
+                causation=event,
+                event_id=derived_id("retry", event.event_id),
+            ),
+            key=failed.content_id,
+        )
+        await tx.audit(
+            "retry-generate",
+            cause=event,
+            output_data={"content_id": failed.content_id, "attempt": failed.attempt + 1},
+        )
         return
-    await workflows.set_state(tx.conn, workflow["correlation_id"], "abandoned",
-                              f"generation failed at {failed.stage}: {failed.error.code}")
-    await tx.audit("abandon", status="failure", cause=event,
-                   output_data={"content_id": failed.content_id, "error": failed.error.code})
-    await tx.alert(failed.error, subject=failed.content_id, cause=event,
-                   context={"stage": failed.stage, "attempt": failed.attempt})
+    await workflows.set_state(
+        tx.conn,
+        workflow["correlation_id"],
+        "abandoned",
+        f"generation failed at {failed.stage}: {failed.error.code}",
+    )
+    await tx.audit(
+        "abandon",
+        status="failure",
+        cause=event,
+        output_data={"content_id": failed.content_id, "error": failed.error.code},
+    )
+    await tx.alert(
+        failed.error,
+        subject=failed.content_id,
+        cause=event,
+        context={"stage": failed.stage, "attempt": failed.attempt},
+    )
 
 
 @emits(AuditRecorded)
@@ -154,24 +234,46 @@ async def on_publish_failed(event: PublishFailed, tx: Tx, policy: Policy) -> Non
     plan = publication.retry_plan(failed, policy.publish_retry)
     row = await publications.get(tx.conn, failed.publication_id)
     if plan.action != "give_up" and row is not None:
-        await tx.emit(PublishRequested.create(
-            PublishRequestedPayload.model_validate({
-                "publication_id": failed.publication_id, "content_id": failed.content_id,
-                "platform": failed.platform, "path": row["local_path"] or "",
-                "title": row["title"], "description": row["description"] or "",
-                "tags": list(row["tags"] or []),
-                "scheduled_at": (datetime.now(UTC) + timedelta(seconds=plan.delay)).isoformat(),
+        await tx.emit(
+            PublishRequested.create(
+                PublishRequestedPayload.model_validate(
+                    {
+                        "publication_id": failed.publication_id,
+                        "content_id": failed.content_id,
+                        "platform": failed.platform,
+                        "path": row["local_path"] or "",
+                        "title": row["title"],
+                        "description": row["description"] or "",
+                        "tags": list(row["tags"] or []),
+                        "scheduled_at": (
+                            datetime.now(UTC) + timedelta(seconds=plan.delay)
+                        ).isoformat(),
+                        "attempt": failed.attempt + 1,
+                    },
+                    strict=False,
+                ),
+                producer=AGENT,
+                causation=event,
+                event_id=derived_id("retry", event.event_id),
+            ),
+            key=failed.content_id,
+        )
+        await tx.audit(
+            "retry-publish",
+            cause=event,
+            output_data={
+                "publication_id": failed.publication_id,
                 "attempt": failed.attempt + 1,
-            }, strict=False),
-            producer=AGENT, causation=event, event_id=derived_id("retry", event.event_id),
-        ), key=failed.content_id)
-        await tx.audit("retry-publish", cause=event,
-                       output_data={"publication_id": failed.publication_id,
-                                    "attempt": failed.attempt + 1,
-                                    "delay_s": round(plan.delay, 1)})
+                "delay_s": round(plan.delay, 1),
+            },
+        )
         return
-    await tx.alert(failed.error, subject=failed.publication_id, cause=event,
-                   context={"platform": failed.platform, "outcome_unknown": failed.outcome_unknown})
+    await tx.alert(
+        failed.error,
+        subject=failed.publication_id,
+        cause=event,
+        context={"platform": failed.platform, "outcome_unknown": failed.outcome_unknown},
+    )
     await _settle(tx, event, failed.content_id)
 
 
@@ -204,10 +306,14 @@ async def _settle(tx: Tx, event: Envelope[Any], content_id: str) -> None:
     if not all(status.get(p) in final for p in wanted):
         return
     published = [p for p in wanted if status[p] == "published"]
-    state = ("completed" if len(published) == len(wanted)
-             else "partial" if published else "abandoned")
+    state = (
+        "completed" if len(published) == len(wanted) else "partial" if published else "abandoned"
+    )
     await workflows.set_state(tx.conn, workflow["correlation_id"], state)
     if published:
         await content.set_content_status(tx.conn, content_id, "published")
-    await tx.audit(f"workflow:{state}", cause=event,
-                   output_data={"content_id": content_id, "publications": status})
+    await tx.audit(
+        f"workflow:{state}",
+        cause=event,
+        output_data={"content_id": content_id, "publications": status},
+    )

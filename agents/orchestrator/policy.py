@@ -24,8 +24,9 @@ class Policy(BaseSettings):
     allow_tags: list[str] = Field(default_factory=list, description="Empty: every tag.")
     deny_tags: list[str] = Field(default_factory=list)
     topic_cooldown_hours: float = Field(default=24.0, ge=0)
-    platforms: list[PublishPlatform] = Field(default_factory=lambda: list[PublishPlatform](
-        ["local"]))
+    platforms: list[PublishPlatform] = Field(
+        default_factory=lambda: list[PublishPlatform](["local"])
+    )
     daily_budget: dict[str, int] = Field(
         default_factory=lambda: {"local": 1000, "youtube": 6, "tiktok": 10, "twitter": 50},
         description="Pieces of content per platform per UTC day.",
@@ -39,15 +40,20 @@ class Policy(BaseSettings):
     @property
     def generate_retry(self) -> RetryPolicy:
         """Generation is tried `max_generate_attempts` times in all, at once each time."""
-        return RetryPolicy(max_retries=self.max_generate_attempts - 1, base_delay=0.0,
-                           max_delay=0.0, jitter=0.0)
+        return RetryPolicy(
+            max_retries=self.max_generate_attempts - 1, base_delay=0.0, max_delay=0.0, jitter=0.0
+        )
 
     @property
     def publish_retry(self) -> RetryPolicy:
         """A failed publication is tried `max_publish_attempts` times in all, 30 s, 60 s, ...
         apart (at most an hour; a platform's Retry-After up to a day is honoured)."""
-        return RetryPolicy(max_retries=self.max_publish_attempts - 1, base_delay=30.0,
-                           max_delay=3600.0, max_retry_after=86_400.0)
+        return RetryPolicy(
+            max_retries=self.max_publish_attempts - 1,
+            base_delay=30.0,
+            max_delay=3600.0,
+            max_retry_after=86_400.0,
+        )
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,9 @@ class Decision:
     platforms: tuple[str, ...] = ()
 
 
-def decide(policy: Policy, trend: Trend, *, topic_recently_covered: bool,
-           used_today: dict[str, int]) -> Decision:
+def decide(
+    policy: Policy, trend: Trend, *, topic_recently_covered: bool, used_today: dict[str, int]
+) -> Decision:
     """Accept or reject a trend, and pick the platforms that still have budget today."""
     labels = {t.lower() for t in trend.tags} | {trend.topic.lower()}
     if trend.velocity < policy.min_velocity:
@@ -70,8 +77,9 @@ def decide(policy: Policy, trend: Trend, *, topic_recently_covered: bool,
         return Decision(False, "no allowed tag")
     if topic_recently_covered:
         return Decision(False, f"topic covered in the last {policy.topic_cooldown_hours:g} h")
-    platforms = tuple(p for p in policy.platforms
-                      if used_today.get(p, 0) < policy.daily_budget.get(p, 0))
+    platforms = tuple(
+        p for p in policy.platforms if used_today.get(p, 0) < policy.daily_budget.get(p, 0)
+    )
     if not platforms:
         return Decision(False, "daily budget used up on every platform")
     return Decision(True, "accepted", platforms)

@@ -17,10 +17,20 @@ from events import PublishRequested, Topics
 def build(settings: Settings, publish: PublishAgentSettings | None = None) -> AgentRuntime:
     publish = publish or PublishAgentSettings()
     topics = Topics(settings.topic_prefix)
-    return AgentRuntime(handlers.AGENT, settings, [
-        Subscription("publish.requests", topics.publish_requests, (PublishRequested,),
-                     in_tx=handlers.on_publish_requested),
-    ], handlers.loops(publish), description=__doc__ or "")
+    return AgentRuntime(
+        handlers.AGENT,
+        settings,
+        [
+            Subscription(
+                "publish.requests",
+                topics.publish_requests,
+                (PublishRequested,),
+                in_tx=handlers.on_publish_requested,
+            ),
+        ],
+        handlers.loops(publish),
+        description=__doc__ or "",
+    )
 
 
 def create_app() -> FastStream:

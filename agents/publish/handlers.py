@@ -64,14 +64,27 @@ async def on_publish_requested(event: PublishRequested, tx: Tx) -> None:
     p = event.payload
     when = p.scheduled_at or datetime.now(UTC)
     scheduled = await publications.schedule(
-        tx.conn, publication_id=p.publication_id, content_id=p.content_id, platform=p.platform,
-        title=p.title, description=p.description, tags=p.tags, scheduled_at=when,
-        correlation_id=event.correlation_id, attempt=p.attempt)
-    await tx.audit("publication:scheduled" if scheduled else "publication:unchanged",
-                   cause=event,
-                   input_data={"publication_id": p.publication_id, "platform": p.platform,
-                               "attempt": p.attempt},
-                   output_data={"scheduled_at": when.isoformat()})
+        tx.conn,
+        publication_id=p.publication_id,
+        content_id=p.content_id,
+        platform=p.platform,
+        title=p.title,
+        description=p.description,
+        tags=p.tags,
+        scheduled_at=when,
+        correlation_id=event.correlation_id,
+        attempt=p.attempt,
+    )
+    await tx.audit(
+        "publication:scheduled" if scheduled else "publication:unchanged",
+        cause=event,
+        input_data={
+            "publication_id": p.publication_id,
+            "platform": p.platform,
+            "attempt": p.attempt,
+        },
+        output_data={"scheduled_at": when.isoformat()},
+    )
 
 
 async def publish_due(rt: AgentRuntime, settings: PublishAgentSettings) -> bool:
@@ -80,12 +93,19 @@ async def publish_due(rt: AgentRuntime, settings: PublishAgentSettings) -> bool:
         if row is None:
             return False
         platform = cast(Platform, row["platform"])
-        output = await rt.skills.traced(row["correlation_id"])(publish_content, PublishContentInput(
-            platform=platform, video_path=row["local_path"], title=row["title"],
-            description=row["description"] or "", tags=list(row["tags"] or []),
-            # X has no private posts; elsewhere the configured privacy applies.
-            privacy="public" if platform == "twitter" else settings.privacy,
-            publication_id=row["id"]))
+        output = await rt.skills.traced(row["correlation_id"])(
+            publish_content,
+            PublishContentInput(
+                platform=platform,
+                video_path=row["local_path"],
+                title=row["title"],
+                description=row["description"] or "",
+                tags=list(row["tags"] or []),
+                # X has no private posts; elsewhere the configured privacy applies.
+                privacy="public" if platform == "twitter" else settings.privacy,
+                publication_id=row["id"],
+            ),
+        )
         await _record_outcome(rt, row, output)
     return True
 
@@ -96,69 +116,116 @@ async def _record_outcome(rt: AgentRuntime, row: Any, output: PublishContentOutp
         return
     async with rt.transaction() as tx:
         if output.success:
-            await _mark_published(tx, row, output.post_id, output.url or "",
-                                  output.published_at)
+            await _mark_published(tx, row, output.post_id, output.url or "", output.published_at)
         else:
-            await _mark_failed(tx, row, output.error or ErrorInfo(
-                code="PUBLISH_FAILED", message="the publisher failed without saying why"),
-                status="failed")
+            await _mark_failed(
+                tx,
+                row,
+                output.error
+                or ErrorInfo(
+                    code="PUBLISH_FAILED", message="the publisher failed without saying why"
+                ),
+                status="failed",
+            )
 
 
-async def reconcile(rt: AgentRuntime, row: Any, cause_error: ErrorInfo | None = None
-                    ) -> publication.Reconciled:
+async def reconcile(
+    rt: AgentRuntime, row: Any, cause_error: ErrorInfo | None = None
+) -> publication.Reconciled:
     """Ask the platform whether an in-doubt publication exists; never post it again blindly."""
     ref = cause_error.details.get("platform_ref") if cause_error else None
-    found: FindPublicationOutput = await rt.skills(find_publication, FindPublicationInput(
-        platform=cast(Platform, row["platform"]), publication_id=row["id"], title=row["title"],
-        platform_ref=ref if isinstance(ref, str) else None))
+    found: FindPublicationOutput = await rt.skills(
+        find_publication,
+        FindPublicationInput(
+            platform=cast(Platform, row["platform"]),
+            publication_id=row["id"],
+            title=row["title"],
+            platform_ref=ref if isinstance(ref, str) else None,
+        ),
+    )
     outcome = publication.reconciled(found)
     async with rt.transaction() as tx:
         if outcome == "published":
             await _mark_published(tx, row, found.post_id, found.url or "", found.published_at)
         elif outcome == "scheduled":
             await publications.set_status(tx.conn, row["id"], "scheduled")
-            await tx.audit("publication:rescheduled", cause=None,
-                           input_data={"publication_id": row["id"]},
-                           output_data={"reason": "not found on the platform"})
+            await tx.audit(
+                "publication:rescheduled",
+                cause=None,
+                input_data={"publication_id": row["id"]},
+                output_data={"reason": "not found on the platform"},
+            )
         else:
-            error = found.error or cause_error or ErrorInfo(code=publication.OUTCOME_UNKNOWN,
-                                                            message="outcome unknown")
+            error = (
+                found.error
+                or cause_error
+                or ErrorInfo(code=publication.OUTCOME_UNKNOWN, message="outcome unknown")
+            )
             await _mark_failed(tx, row, error, status="unknown")
     return outcome
 
 
-async def _mark_published(tx: Tx, row: Any, post_id: str | None, url: str,
-                          published_at: datetime | None) -> None:
+async def _mark_published(
+    tx: Tx, row: Any, post_id: str | None, url: str, published_at: datetime | None
+) -> None:
     """`post_id` is None while the platform still processes the post (TikTok inbox/processing):
     it is then published without a post id and engagement is not fetched for it."""
     when = published_at or datetime.now(UTC)
     await publications.mark_published(tx.conn, row["id"], post_id, url, when)
     event = Published.create(
-        PublishedPayload(publication_id=row["id"], content_id=row["content_id"],
-                         platform=row["platform"], post_id=post_id or "", url=url,
-                         published_at=when),
-        producer=AGENT, correlation_id=row["correlation_id"],
-        event_id=derived_id("published", row["id"], row["attempt"]))
+        PublishedPayload(
+            publication_id=row["id"],
+            content_id=row["content_id"],
+            platform=row["platform"],
+            post_id=post_id or "",
+            url=url,
+            published_at=when,
+        ),
+        producer=AGENT,
+        correlation_id=row["correlation_id"],
+        event_id=derived_id("published", row["id"], row["attempt"]),
+    )
     await tx.emit(event, key=row["content_id"])
-    await tx.audit("publication:published", cause=event,
-                   output_data={"publication_id": row["id"], "post_id": post_id, "url": url})
+    await tx.audit(
+        "publication:published",
+        cause=event,
+        output_data={"publication_id": row["id"], "post_id": post_id, "url": url},
+    )
 
 
 async def _mark_failed(tx: Tx, row: Any, error: ErrorInfo, *, status: str) -> None:
     await publications.mark_failed(tx.conn, row["id"], status, error)
     event = PublishFailed.create(
-        PublishFailedPayload(publication_id=row["id"], content_id=row["content_id"],
-                             platform=row["platform"], error=error, attempt=row["attempt"],
-                             outcome_unknown=status == "unknown"),
-        producer=AGENT, correlation_id=row["correlation_id"],
-        event_id=derived_id("publish-failed", row["id"], row["attempt"], status))
+        PublishFailedPayload(
+            publication_id=row["id"],
+            content_id=row["content_id"],
+            platform=row["platform"],
+            error=error,
+            attempt=row["attempt"],
+            outcome_unknown=status == "unknown",
+        ),
+        producer=AGENT,
+        correlation_id=row["correlation_id"],
+        event_id=derived_id("publish-failed", row["id"], row["attempt"], status),
+    )
     await tx.emit(event, key=row["content_id"])
-    await tx.audit(f"publication:{status}", status="failure", cause=event,
-                   output_data={"publication_id": row["id"], "error": error.code})
+    await tx.audit(
+        f"publication:{status}",
+        status="failure",
+        cause=event,
+        output_data={"publication_id": row["id"], "error": error.code},
+    )
     if status == "unknown":
-        await tx.alert(error, subject=row["id"], cause=event, severity="critical",
-                       context={"platform": row["platform"],
-                                "action": "check the platform by hand; Chimera will not re-post"})
+        await tx.alert(
+            error,
+            subject=row["id"],
+            cause=event,
+            severity="critical",
+            context={
+                "platform": row["platform"],
+                "action": "check the platform by hand; Chimera will not re-post",
+            },
+        )
 
 
 async def reconcile_orphans(rt: AgentRuntime) -> int:
@@ -175,28 +242,43 @@ async def record_engagement(rt: AgentRuntime) -> int:
     """Fetch engagement for every published item once; store it and emit events."""
     recorded = 0
     for row in await publications.published_with_posts(rt.pool):
-        output = await rt.skills(fetch_engagement, FetchEngagementInput(
-            platform=cast(Platform, row["platform"]), post_id=row["post_id"]))
+        output = await rt.skills(
+            fetch_engagement,
+            FetchEngagementInput(platform=cast(Platform, row["platform"]), post_id=row["post_id"]),
+        )
         if not output.success:
             continue
-        metrics = EngagementMetrics.of(output.views, output.likes, output.comments,
-                                       output.shares)
+        metrics = EngagementMetrics.of(output.views, output.likes, output.comments, output.shares)
         now = datetime.now(UTC)
         engagement_id = str(derived_id("engagement", row["id"], now.isoformat()))
         async with rt.transaction() as tx:
             await publications.insert_engagement(
-                tx.conn, engagement_id=engagement_id, publication_id=row["id"],
-                content_id=row["content_id"], metrics=metrics, recorded_at=now)
+                tx.conn,
+                engagement_id=engagement_id,
+                publication_id=row["id"],
+                content_id=row["content_id"],
+                metrics=metrics,
+                recorded_at=now,
+            )
             event = EngagementRecorded.create(
                 EngagementRecordedPayload(
-                    engagement_id=engagement_id, publication_id=row["id"],
-                    content_id=row["content_id"], platform=row["platform"], metrics=metrics,
-                    recorded_at=now),
-                producer=AGENT, correlation_id=row["correlation_id"] or derived_id(
-                    "engagement-workflow", row["id"]))
+                    engagement_id=engagement_id,
+                    publication_id=row["id"],
+                    content_id=row["content_id"],
+                    platform=row["platform"],
+                    metrics=metrics,
+                    recorded_at=now,
+                ),
+                producer=AGENT,
+                correlation_id=row["correlation_id"]
+                or derived_id("engagement-workflow", row["id"]),
+            )
             await tx.emit(event, key=row["content_id"])
-            await tx.audit("engagement:recorded", cause=event,
-                           output_data=json.loads(metrics.model_dump_json()))
+            await tx.audit(
+                "engagement:recorded",
+                cause=event,
+                output_data=json.loads(metrics.model_dump_json()),
+            )
         recorded += 1
     return recorded
 

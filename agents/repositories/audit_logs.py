@@ -11,17 +11,27 @@ from typing import Any
 
 from core.db import Conn
 
-COLUMNS = ("id", "agent_id", "action", "skill_name", "input_data", "output_data", "status",
-           "timestamp")
+COLUMNS = (
+    "id",
+    "agent_id",
+    "action",
+    "skill_name",
+    "input_data",
+    "output_data",
+    "status",
+    "timestamp",
+)
 
 
 async def store(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert rows (values in `COLUMNS` order, JSON as text); duplicates are dropped."""
     await conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS audit_stage
-           (LIKE audit_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS""")
+           (LIKE audit_logs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"""
+    )
     await conn.copy_records_to_table("audit_stage", records=list(rows), columns=list(COLUMNS))
     await conn.execute(
         f"""INSERT INTO audit_logs ({", ".join(COLUMNS)})
             SELECT DISTINCT ON (id) {", ".join(COLUMNS)} FROM audit_stage
-            ON CONFLICT (id) DO NOTHING""")
+            ON CONFLICT (id) DO NOTHING"""
+    )

@@ -15,19 +15,20 @@ from core.db import Conn
 SETTABLE = frozenset({"script", "local_path", "metadata"})
 
 
-async def insert_drafts(conn: Conn, rows: Sequence[tuple[str, str, dict[str, Any], str]]
-                        ) -> None:
+async def insert_drafts(conn: Conn, rows: Sequence[tuple[str, str, dict[str, Any], str]]) -> None:
     """New `draft` rows of (id, style, metadata, trend_id)."""
     await conn.executemany(
         """INSERT INTO content (id, type, style, metadata, status, trend_id)
            VALUES ($1, 'video', $2, $3::jsonb, 'draft', $4)""",
-        [(cid, style, json.dumps(meta), trend) for cid, style, meta, trend in rows])
+        [(cid, style, json.dumps(meta), trend) for cid, style, meta, trend in rows],
+    )
 
 
 async def set_content_status(conn: Conn, content_id: str, status: str, **fields: Any) -> str | None:
     """Move a content row to `status` (and set other columns); returns the previous status."""
-    previous = await conn.fetchval("SELECT status FROM content WHERE id = $1 FOR UPDATE",
-                                   content_id)
+    previous = await conn.fetchval(
+        "SELECT status FROM content WHERE id = $1 FOR UPDATE", content_id
+    )
     assignments = ["status = $2", "updated_at = now()"]
     values: list[Any] = [content_id, status]
     for column, value in fields.items():

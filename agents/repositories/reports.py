@@ -17,8 +17,7 @@ async def states(conn: Executor) -> dict[str, dict[str, int]]:
     return {
         "workflows": await _counts(conn, "SELECT state, count(*) FROM workflows GROUP BY 1"),
         "content": await _counts(conn, "SELECT status, count(*) FROM content GROUP BY 1"),
-        "publications": await _counts(
-            conn, "SELECT status, count(*) FROM publications GROUP BY 1"),
+        "publications": await _counts(conn, "SELECT status, count(*) FROM publications GROUP BY 1"),
     }
 
 
@@ -27,16 +26,22 @@ async def outbox_backlog(conn: Executor) -> dict[str, dict[str, float]]:
     rows = await conn.fetch(
         """SELECT agent, count(*) AS n,
                   round(extract(epoch FROM now() - min(created_at))::numeric, 1)::float AS age
-           FROM outbox WHERE sent_at IS NULL GROUP BY agent""")
+           FROM outbox WHERE sent_at IS NULL GROUP BY agent"""
+    )
     return {r["agent"]: {"unsent": r["n"], "oldest_seconds": r["age"]} for r in rows}
 
 
 async def recent_workflows(conn: Executor, limit: int = 10) -> list[dict[str, Any]]:
     """The workflows that changed last."""
-    return [dict(r) for r in await conn.fetch(
-        """SELECT w.correlation_id::text AS workflow, w.topic, w.state, w.reason,
+    return [
+        dict(r)
+        for r in await conn.fetch(
+            """SELECT w.correlation_id::text AS workflow, w.topic, w.state, w.reason,
                   w.content_id, w.updated_at
-           FROM workflows w ORDER BY w.updated_at DESC LIMIT $1""", limit)]
+           FROM workflows w ORDER BY w.updated_at DESC LIMIT $1""",
+            limit,
+        )
+    ]
 
 
 async def totals(conn: Executor) -> dict[str, Any]:
@@ -47,13 +52,25 @@ async def totals(conn: Executor) -> dict[str, Any]:
         "engagement_rows": await conn.fetchval("SELECT count(*) FROM engagement"),
         "audit_rows": await conn.fetchval("SELECT count(*) FROM audit_logs"),
         "outbox_unsent": await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"),
-        "render_seconds": [float(r[0]) for r in await conn.fetch(
-            """SELECT extract(epoch FROM updated_at - created_at) FROM content
-               WHERE status IN ('ready', 'published') ORDER BY created_at""")],
-        "videos": [r[0] for r in await conn.fetch(
-            "SELECT local_path FROM content WHERE local_path IS NOT NULL ORDER BY 1")],
-        "urls": [r[0] for r in await conn.fetch(
-            "SELECT url FROM publications WHERE status = 'published' ORDER BY 1")],
+        "render_seconds": [
+            float(r[0])
+            for r in await conn.fetch(
+                """SELECT extract(epoch FROM updated_at - created_at) FROM content
+               WHERE status IN ('ready', 'published') ORDER BY created_at"""
+            )
+        ],
+        "videos": [
+            r[0]
+            for r in await conn.fetch(
+                "SELECT local_path FROM content WHERE local_path IS NOT NULL ORDER BY 1"
+            )
+        ],
+        "urls": [
+            r[0]
+            for r in await conn.fetch(
+                "SELECT url FROM publications WHERE status = 'published' ORDER BY 1"
+            )
+        ],
     }
 
 

@@ -36,9 +36,18 @@ async def upsert_trends(conn: Conn, trends: list[Trend]) -> None:
 
 
 def _trend_args(trend: Trend) -> tuple[Any, ...]:
-    return (trend.id, trend.platform, trend.topic, trend.title, trend.description,
-            trend.engagement_metrics.model_dump_json(), trend.velocity, trend.timestamp,
-            trend.url, trend.tags)
+    return (
+        trend.id,
+        trend.platform,
+        trend.topic,
+        trend.title,
+        trend.description,
+        trend.engagement_metrics.model_dump_json(),
+        trend.velocity,
+        trend.timestamp,
+        trend.url,
+        trend.tags,
+    )
 
 
 async def trend_payload(conn: Conn, trend_id: str) -> dict[str, Any] | None:
@@ -47,9 +56,14 @@ async def trend_payload(conn: Conn, trend_id: str) -> dict[str, Any] | None:
     if row is None:
         return None
     return {
-        "id": row["id"], "platform": row["platform"], "topic": row["topic"],
-        "title": row["title"], "description": row["description"] or "",
+        "id": row["id"],
+        "platform": row["platform"],
+        "topic": row["topic"],
+        "title": row["title"],
+        "description": row["description"] or "",
         "engagement_metrics": json.loads(row["engagement_metrics"]),
-        "velocity": row["velocity"], "timestamp": row["fetched_at"].isoformat(),
-        "url": row["url"], "tags": list(row["tags"] or []),
+        "velocity": row["velocity"],
+        "timestamp": row["fetched_at"].isoformat(),
+        "url": row["url"],
+        "tags": list(row["tags"] or []),
     }

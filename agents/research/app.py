@@ -18,12 +18,24 @@ from events import FetchTrends, Topics, TrendDiscovered
 def build(settings: Settings, research: ResearchSettings | None = None) -> AgentRuntime:
     research = research or ResearchSettings()
     topics = Topics(settings.topic_prefix)
-    return AgentRuntime(handlers.AGENT, settings, [
-        Subscription("research.trends", topics.trends, (TrendDiscovered,),
-                     batch=handlers.on_trends),
-        Subscription("research.commands", topics.research_commands, (FetchTrends,),
-                     long=handlers.on_fetch_command(research), max_records=10),
-    ], [Loop.of(handlers.schedule(research))], description=__doc__ or "")
+    return AgentRuntime(
+        handlers.AGENT,
+        settings,
+        [
+            Subscription(
+                "research.trends", topics.trends, (TrendDiscovered,), batch=handlers.on_trends
+            ),
+            Subscription(
+                "research.commands",
+                topics.research_commands,
+                (FetchTrends,),
+                long=handlers.on_fetch_command(research),
+                max_records=10,
+            ),
+        ],
+        [Loop.of(handlers.schedule(research))],
+        description=__doc__ or "",
+    )
 
 
 def create_app() -> FastStream:

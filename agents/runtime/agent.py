@@ -83,20 +83,28 @@ class AgentRuntime:
         self.max_poll_interval_s = max_poll_interval_ms / 1000
         self.ops = Operations(self, self.observability)
         self.broker: KafkaBroker = make_broker(
-            settings, client_id=f"chimera-{name}",
+            settings,
+            client_id=f"chimera-{name}",
             graceful_timeout=self.observability.shutdown_timeout_s,
-            middlewares=[BatchGuard(self.ops, self._consumer),
-                         KafkaPrometheusMiddleware(registry=self.ops.metrics.registry,
-                                                   app_name=f"chimera-{name}")])
+            middlewares=[
+                BatchGuard(self.ops, self._consumer),
+                KafkaPrometheusMiddleware(
+                    registry=self.ops.metrics.registry, app_name=f"chimera-{name}"
+                ),
+            ],
+        )
         # `faststream docs serve ... --factory` shows the same document as docs/asyncapi/.
-        self.app = FastStream(self.broker, lifespan=self._lifespan, logger=log,
-                              specification=specification(self))
+        self.app = FastStream(
+            self.broker, lifespan=self._lifespan, logger=log, specification=specification(self)
+        )
         self.app.on_shutdown(self._on_shutdown)
         self.ready = asyncio.Event()
         # A consumer may not hold a batch past its poll interval: longer retries are parked.
         max_inline_wait = min(60.0, self.max_poll_interval_s / 10)
-        self.processors = [BatchProcessor(self, sub, self.group, self.topics, retry,
-                                          max_inline_wait) for sub in self.subscriptions]
+        self.processors = [
+            BatchProcessor(self, sub, self.group, self.topics, retry, max_inline_wait)
+            for sub in self.subscriptions
+        ]
         # The FastStream subscriber (None without subscriptions) and the agent's own tasks
         # (relay, background loops), watched by /health/ready.
         self.subscriber: Any = self._register(max_poll_interval_ms) if self.processors else None
@@ -140,8 +148,11 @@ class AgentRuntime:
 
     async def seen(self, consumer: str, event_id: uuid.UUID) -> bool:
         """Whether `consumer` already processed `event_id` (its inbox row exists)."""
-        return bool(await self.pool.fetchval(
-            "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2", consumer, event_id))
+        return bool(
+            await self.pool.fetchval(
+                "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2", consumer, event_id
+            )
+        )
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[AgentRuntime]:
@@ -208,8 +219,12 @@ class AgentRuntime:
         """First step of a stop: readiness goes 503 while in-flight work finishes."""
         agent_var.set(self.name)  # several agents may share this task in tests
         self.ops.stopping = True
-        log.info("%s: stopping: no new batches; %d in flight get up to %.0fs", self.name,
-                 self.ops.in_flight, self.observability.shutdown_timeout_s)
+        log.info(
+            "%s: stopping: no new batches; %d in flight get up to %.0fs",
+            self.name,
+            self.ops.in_flight,
+            self.observability.shutdown_timeout_s,
+        )
 
     @asynccontextmanager
     async def _lifespan(self) -> AsyncIterator[None]:

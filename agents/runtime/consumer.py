@@ -106,8 +106,12 @@ class ConsumerStats:
     parked: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"processed": self.processed, "duplicates": self.duplicates,
-                "dead_lettered": self.dead_lettered, "retries": self.retries}
+        return {
+            "processed": self.processed,
+            "duplicates": self.duplicates,
+            "dead_lettered": self.dead_lettered,
+            "retries": self.retries,
+        }
 
 
 def classify(exc: BaseException) -> ErrorInfo:
@@ -115,16 +119,27 @@ def classify(exc: BaseException) -> ErrorInfo:
         return exc.info
     if isinstance(exc, RETRYABLE_DB):
         return TransientError(str(exc), code="DB_CONFLICT").info
-    return ErrorInfo(code="HANDLER_ERROR", message=f"{type(exc).__name__}: {exc}",
-                     category=ErrorCategory.UNKNOWN, retryable=False,
-                     details={"exception": type(exc).__name__})
+    return ErrorInfo(
+        code="HANDLER_ERROR",
+        message=f"{type(exc).__name__}: {exc}",
+        category=ErrorCategory.UNKNOWN,
+        retryable=False,
+        details={"exception": type(exc).__name__},
+    )
 
 
 class BatchProcessor:
     """Runs one subscription's batches with the semantics described in the module docstring."""
 
-    def __init__(self, runtime: AgentRuntime, sub: Subscription[Any], group: str,
-                 topics: Topics, retry: RetryPolicy, max_inline_wait: float) -> None:
+    def __init__(
+        self,
+        runtime: AgentRuntime,
+        sub: Subscription[Any],
+        group: str,
+        topics: Topics,
+        retry: RetryPolicy,
+        max_inline_wait: float,
+    ) -> None:
         self.rt = runtime
         self.sub = sub
         self.group = group
@@ -137,8 +152,12 @@ class BatchProcessor:
         self._spans: dict[uuid.UUID, Span] = {}  # consume spans of the batch, by event id
         self.metrics = runtime.ops.metrics
         # Exported at 0 from the start, so that rates and alerts work before the first event.
-        for counter in (self.metrics.processed, self.metrics.duplicates, self.metrics.retries,
-                        self.metrics.parked):
+        for counter in (
+            self.metrics.processed,
+            self.metrics.duplicates,
+            self.metrics.retries,
+            self.metrics.parked,
+        ):
             counter.labels(runtime.name, sub.name)
 
     def _count(self, kind: str, n: int = 1) -> None:
@@ -146,21 +165,29 @@ class BatchProcessor:
         if not n:
             return
         setattr(self.stats, kind, getattr(self.stats, kind) + n)
-        counter = {"processed": self.metrics.processed, "duplicates": self.metrics.duplicates,
-                   "retries": self.metrics.retries, "parked": self.metrics.parked}[kind]
+        counter = {
+            "processed": self.metrics.processed,
+            "duplicates": self.metrics.duplicates,
+            "retries": self.metrics.retries,
+            "parked": self.metrics.parked,
+        }[kind]
         counter.labels(self.rt.name, self.sub.name).inc(n)
 
     @contextlib.contextmanager
     def _handling(self, event: Envelope[Any]) -> Iterator[None]:
         """Within the block, `event`'s consume span is current and its ids are logged."""
         span = self._spans.get(event.event_id)
-        with log_context(event_id=event.event_id, event_type=event.event_type,
-                         correlation_id=event.correlation_id):
+        with log_context(
+            event_id=event.event_id,
+            event_type=event.event_type,
+            correlation_id=event.correlation_id,
+        ):
             if span is None:
                 yield
                 return
-            with trace.use_span(span, end_on_exit=False, record_exception=False,
-                                set_status_on_exception=False):
+            with trace.use_span(
+                span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            ):
                 yield
 
     def _start_spans(self, valid: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]]) -> None:
@@ -190,7 +217,8 @@ class BatchProcessor:
                     "chimera.consumer": self.sub.name,
                     "chimera.event_type": event.event_type,
                     "chimera.correlation_id": str(event.correlation_id),
-                })
+                },
+            )
             tracing.remember(event.correlation_id, self._spans[event.event_id].get_span_context())
 
     async def process(self, records: tuple[ConsumerRecord[Any, Any], ...]) -> None:
@@ -201,14 +229,16 @@ class BatchProcessor:
             try:
                 valid.append((record, decode(record.value, self.sub.accepted)))
             except DecodeError as exc:
-                info = ErrorInfo(code=exc.code, message=exc.message,
-                                 category=ErrorCategory.VALIDATION)
+                info = ErrorInfo(
+                    code=exc.code, message=exc.message, category=ErrorCategory.VALIDATION
+                )
                 dead.append((record, DeadLetter(info, exc)))
         self._start_spans(valid)
         # Set-based handlers emit for many events in one call: they find each event's span
         # through its causation id in this map (see tracing.headers_for).
         token = tracing.batch_spans.set(
-            {event_id: span.get_span_context() for event_id, span in self._spans.items()})
+            {event_id: span.get_span_context() for event_id, span in self._spans.items()}
+        )
         failure: BaseException | None = None
         try:
             await self._process(valid, dead)
@@ -223,8 +253,11 @@ class BatchProcessor:
                 span.end()
             self._spans = {}
 
-    async def _process(self, valid: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]],
-                       dead: list[tuple[ConsumerRecord[Any, Any], DeadLetter]]) -> None:
+    async def _process(
+        self,
+        valid: list[tuple[ConsumerRecord[Any, Any], Envelope[Any]]],
+        dead: list[tuple[ConsumerRecord[Any, Any], DeadLetter]],
+    ) -> None:
         # The whole batch in one transaction; if it fails, each record on its own. For
         # per-event handlers the record that raised is known: it is not run again when its
         # error is not retryable, and that run counts as its first attempt otherwise. For
@@ -240,8 +273,9 @@ class BatchProcessor:
             except INFRA_ERRORS as exc:
                 raise InfrastructureDown(str(exc)) from exc
             except Exception as exc:
-                log.info("%s: batch of %d failed; retrying record by record", self.sub.name,
-                         len(valid))
+                log.info(
+                    "%s: batch of %d failed; retrying record by record", self.sub.name, len(valid)
+                )
                 culprit = self._current if self.sub.in_tx is not None else None
                 for _, event in valid:
                     if culprit is None or event is culprit:
@@ -311,11 +345,18 @@ class BatchProcessor:
             except Exception as exc:
                 info = classify(exc)
                 if info.category is ErrorCategory.UNKNOWN:
-                    log.error("%s: %s failed\n%s", self.sub.name, event.event_id,
-                              "".join(traceback.format_exception(exc)))
-                plan = self.retry.plan(attempt, retryable=info.retryable,
-                                       retry_after=getattr(exc, "retry_after", None),
-                                       max_inline_wait=self.max_inline_wait)
+                    log.error(
+                        "%s: %s failed\n%s",
+                        self.sub.name,
+                        event.event_id,
+                        "".join(traceback.format_exception(exc)),
+                    )
+                plan = self.retry.plan(
+                    attempt,
+                    retryable=info.retryable,
+                    retry_after=getattr(exc, "retry_after", None),
+                    max_inline_wait=self.max_inline_wait,
+                )
                 if plan.action == "give_up":
                     info.details.setdefault("attempts", attempt)
                     raise DeadLetter(info, exc) from exc
@@ -324,18 +365,32 @@ class BatchProcessor:
                 self._count("retries")
                 await asyncio.sleep(plan.delay)
 
-    async def park(self, record: ConsumerRecord[Any, Any], event: Envelope[Any],
-                   parked: Parked) -> None:
+    async def park(
+        self, record: ConsumerRecord[Any, Any], event: Envelope[Any], parked: Parked
+    ) -> None:
         """Keep `record` for a retry in `parked.delay` seconds (committed with this batch)."""
         try:
             async with self.rt.transaction() as tx:
-                await park_record(tx.conn, self.sub.name, record, event, attempt=parked.attempt,
-                                  delay=parked.delay, error=parked.info)
+                await park_record(
+                    tx.conn,
+                    self.sub.name,
+                    record,
+                    event,
+                    attempt=parked.attempt,
+                    delay=parked.delay,
+                    error=parked.info,
+                )
         except INFRA_ERRORS as exc:
             raise InfrastructureDown(str(exc)) from exc
         self._count("parked")
-        log.warning("%s: parked %s for %.0fs after attempt %d: %s", self.sub.name,
-                    event.event_id, parked.delay, parked.attempt, parked.info.code)
+        log.warning(
+            "%s: parked %s for %.0fs after attempt %d: %s",
+            self.sub.name,
+            event.event_id,
+            parked.delay,
+            parked.attempt,
+            parked.info.code,
+        )
 
     async def retry_parked(self, row: ParkedRecord) -> None:
         """Run a parked record again (the unpark loop calls this when it is due)."""
@@ -343,8 +398,7 @@ class BatchProcessor:
         try:
             event = decode(record.value, self.sub.accepted)
         except DecodeError as exc:  # the code changed since it was parked: refuse it now
-            info = ErrorInfo(code=exc.code, message=exc.message,
-                             category=ErrorCategory.VALIDATION)
+            info = ErrorInfo(code=exc.code, message=exc.message, category=ErrorCategory.VALIDATION)
             await self.dead_letter(record, DeadLetter(info, exc))
             return
         with self._handling(event):
@@ -363,34 +417,56 @@ class BatchProcessor:
         info = letter.info
         now = datetime.now(UTC)
         reason = DeadLetterReason(
-            topic=record.topic, partition=record.partition, offset=record.offset,
-            group=self.group, consumer=self.sub.name, error_code=info.code,
-            error_category=info.category.value, exception_class=type(letter.exc).__name__,
-            exception_message=info.message, timestamp=now.isoformat())
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            group=self.group,
+            consumer=self.sub.name,
+            error_code=info.code,
+            error_category=info.category.value,
+            exception_class=type(letter.exc).__name__,
+            exception_message=info.message,
+            timestamp=now.isoformat(),
+        )
         headers = dead_letter_headers(record.headers, reason)
         # The same record dead-lettered twice (a crash before the commit) raises one alert.
         alert_id = derived_id("dlq-alert", record.topic, record.partition, record.offset)
         alert = OperatorAlert(
-            event_id=alert_id, event_type=OperatorAlert.EVENT_TYPE, producer=self.rt.name,
+            event_id=alert_id,
+            event_type=OperatorAlert.EVENT_TYPE,
+            producer=self.rt.name,
             correlation_id=alert_id,
             payload=OperatorAlertPayload(
-                severity="error", source=self.rt.name, error=info,
+                severity="error",
+                source=self.rt.name,
+                error=info,
                 subject=f"{record.topic}/{record.partition}/{record.offset}",
-                context={"dead_letter_topic": Topics.dlq(record.topic),
-                         "consumer_group": self.group},
+                context={
+                    "dead_letter_topic": Topics.dlq(record.topic),
+                    "consumer_group": self.group,
+                },
             ),
         )
         try:
-            dlq_ack = await self.rt.producer.send(Topics.dlq(record.topic), record.value,
-                                               key=record.key, headers=headers)
-            alert_ack = await self.rt.producer.send(self.topics.alerts, encode(alert),
-                                                 key=alert.payload.subject.encode())
+            dlq_ack = await self.rt.producer.send(
+                Topics.dlq(record.topic), record.value, key=record.key, headers=headers
+            )
+            alert_ack = await self.rt.producer.send(
+                self.topics.alerts, encode(alert), key=alert.payload.subject.encode()
+            )
             await asyncio.gather(dlq_ack, alert_ack)
         except Exception as exc:
             raise InfrastructureDown(f"cannot dead-letter: {exc}") from exc
         self.stats.dead_lettered += 1
-        self.metrics.dead_letters.labels(self.rt.name, self.sub.name, record.topic,
-                                         info.category.value).inc()
-        log.warning("%s: dead-lettered %s/%d/%d: %s %s", self.sub.name, record.topic,
-                    record.partition, record.offset, info.code, info.message)
-
+        self.metrics.dead_letters.labels(
+            self.rt.name, self.sub.name, record.topic, info.category.value
+        ).inc()
+        log.warning(
+            "%s: dead-lettered %s/%d/%d: %s %s",
+            self.sub.name,
+            record.topic,
+            record.partition,
+            record.offset,
+            info.code,
+            info.message,
+        )

@@ -43,8 +43,9 @@ def as_records(raw: object) -> Records:
     return (raw,)
 
 
-async def raw_parser(records: Records | ConsumerRecord[Any, Any],
-                     original: Callable[[Any], Awaitable[KafkaMessage]]) -> KafkaMessage:
+async def raw_parser(
+    records: Records | ConsumerRecord[Any, Any], original: Callable[[Any], Awaitable[KafkaMessage]]
+) -> KafkaMessage:
     """FastStream's parser on header-less copies; the message keeps the original records."""
     batch = as_records(records)
     bare = tuple(dataclasses.replace(r, headers=()) for r in batch)
@@ -71,8 +72,9 @@ def first_offsets(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[TopicPart
 class BatchGuard:
     """Builds the per-message middleware (FastStream makes one per message)."""
 
-    def __init__(self, ops: Operations, consumer: Callable[[], Any], *,
-                 pause_s: float = 2.0) -> None:
+    def __init__(
+        self, ops: Operations, consumer: Callable[[], Any], *, pause_s: float = 2.0
+    ) -> None:
         self.ops = ops
         self.consumer = consumer  # the subscriber's aiokafka consumer, once started
         self.pause_s = pause_s
@@ -88,9 +90,15 @@ class BatchGuard:
             if tp in assigned:  # a partition lost in a rebalance is re-read by its new owner
                 consumer.seek(tp, offset)
         self.ops.batch_rewound()
-        log.warning("%s: batch of %d record(s) failed before it was decided (%s: %s); "
-                    "rewound, retrying in %.0fs", self.ops.agent, len(records),
-                    type(exc).__name__, exc, self.pause_s)
+        log.warning(
+            "%s: batch of %d record(s) failed before it was decided (%s: %s); "
+            "rewound, retrying in %.0fs",
+            self.ops.agent,
+            len(records),
+            type(exc).__name__,
+            exc,
+            self.pause_s,
+        )
         await asyncio.sleep(self.pause_s)
 
 
@@ -102,9 +110,12 @@ class _GuardMiddleware(BaseMiddleware):
     async def on_receive(self) -> None:
         self.guard.ops.batch_started()
 
-    async def after_processed(self, exc_type: type[BaseException] | None = None,
-                              exc_val: BaseException | None = None,
-                              exc_tb: TracebackType | None = None) -> bool | None:
+    async def after_processed(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> bool | None:
         self.guard.ops.batch_finished()
         if exc_val is None or not isinstance(exc_val, Exception):
             return False

@@ -47,8 +47,9 @@ RELAY_STOP_TIMEOUT_S = 10.0  # a relay batch is one round of sends and one UPDAT
 
 
 def configure_tracing(runtime: AgentRuntime) -> None:
-    tracing.configure_tracing(runtime.observability.otel_exporter,
-                              service_name=f"chimera-{runtime.name}")
+    tracing.configure_tracing(
+        runtime.observability.otel_exporter, service_name=f"chimera-{runtime.name}"
+    )
 
 
 @dataclass
@@ -80,8 +81,11 @@ class Resources:
         await self.http.aclose()
         await self.producer.stop()
         await self.pool.close()
-        log.info("%s: stopped; relay drained and clients closed in %.1fs", self.agent,
-                 time.monotonic() - began)
+        log.info(
+            "%s: stopped; relay drained and clients closed in %.1fs",
+            self.agent,
+            time.monotonic() - began,
+        )
 
 
 def skill_retry(runtime: AgentRuntime) -> RetryPolicy:
@@ -101,16 +105,25 @@ async def open_resources(runtime: AgentRuntime) -> Resources:
         producer = make_producer(settings, client_id=f"chimera-{runtime.name}-relay")
         await producer.start()
         relayed = runtime.ops.metrics.relayed.labels(runtime.name)
-        relay = OutboxRelay(pool, producer, runtime.name, on_sent=relayed.inc,
-                            retention_hours=settings.outbox_retention_hours)
+        relay = OutboxRelay(
+            pool,
+            producer,
+            runtime.name,
+            on_sent=relayed.inc,
+            retention_hours=settings.outbox_retention_hours,
+        )
         load_skills()  # every skill module registers itself on import
-        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0),
-                                 follow_redirects=False)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
         auditor = SkillAuditor(runtime.name, runtime.ops.metrics, runtime.transaction)
         ctx = SkillContext(
-            http=http, paths=SkillPaths.of(settings),
-            settings=SkillSettings.from_environment(), limiter=PgRateLimiter(pool),
-            snapshots=PgTrendSnapshots(pool), retry=skill_retry(runtime), observers=[auditor])
+            http=http,
+            paths=SkillPaths.of(settings),
+            settings=SkillSettings.from_environment(),
+            limiter=PgRateLimiter(pool),
+            snapshots=PgTrendSnapshots(pool),
+            retry=skill_retry(runtime),
+            observers=[auditor],
+        )
         return Resources(runtime.name, pool, producer, relay, http, AgentSkills(ctx))
     except BaseException:
         if producer is not None:
@@ -126,7 +139,8 @@ def start_tasks(runtime: AgentRuntime, resources: Resources) -> dict[str, asynci
     tasks = {"relay": asyncio.create_task(resources.relay.run(), name=f"{name}-relay")}
     if runtime.processors:
         tasks["unpark"] = asyncio.create_task(
-            unpark_loop(runtime.processors, resources.pool), name=f"{name}-unpark")
+            unpark_loop(runtime.processors, resources.pool), name=f"{name}-unpark"
+        )
     for loop in runtime.loops:
         tasks[loop.name] = asyncio.create_task(loop.run(runtime), name=f"{name}-{loop.name}")
     return tasks

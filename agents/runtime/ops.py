@@ -70,19 +70,29 @@ class Operations:
 
     # --- HTTP -------------------------------------------------------------------------------
     async def start_http(self) -> int:
-        self._server = HttpServer({
-            "/metrics": self._metrics,
-            "/health/live": self._live,
-            "/health/ready": self._ready,
-        }, self.settings.http_host, self.settings.http_port)
+        self._server = HttpServer(
+            {
+                "/metrics": self._metrics,
+                "/health/live": self._live,
+                "/health/ready": self._ready,
+            },
+            self.settings.http_host,
+            self.settings.http_port,
+        )
         try:
             self.port = await self._server.start()
         except OSError as exc:
-            raise ConfigError(f"{self.rt.name}: cannot serve HTTP on {self.settings.http_host}:"
-                              f"{self.settings.http_port} (CHIMERA_HTTP_HOST/PORT): {exc}") from exc
-        log.info("%s: serving /metrics, /health/live, /health/ready on http://%s:%d",
-                 self.rt.name, self.settings.http_host, self.port,
-                 extra={"http_port": self.port})
+            raise ConfigError(
+                f"{self.rt.name}: cannot serve HTTP on {self.settings.http_host}:"
+                f"{self.settings.http_port} (CHIMERA_HTTP_HOST/PORT): {exc}"
+            ) from exc
+        log.info(
+            "%s: serving /metrics, /health/live, /health/ready on http://%s:%d",
+            self.rt.name,
+            self.settings.http_host,
+            self.port,
+            extra={"http_port": self.port},
+        )
         return self.port
 
     async def stop_http(self) -> None:
@@ -97,8 +107,11 @@ class Operations:
     async def _ready(self) -> tuple[int, str, bytes]:
         checks = await self.readiness()
         failed = {name: c["reason"] for name, c in checks.items() if not c["ok"]}
-        body = {"status": "unavailable" if failed else "ok", "agent": self.rt.name,
-                "checks": checks}
+        body = {
+            "status": "unavailable" if failed else "ok",
+            "agent": self.rt.name,
+            "checks": checks,
+        }
         if failed:
             body["reason"] = "; ".join(f"{name}: {reason}" for name, reason in failed.items())
         return (503 if failed else 200), JSON, json.dumps(body).encode()
@@ -113,21 +126,34 @@ class Operations:
         checks: dict[str, dict[str, Any]] = {}
 
         def put(name: str, reason: str | None, **info: Any) -> None:
-            checks[name] = {"ok": reason is None, **({"reason": reason} if reason else {}),
-                            **info}
+            checks[name] = {"ok": reason is None, **({"reason": reason} if reason else {}), **info}
 
-        put("lifecycle", "shutting down" if self.stopping
-            else None if self.rt.ready.is_set() else "not started")
-        put("consume_loop", await self._consume_loop_problem(),
+        put(
+            "lifecycle",
+            "shutting down" if self.stopping else None if self.rt.ready.is_set() else "not started",
+        )
+        put(
+            "consume_loop",
+            await self._consume_loop_problem(),
             in_flight=self.in_flight,
-            last_batch_age_s=(round(time.monotonic() - self.last_batch, 3)
-                              if self.last_batch is not None else None))
+            last_batch_age_s=(
+                round(time.monotonic() - self.last_batch, 3)
+                if self.last_batch is not None
+                else None
+            ),
+        )
         # The relay never returns; a background loop may (e.g. one that is switched off), but
         # not with an error or by cancellation.
-        dead = [name for name, task in self.rt.tasks.items() if task.done() and (
-            name == "relay" or task.cancelled() or task.exception() is not None)]
-        put("background", f"task(s) not running: {', '.join(dead)}" if dead else None,
-            tasks=sorted(self.rt.tasks))
+        dead = [
+            name
+            for name, task in self.rt.tasks.items()
+            if task.done() and (name == "relay" or task.cancelled() or task.exception() is not None)
+        ]
+        put(
+            "background",
+            f"task(s) not running: {', '.join(dead)}" if dead else None,
+            tasks=sorted(self.rt.tasks),
+        )
         database, kafka = await asyncio.gather(self._database_problem(), self._kafka_problem())
         put("database", database)
         put("kafka", kafka)
@@ -159,8 +185,9 @@ class Operations:
         except Exception as exc:
             return f"cannot tell whether records wait: {type(exc).__name__}: {exc}"
         if waiting:
-            return (f"the consume loop started no batch for {age:.0f}s while {waiting} "
-                    "record(s) wait")
+            return (
+                f"the consume loop started no batch for {age:.0f}s while {waiting} record(s) wait"
+            )
         return None
 
     async def _records_waiting(self) -> int:
@@ -182,8 +209,9 @@ class Operations:
         if not self.rt.started:
             return "no database pool"
         try:
-            await asyncio.wait_for(self.rt.pool.fetchval("SELECT 1"),
-                                   self.settings.ready_db_timeout_s)
+            await asyncio.wait_for(
+                self.rt.pool.fetchval("SELECT 1"), self.settings.ready_db_timeout_s
+            )
         except TimeoutError:
             return f"SELECT 1 took longer than {self.settings.ready_db_timeout_s}s"
         except Exception as exc:
@@ -195,15 +223,19 @@ class Operations:
         """Outbox backlog, consumer lag and poll age, measured now (each bounded in time)."""
         name = self.rt.name
         m = self.metrics
-        m.last_batch_age.labels(name).set(
-            time.monotonic() - (self.last_batch or self.started_at))
+        m.last_batch_age.labels(name).set(time.monotonic() - (self.last_batch or self.started_at))
         if not self.rt.started:
             return  # not started yet (or stopped)
         try:
-            row = await asyncio.wait_for(self.rt.pool.fetchrow(
-                """SELECT count(*) AS n,
+            row = await asyncio.wait_for(
+                self.rt.pool.fetchrow(
+                    """SELECT count(*) AS n,
                           coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
-                   FROM outbox WHERE agent = $1 AND sent_at IS NULL""", name), 2.0)
+                   FROM outbox WHERE agent = $1 AND sent_at IS NULL""",
+                    name,
+                ),
+                2.0,
+            )
             assert row is not None
             m.outbox_backlog.labels(name).set(row["n"])
             m.outbox_oldest_age.labels(name).set(float(row["age"]))

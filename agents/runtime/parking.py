@@ -40,17 +40,25 @@ class ParkedRecord:
 
 
 def _headers_json(headers: Sequence[tuple[str, bytes | None]] | None) -> str:
-    return json.dumps([[k, None if v is None else base64.b64encode(v).decode()]
-                       for k, v in headers or ()])
+    return json.dumps(
+        [[k, None if v is None else base64.b64encode(v).decode()] for k, v in headers or ()]
+    )
 
 
 def _headers_back(raw: str) -> tuple[tuple[str, bytes | None], ...]:
     return tuple((k, None if v is None else base64.b64decode(v)) for k, v in json.loads(raw))
 
 
-async def park_record(conn: Conn, consumer: str, record: ConsumerRecord[Any, Any],
-                      event: Envelope[Any], *, attempt: int, delay: float,
-                      error: ErrorInfo) -> None:
+async def park_record(
+    conn: Conn,
+    consumer: str,
+    record: ConsumerRecord[Any, Any],
+    event: Envelope[Any],
+    *,
+    attempt: int,
+    delay: float,
+    error: ErrorInfo,
+) -> None:
     """Keep `record` for `consumer` until `delay` seconds from now (again: move its due time)."""
     await conn.execute(
         """INSERT INTO parked_events (consumer, event_id, event_type, topic, "partition",
@@ -60,18 +68,29 @@ async def park_record(conn: Conn, consumer: str, record: ConsumerRecord[Any, Any
                    now() + make_interval(secs => $12), $13::jsonb)
            ON CONFLICT (consumer, event_id) DO UPDATE SET attempt = EXCLUDED.attempt,
                due_at = EXCLUDED.due_at, error = EXCLUDED.error""",
-        consumer, event.event_id, event.event_type, record.topic, record.partition,
-        record.offset, record.timestamp, record.key, record.value,
-        _headers_json(record.headers), attempt, delay, error.model_dump_json())
+        consumer,
+        event.event_id,
+        event.event_type,
+        record.topic,
+        record.partition,
+        record.offset,
+        record.timestamp,
+        record.key,
+        record.value,
+        _headers_json(record.headers),
+        attempt,
+        delay,
+        error.model_dump_json(),
+    )
 
 
 async def unpark_record(conn: Conn, consumer: str, event_id: Any) -> None:
-    await conn.execute("DELETE FROM parked_events WHERE consumer = $1 AND event_id = $2",
-                       consumer, event_id)
+    await conn.execute(
+        "DELETE FROM parked_events WHERE consumer = $1 AND event_id = $2", consumer, event_id
+    )
 
 
-async def lease_due(conn: Conn, consumers: Sequence[str], limit: int = 10
-                    ) -> list[ParkedRecord]:
+async def lease_due(conn: Conn, consumers: Sequence[str], limit: int = 10) -> list[ParkedRecord]:
     """Take the due rows of `consumers` for `LEASE_S` seconds (no other process gets them)."""
     rows = await conn.fetch(
         """UPDATE parked_events SET due_at = now() + make_interval(secs => $3)
@@ -79,20 +98,36 @@ async def lease_due(conn: Conn, consumers: Sequence[str], limit: int = 10
                SELECT consumer, event_id FROM parked_events
                WHERE consumer = ANY($1::text[]) AND due_at <= now()
                ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-           RETURNING *""", list(consumers), limit, LEASE_S)
-    return [ParkedRecord(
-        consumer=row["consumer"], attempt=row["attempt"],
-        record=ConsumerRecord(
-            topic=row["topic"], partition=row["partition"], offset=row["offset"],
-            timestamp=row["timestamp"], timestamp_type=0, key=row["key"], value=row["value"],
-            checksum=None, serialized_key_size=len(row["key"] or b""),
-            serialized_value_size=len(row["value"] or b""),
-            headers=_headers_back(row["headers"])))
-        for row in rows]
+           RETURNING *""",
+        list(consumers),
+        limit,
+        LEASE_S,
+    )
+    return [
+        ParkedRecord(
+            consumer=row["consumer"],
+            attempt=row["attempt"],
+            record=ConsumerRecord(
+                topic=row["topic"],
+                partition=row["partition"],
+                offset=row["offset"],
+                timestamp=row["timestamp"],
+                timestamp_type=0,
+                key=row["key"],
+                value=row["value"],
+                checksum=None,
+                serialized_key_size=len(row["key"] or b""),
+                serialized_value_size=len(row["value"] or b""),
+                headers=_headers_back(row["headers"]),
+            ),
+        )
+        for row in rows
+    ]
 
 
-async def unpark_loop(processors: Sequence[BatchProcessor], pool: Any,
-                      interval: float = 1.0) -> None:
+async def unpark_loop(
+    processors: Sequence[BatchProcessor], pool: Any, interval: float = 1.0
+) -> None:
     """Run due parked records through their consumer, forever (cancelled on stop)."""
     by_name = {p.sub.name: p for p in processors}
     while True:

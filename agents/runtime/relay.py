@@ -25,10 +25,18 @@ log = logging.getLogger("chimera.relay")
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, agent: str, *,
-                 batch_size: int = 500, idle_interval: float = 0.2,
-                 on_sent: Callable[[int], None] | None = None,
-                 retention_hours: float = 168.0, prune_interval: float = 600.0) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        agent: str,
+        *,
+        batch_size: int = 500,
+        idle_interval: float = 0.2,
+        on_sent: Callable[[int], None] | None = None,
+        retention_hours: float = 168.0,
+        prune_interval: float = 600.0,
+    ) -> None:
         self.pool = pool
         self.producer = producer
         self.agent = agent
@@ -112,7 +120,10 @@ class OutboxRelay:
                 """DELETE FROM outbox WHERE id IN (
                        SELECT id FROM outbox WHERE agent = $1 AND sent_at IS NOT NULL
                          AND sent_at < now() - make_interval(secs => $2) LIMIT $3)""",
-                self.agent, self.retention_hours * 3600, batch)
+                self.agent,
+                self.retention_hours * 3600,
+                batch,
+            )
             count = int(status.split()[-1])
             deleted += count
             if count < batch:
@@ -123,22 +134,28 @@ class OutboxRelay:
         rows = await conn.fetch(
             """SELECT id, topic, key, value, headers FROM outbox
                WHERE agent = $1 AND sent_at IS NULL ORDER BY id LIMIT $2""",
-            self.agent, self.batch_size,
+            self.agent,
+            self.batch_size,
         )
         if not rows:
             return 0
         futures = []
         for row in rows:
             headers = [(k, str(v).encode()) for k, v in json.loads(row["headers"]).items()]
-            futures.append(await self.producer.send(
-                row["topic"], row["value"],
-                key=row["key"].encode() if row["key"] is not None else None,
-                headers=headers or None,
-            ))
+            futures.append(
+                await self.producer.send(
+                    row["topic"],
+                    row["value"],
+                    key=row["key"].encode() if row["key"] is not None else None,
+                    headers=headers or None,
+                )
+            )
         # The idempotent producer keeps each partition's order; wait for every ack.
         await asyncio.gather(*futures)
-        await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
-                           [r["id"] for r in rows])
+        await conn.execute(
+            "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+            [r["id"] for r in rows],
+        )
         self.sent += len(rows)
         if self._on_sent is not None:
             self._on_sent(len(rows))

@@ -57,8 +57,12 @@ class AgentSkills:
 class SkillAuditor:
     """The skill observer of one agent (see the module docstring)."""
 
-    def __init__(self, agent: str, metrics: AgentMetrics,
-                 transaction: Callable[[], AbstractAsyncContextManager[Tx]]) -> None:
+    def __init__(
+        self,
+        agent: str,
+        metrics: AgentMetrics,
+        transaction: Callable[[], AbstractAsyncContextManager[Tx]],
+    ) -> None:
         self.agent = agent
         self.metrics = metrics
         self.transaction = transaction
@@ -66,26 +70,36 @@ class SkillAuditor:
     async def __call__(self, call: SkillCall) -> None:
         output = call.output
         outcome: Literal["success", "failure"] = "success" if output.success else "failure"
-        self.metrics.skill_duration.labels(self.agent, call.name, outcome).observe(
-            call.duration_s)
+        self.metrics.skill_duration.labels(self.agent, call.name, outcome).observe(call.duration_s)
         error = output.error
         if not output.success:
             category = error.category.value if error is not None else "unknown"
             self.metrics.skill_errors.labels(self.agent, call.name, category).inc()
         span = tracing.tracer().start_span(
-            f"skill {call.name}", start_time=time.time_ns() - int(call.duration_s * 1e9),
-            attributes={"chimera.agent": self.agent, "chimera.skill": call.name,
-                        "chimera.skill.attempts": call.attempts})
+            f"skill {call.name}",
+            start_time=time.time_ns() - int(call.duration_s * 1e9),
+            attributes={
+                "chimera.agent": self.agent,
+                "chimera.skill": call.name,
+                "chimera.skill.attempts": call.attempts,
+            },
+        )
         if error is not None and not output.success:
             span.set_status(Status(StatusCode.ERROR, f"{error.code}: {error.message}"[:500]))
         span.end()
         async with self.transaction() as tx:
             await tx.audit(
-                f"skill:{call.name}", skill_name=call.name, status=outcome,
-                input_data=(call.input.model_dump(mode="json")
-                            if isinstance(call.input, SkillInput) else call.input),
-                output_data={"output": output.model_dump(mode="json"),
-                             "attempts": call.attempts, "duration_s": round(call.duration_s, 3)},
+                f"skill:{call.name}",
+                skill_name=call.name,
+                status=outcome,
+                input_data=(
+                    call.input.model_dump(mode="json")
+                    if isinstance(call.input, SkillInput)
+                    else call.input
+                ),
+                output_data={
+                    "output": output.model_dump(mode="json"),
+                    "attempts": call.attempts,
+                    "duration_s": round(call.duration_s, 3),
+                },
             )
-
-

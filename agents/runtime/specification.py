@@ -95,7 +95,7 @@ def specification(agent: Declared) -> AsyncAPI:
     broker = KafkaBroker(
         settings.bootstrap_servers,
         description=f"The Kafka cluster; topics under the prefix `{settings.topic_prefix}` "
-                    "(CHIMERA_TOPIC_PREFIX).",
+        "(CHIMERA_TOPIC_PREFIX).",
     )
     for sub in agent.subscriptions:
         accepted = ", ".join(sub.accepted)
@@ -107,7 +107,8 @@ def specification(agent: Declared) -> AsyncAPI:
                 f"Consumer group `{agent.group}` reads {accepted} (JSON envelope, one event "
                 f"per record) in batches of up to {sub.max_records}, at least once; duplicates "
                 "are dropped by `event_id`. A record that is not a valid "
-                f"{' or '.join(sub.accepted)} goes to `{Topics.dlq(sub.topic)}`."),
+                f"{' or '.join(sub.accepted)} goes to `{Topics.dlq(sub.topic)}`."
+            ),
         )(_documentation_handler(sub.accepted))
 
     by_topic: dict[str, list[str]] = {}
@@ -119,8 +120,10 @@ def specification(agent: Declared) -> AsyncAPI:
             topic,
             title=f"{topic}:{agent.name}",
             schema=_message_type(event_types),
-            description=(f"{names}, written to the outbox in the transaction that decided "
-                         "it and relayed to Kafka (acks=all, idempotent producer)."),
+            description=(
+                f"{names}, written to the outbox in the transaction that decided "
+                "it and relayed to Kafka (acks=all, idempotent producer)."
+            ),
         )
     for sub in agent.subscriptions:
         dlq = Topics.dlq(sub.topic)
@@ -128,9 +131,11 @@ def specification(agent: Declared) -> AsyncAPI:
             dlq,
             title=f"{dlq}:{agent.name}",
             schema=bytes,
-            description=(f"Dead letters of `{sub.topic}`: the original record (value, key, "
-                         "headers) unchanged, plus `chimera.dlq.*` headers saying why. Each "
-                         f"one raises an OperatorAlert on `{topics.alerts}`."),
+            description=(
+                f"Dead letters of `{sub.topic}`: the original record (value, key, "
+                "headers) unchanged, plus `chimera.dlq.*` headers saying why. Each "
+                f"one raises an OperatorAlert on `{topics.alerts}`."
+            ),
         )
     return AsyncAPI(
         broker,

@@ -79,15 +79,16 @@ class Subscription(Generic[E]):
     def __post_init__(self) -> None:
         handlers = [h for h in (self.in_tx, self.long, self.batch) if h is not None]
         if len(handlers) != 1:
-            raise ValueError(f"subscription {self.name!r}: give exactly one of in_tx, long, "
-                             f"batch (got {len(handlers)})")
+            raise ValueError(
+                f"subscription {self.name!r}: give exactly one of in_tx, long, "
+                f"batch (got {len(handlers)})"
+            )
         if not self.accept:
             raise ValueError(f"subscription {self.name!r}: accepts no event type")
         if self.max_records < 1:
             raise ValueError(f"subscription {self.name!r}: max_records must be at least 1")
         if not self.inbox and self.batch is None:
-            raise ValueError(f"subscription {self.name!r}: only batch handlers may skip the "
-                             "inbox")
+            raise ValueError(f"subscription {self.name!r}: only batch handlers may skip the inbox")
         declared = self.emits or emitted_by(handlers[0])
         unknown = [t for t in declared if t not in EVENTS]
         if unknown:

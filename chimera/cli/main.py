@@ -34,11 +34,16 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _options(
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print the version and exit.")]
-    = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Chimera's commands."""
+
+
 app.add_typer(stack_app, name="stack")
 
 
@@ -60,8 +65,9 @@ def migrate(
 
 @app.command()
 def demo(
-    timeout: Annotated[float, typer.Option(help="Give up waiting after this many seconds.")]
-    = 900.0,
+    timeout: Annotated[
+        float, typer.Option(help="Give up waiting after this many seconds.")
+    ] = 900.0,
 ) -> None:
     """Run the whole pipeline once on the embedded default and print a summary."""
     from chimera.demo import format_summary, run_demo
@@ -74,8 +80,9 @@ def demo(
 
 @app.command()
 def agent(
-    name: Annotated[str, typer.Argument(help="research | orchestrator | generate | publish | "
-                                              "audit")],
+    name: Annotated[
+        str, typer.Argument(help="research | orchestrator | generate | publish | audit")
+    ],
 ) -> None:
     """Run one agent in the foreground until SIGTERM/SIGINT (graceful stop)."""
     import agents
@@ -95,8 +102,10 @@ def agent(
 
 @app.command()
 def up(
-    scale: Annotated[list[str] | None, typer.Option(
-        help="Replicas of an agent, e.g. --scale generate=2 (repeatable).")] = None,
+    scale: Annotated[
+        list[str] | None,
+        typer.Option(help="Replicas of an agent, e.g. --scale generate=2 (repeatable)."),
+    ] = None,
 ) -> None:
     """Run every agent and the audit sink as separate processes, in the foreground."""
     import signal
@@ -136,8 +145,9 @@ app.add_typer(events_app, name="events")
 
 @events_app.command("schema")
 def events_schema(
-    out: Annotated[Path, typer.Option(help="Folder to write <EventType>.schema.json into.")]
-    = Path("docs/schemas"),
+    out: Annotated[Path, typer.Option(help="Folder to write <EventType>.schema.json into.")] = Path(
+        "docs/schemas"
+    ),
 ) -> None:
     """Write a JSON Schema per event, for producers in other languages."""
     import json
@@ -174,11 +184,11 @@ def inject(
     for problem in problems:
         typer.echo(f"line {problem.line}: {problem.reason}", err=True)
     if problems and not skip_invalid:
-        raise ChimeraError(f"{len(problems)} invalid line(s); nothing sent "
-                           "(--skip-invalid sends the valid ones)")
+        raise ChimeraError(
+            f"{len(problems)} invalid line(s); nothing sent (--skip-invalid sends the valid ones)"
+        )
     sent = asyncio.run(send(load_settings(), events))
-    typer.echo(f"sent {sent} event(s)" + (f", skipped {len(problems)} invalid" if problems
-                                          else ""))
+    typer.echo(f"sent {sent} event(s)" + (f", skipped {len(problems)} invalid" if problems else ""))
 
 
 @app.command()
@@ -198,8 +208,7 @@ def status(
     try:
         options = StatusSettings()
     except PydanticValidationError as exc:
-        raise ChimeraError(f"invalid CHIMERA_STATUS_* settings: {exc.errors()[0]['msg']}"
-                           ) from exc
+        raise ChimeraError(f"invalid CHIMERA_STATUS_* settings: {exc.errors()[0]['msg']}") from exc
     report = asyncio.run(collect(settings, options))
     typer.echo(json.dumps(report, indent=2, default=str) if as_json else render(report))
     raise typer.Exit(0 if report["healthy"] else 1)
@@ -207,11 +216,15 @@ def status(
 
 @app.command()
 def asyncapi(
-    out: Annotated[Path, typer.Option(help="Folder of the <agent>.json documents.")]
-    = Path("docs/asyncapi"),
-    check: Annotated[bool, typer.Option(
-        "--check", help="Write nothing; exit 1 naming the documents that are out of date.")]
-    = False,
+    out: Annotated[Path, typer.Option(help="Folder of the <agent>.json documents.")] = Path(
+        "docs/asyncapi"
+    ),
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Write nothing; exit 1 naming the documents that are out of date."
+        ),
+    ] = False,
 ) -> None:
     """Write each agent's AsyncAPI document, generated from the code (or --check them)."""
     from chimera.docs.asyncapi import stale, write

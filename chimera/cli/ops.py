@@ -25,9 +25,11 @@ T = TypeVar("T")
 
 replay_app = typer.Typer(
     help="Move a consumer group's offsets (dry run unless --execute), or copy a time window "
-         "of a topic into another (`replay copy`).")
-dlq_app = typer.Typer(no_args_is_help=True,
-                      help="Dead letters: list, show, redrive to their topic, purge.")
+    "of a topic into another (`replay copy`)."
+)
+dlq_app = typer.Typer(
+    no_args_is_help=True, help="Dead letters: list, show, redrive to their topic, purge."
+)
 
 
 def _settings() -> Settings:
@@ -58,11 +60,12 @@ def _bad(param: str, work: Callable[[], T]) -> T:
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str = "") -> str:
     """Left-aligned columns; None prints as -."""
-    cells = [[str(h) for h in headers], *[["-" if c is None else str(c) for c in r]
-                                          for r in rows]]
+    cells = [[str(h) for h in headers], *[["-" if c is None else str(c) for c in r] for r in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join(indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-                     .rstrip() for row in cells)
+    return "\n".join(
+        indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    )
 
 
 def _short(text: str | None, width: int = 60) -> str:
@@ -80,21 +83,35 @@ def _echo_json(data: object) -> None:
 @replay_app.callback(invoke_without_command=True)
 def replay_reset(
     ctx: typer.Context,
-    topic: Annotated[list[str] | None, typer.Option(
-        "--topic", "-t", help="Topic (full name or stream, e.g. trends); repeatable. Default: "
-        "the agent's topics, or those the group has committed on.")] = None,
+    topic: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--topic",
+            "-t",
+            help="Topic (full name or stream, e.g. trends); repeatable. Default: "
+            "the agent's topics, or those the group has committed on.",
+        ),
+    ] = None,
     group: Annotated[str | None, typer.Option(help="Consumer group, by name.")] = None,
-    agent: Annotated[str | None, typer.Option(
-        help="Consumer group by agent: orchestrator means <prefix>.orchestrator.")] = None,
-    partition: Annotated[list[int] | None, typer.Option(
-        "--partition", "-p", help="Only this partition; repeatable. Default: all.")] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option(help="Consumer group by agent: orchestrator means <prefix>.orchestrator."),
+    ] = None,
+    partition: Annotated[
+        list[int] | None,
+        typer.Option("--partition", "-p", help="Only this partition; repeatable. Default: all."),
+    ] = None,
     to: Annotated[str | None, typer.Option("--to", help="earliest | latest")] = None,
-    to_offset: Annotated[int | None, typer.Option(help="This offset (clamped to what the "
-                                                        "partition holds).")] = None,
-    to_datetime: Annotated[str | None, typer.Option(
-        help="The first record at or after this ISO 8601 time (no zone: UTC).")] = None,
-    by_duration: Annotated[str | None, typer.Option(
-        help="The first record in this last span: 2h, 30m, 1d, 1h30m.")] = None,
+    to_offset: Annotated[
+        int | None, typer.Option(help="This offset (clamped to what the partition holds).")
+    ] = None,
+    to_datetime: Annotated[
+        str | None,
+        typer.Option(help="The first record at or after this ISO 8601 time (no zone: UTC)."),
+    ] = None,
+    by_duration: Annotated[
+        str | None, typer.Option(help="The first record in this last span: 2h, 30m, 1d, 1h30m.")
+    ] = None,
     execute: Annotated[bool, typer.Option(help="Apply the reset (default: dry run).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -110,10 +127,16 @@ def replay_reset(
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
     if (group is None) == (agent is None):
-        raise typer.BadParameter("name the consumer group: --group NAME or --agent NAME "
-                                 "(exactly one)", param_hint="--group/--agent")
-    target = _bad("--to/--to-offset/--to-datetime/--by-duration", lambda: replay.Target.choose(
-        to=to, to_offset=to_offset, to_datetime=to_datetime, by_duration=by_duration))
+        raise typer.BadParameter(
+            "name the consumer group: --group NAME or --agent NAME (exactly one)",
+            param_hint="--group/--agent",
+        )
+    target = _bad(
+        "--to/--to-offset/--to-datetime/--by-duration",
+        lambda: replay.Target.choose(
+            to=to, to_offset=to_offset, to_datetime=to_datetime, by_duration=by_duration
+        ),
+    )
 
     async def work(settings: Settings) -> replay.ReplayPlan:
         name = replay.agent_group(settings, agent) if agent else group
@@ -126,10 +149,12 @@ def replay_reset(
         else:
             topics = await replay.group_topics(settings, name)
             if not topics:
-                raise ChimeraError(f"group {name!r} has no committed offsets; name the "
-                                   "topics with --topic")
-        return await replay.reset_offsets(settings, name, topics, target, partition or None,
-                                          execute=execute)
+                raise ChimeraError(
+                    f"group {name!r} has no committed offsets; name the topics with --topic"
+                )
+        return await replay.reset_offsets(
+            settings, name, topics, target, partition or None, execute=execute
+        )
 
     plan = _run(work)
     if as_json:
@@ -140,27 +165,36 @@ def replay_reset(
 
 def format_plan(plan: replay.ReplayPlan) -> str:
     """The plan as the operator reads it."""
-    head = (f"group {plan.group}: reset to {plan.target} — "
-            + ("EXECUTED" if plan.executed else "dry run (nothing moved; --execute applies)"))
-    rows = [(p.topic, p.partition, p.committed, p.new, p.replayed, p.skipped, p.note)
-            for p in plan.partitions]
-    table = _table(("TOPIC", "PARTITION", "COMMITTED", "NEW", "REPLAYED", "SKIPPED", "NOTE"),
-                   rows)
+    head = f"group {plan.group}: reset to {plan.target} — " + (
+        "EXECUTED" if plan.executed else "dry run (nothing moved; --execute applies)"
+    )
+    rows = [
+        (p.topic, p.partition, p.committed, p.new, p.replayed, p.skipped, p.note)
+        for p in plan.partitions
+    ]
+    table = _table(("TOPIC", "PARTITION", "COMMITTED", "NEW", "REPLAYED", "SKIPPED", "NOTE"), rows)
     verb = "moved" if plan.executed else "would move"
-    tail = (f"{len(plan.partitions)} partition(s) {verb}: {plan.replayed} record(s) to "
-            f"replay, {plan.skipped} to skip")
+    tail = (
+        f"{len(plan.partitions)} partition(s) {verb}: {plan.replayed} record(s) to "
+        f"replay, {plan.skipped} to skip"
+    )
     return f"{head}\n{table}\n{tail}"
 
 
 @replay_app.command("copy")
 def replay_copy(
     source: Annotated[str, typer.Option("--from", help="Source topic (or stream name).")],
-    destination: Annotated[str, typer.Option("--to", help="Destination topic (created with "
-                                                           "the source's partitions if missing).")],
+    destination: Annotated[
+        str,
+        typer.Option(
+            "--to", help="Destination topic (created with the source's partitions if missing)."
+        ),
+    ],
     since: Annotated[str, typer.Option(help="Window start, ISO 8601 (inclusive).")],
     until: Annotated[str, typer.Option(help="Window end, ISO 8601 (exclusive).")],
-    keep_timestamps: Annotated[bool, typer.Option(
-        help="Keep the records' timestamps (default: new ones).")] = False,
+    keep_timestamps: Annotated[
+        bool, typer.Option(help="Keep the records' timestamps (default: new ones).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Copy a time window of a topic into another topic (keys, headers, values kept)."""
@@ -168,24 +202,40 @@ def replay_copy(
     stop = _bad("--until", lambda: replay.parse_datetime(until))
     if start >= stop:
         raise typer.BadParameter("--since must be before --until", param_hint="--since")
-    result = _run(lambda s: replay.copy_window(s, source, destination, start, stop,
-                                               keep_timestamps=keep_timestamps))
+    result = _run(
+        lambda s: replay.copy_window(
+            s, source, destination, start, stop, keep_timestamps=keep_timestamps
+        )
+    )
     if as_json:
         _echo_json(result.to_dict())
         return
     if result.created_destination:
         typer.echo(f"created topic {result.destination}")
-    typer.echo(_table(("PARTITION", "FROM OFFSET", "TO OFFSET", "COPIED"), [
-        (p, r[0], r[1], result.per_partition.get(p, 0)) for p, r in sorted(result.ranges.items())]))
-    typer.echo(f"copied {result.copied} record(s) from {result.source} to {result.destination} "
-               f"({start.isoformat()} ≤ time < {stop.isoformat()})")
+    typer.echo(
+        _table(
+            ("PARTITION", "FROM OFFSET", "TO OFFSET", "COPIED"),
+            [
+                (p, r[0], r[1], result.per_partition.get(p, 0))
+                for p, r in sorted(result.ranges.items())
+            ],
+        )
+    )
+    typer.echo(
+        f"copied {result.copied} record(s) from {result.source} to {result.destination} "
+        f"({start.isoformat()} ≤ time < {stop.isoformat()})"
+    )
 
 
 # --- dlq -----------------------------------------------------------------------------------
 @dlq_app.command("list")
 def dlq_list(
-    topic: Annotated[str | None, typer.Argument(
-        help="A dead-letter topic, its original topic or stream name; default: all.")] = None,
+    topic: Annotated[
+        str | None,
+        typer.Argument(
+            help="A dead-letter topic, its original topic or stream name; default: all."
+        ),
+    ] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Handled ones too, marked.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -206,25 +256,43 @@ def format_list(found: dict[str, list[dlq.DeadLetter]], show_all: bool) -> str:
             continue
         unhandled = sum(d.handled is None for d in letters)
         total += len(letters)
-        lines.append(f"{topic}: {unhandled} unhandled"
-                     + (f", {len(letters) - unhandled} handled" if show_all else ""))
-        headers = ["PARTITION", "OFFSET", "KEY", "ERROR CODE", "EXCEPTION", "ORIGINAL",
-                   "DEAD-LETTERED AT", "MESSAGE"]
+        lines.append(
+            f"{topic}: {unhandled} unhandled"
+            + (f", {len(letters) - unhandled} handled" if show_all else "")
+        )
+        headers = [
+            "PARTITION",
+            "OFFSET",
+            "KEY",
+            "ERROR CODE",
+            "EXCEPTION",
+            "ORIGINAL",
+            "DEAD-LETTERED AT",
+            "MESSAGE",
+        ]
         rows = []
         for letter in letters:
             s = letter.summary()
-            row = [s["partition"], s["offset"], _short(s["key"], 24), s["error_code"],
-                   s["exception_class"],
-                   f"{s['original_topic']}/{s['original_partition']}/{s['original_offset']}",
-                   (s["dead_lettered_at"] or "")[:19], _short(s["exception_message"])]
+            row = [
+                s["partition"],
+                s["offset"],
+                _short(s["key"], 24),
+                s["error_code"],
+                s["exception_class"],
+                f"{s['original_topic']}/{s['original_partition']}/{s['original_offset']}",
+                (s["dead_lettered_at"] or "")[:19],
+                _short(s["exception_message"]),
+            ]
             if show_all:
                 row.insert(0, letter.handled.action if letter.handled else "unhandled")
             rows.append(row)
         lines.append(_table(["STATUS", *headers] if show_all else headers, rows, indent="  "))
     checked = len(found)
     what = "dead letter(s)" if show_all else "unhandled dead letter(s)"
-    lines.append(f"{total} {what} in {sum(bool(v) for v in found.values())} of {checked} "
-                 "dead-letter topic(s)")
+    lines.append(
+        f"{total} {what} in {sum(bool(v) for v in found.values())} of {checked} "
+        "dead-letter topic(s)"
+    )
     return "\n".join(lines)
 
 
@@ -247,9 +315,10 @@ def dlq_show(
     width = max(len(k) for k in details)
     for key, value in details.items():
         typer.echo(f"{key.ljust(width)}  {'-' if value is None else value}")
-    typer.echo(f"{'handled'.ljust(width)}  "
-               + ("no" if handled is None else
-                  " ".join(str(v) for v in handled.values() if v is not None)))
+    typer.echo(
+        f"{'handled'.ljust(width)}  "
+        + ("no" if handled is None else " ".join(str(v) for v in handled.values() if v is not None))
+    )
     typer.echo("headers:" + ("" if headers else " none"))
     for key, value in headers.items():
         typer.echo(f"  {key}: {value}")
@@ -257,24 +326,41 @@ def dlq_show(
     typer.echo(payload)
 
 
-def _selection(offset: list[str] | None, partition: list[int] | None, all_: bool,
-               error_code: str | None) -> dlq.Selection:
+def _selection(
+    offset: list[str] | None, partition: list[int] | None, all_: bool, error_code: str | None
+) -> dlq.Selection:
     """The records chosen by --offset/--partition/--all/--error-code (BadParameter if not)."""
     parts = partition or []
     if offset and len(parts) > 1:
-        raise typer.BadParameter("with --offset, give at most one --partition (or write P:N)",
-                                 param_hint="--partition")
-    records = _bad("--offset", lambda: dlq.Selection.parse_offsets(
-        offset or [], parts[0] if parts else None))
-    return _bad("--offset/--all/--error-code", lambda: dlq.Selection(
-        records=records, all_=all_, error_code=error_code,
-        partitions=() if offset else tuple(parts)))
+        raise typer.BadParameter(
+            "with --offset, give at most one --partition (or write P:N)", param_hint="--partition"
+        )
+    records = _bad(
+        "--offset", lambda: dlq.Selection.parse_offsets(offset or [], parts[0] if parts else None)
+    )
+    return _bad(
+        "--offset/--all/--error-code",
+        lambda: dlq.Selection(
+            records=records,
+            all_=all_,
+            error_code=error_code,
+            partitions=() if offset else tuple(parts),
+        ),
+    )
 
 
-OffsetOpt = Annotated[list[str] | None, typer.Option(
-    "--offset", "-o", help="PARTITION:OFFSET, or OFFSET with --partition; repeatable.")]
-PartitionOpt = Annotated[list[int] | None, typer.Option(
-    "--partition", "-p", help="Partition of bare offsets, or narrows --all/--error-code.")]
+OffsetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--offset", "-o", help="PARTITION:OFFSET, or OFFSET with --partition; repeatable."
+    ),
+]
+PartitionOpt = Annotated[
+    list[int] | None,
+    typer.Option(
+        "--partition", "-p", help="Partition of bare offsets, or narrows --all/--error-code."
+    ),
+]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every unhandled dead letter.")]
 CodeOpt = Annotated[str | None, typer.Option(help="Unhandled ones with this error code.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -297,15 +383,22 @@ def dlq_redrive(
     selection = _selection(offset, partition, all_, error_code)
     done = _run(lambda s: dlq.redrive(s, topic, selection))
     if as_json:
-        _echo_json([{"from": r.letter.ref, "to": f"{r.topic}/{r.partition}/{r.offset}"}
-                    for r in done])
+        _echo_json(
+            [{"from": r.letter.ref, "to": f"{r.topic}/{r.partition}/{r.offset}"} for r in done]
+        )
         return
     if not done:
         typer.echo("nothing to redrive: no unhandled dead letter matches")
         return
-    typer.echo(_table(("DEAD LETTER", "ERROR CODE", "REDRIVEN TO"), [
-        (r.letter.ref, r.letter.error_code, f"{r.topic}/{r.partition}/{r.offset}")
-        for r in done]))
+    typer.echo(
+        _table(
+            ("DEAD LETTER", "ERROR CODE", "REDRIVEN TO"),
+            [
+                (r.letter.ref, r.letter.error_code, f"{r.topic}/{r.partition}/{r.offset}")
+                for r in done
+            ],
+        )
+    )
     typer.echo(f"redrove {len(done)} dead letter(s)")
 
 
@@ -316,8 +409,7 @@ def dlq_purge(
     partition: PartitionOpt = None,
     all_: AllOpt = False,
     error_code: CodeOpt = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (for scripts).")]
-    = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (for scripts).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Mark dead letters as handled without redriving them (after confirmation).
@@ -331,8 +423,11 @@ def dlq_purge(
         typer.echo("nothing to purge: no unhandled dead letter matches")
         return
     if not yes:
-        typer.echo(f"about to purge {len(chosen)} dead letter(s): "
-                   + ", ".join(d.ref for d in chosen[:10]) + (", …" if len(chosen) > 10 else ""))
+        typer.echo(
+            f"about to purge {len(chosen)} dead letter(s): "
+            + ", ".join(d.ref for d in chosen[:10])
+            + (", …" if len(chosen) > 10 else "")
+        )
         if sys.stdin is None or sys.stdin.closed:
             _refuse()
         try:
@@ -353,6 +448,9 @@ def dlq_purge(
 
 def _refuse() -> NoReturn:
     """No confirmation possible: say how to purge anyway, exit 1."""
-    typer.secho("error: no answer on stdin to confirm the purge; pass --yes to purge "
-                "without asking", fg=typer.colors.RED, err=True)
+    typer.secho(
+        "error: no answer on stdin to confirm the purge; pass --yes to purge without asking",
+        fg=typer.colors.RED,
+        err=True,
+    )
     raise typer.Exit(1)

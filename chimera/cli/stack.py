@@ -9,8 +9,9 @@ import typer
 from chimera import stack
 from chimera.cli.common import ErrorsAsOneLine, load_settings
 
-stack_app = typer.Typer(no_args_is_help=True, cls=ErrorsAsOneLine,
-                        help="The local Kafka + PostgreSQL stack.")
+stack_app = typer.Typer(
+    no_args_is_help=True, cls=ErrorsAsOneLine, help="The local Kafka + PostgreSQL stack."
+)
 
 
 @stack_app.command("up")
@@ -23,8 +24,10 @@ def stack_up() -> None:
         typer.echo(f"{name}: {'started' if started else 'already up'}")
     if not results:
         typer.echo("nothing to start: KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL are both set")
-    typer.echo(f"stack up in {time.monotonic() - began:.1f}s "
-               f"(kafka {settings.bootstrap_servers}, postgresql {settings.redacted_dsn()})")
+    typer.echo(
+        f"stack up in {time.monotonic() - began:.1f}s "
+        f"(kafka {settings.bootstrap_servers}, postgresql {settings.redacted_dsn()})"
+    )
 
 
 @stack_app.command("down")

@@ -118,33 +118,44 @@ class DeadLetter:
         original_partition = self.why("original.partition")
         original_offset = self.why("original.offset")
         return {
-            "topic": self.topic, "partition": self.partition, "offset": self.offset,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
             "key": self.key_text(),
             "error_code": self.error_code,
             "error_category": self.why("error.category"),
             "exception_class": self.why("exception.class"),
             "exception_message": self.why("exception.message"),
             "original_topic": self.why("original.topic") or self.original_topic,
-            "original_partition": (int(original_partition)
-                                   if original_partition and original_partition.isdigit()
-                                   else None),
-            "original_offset": (int(original_offset)
-                                if original_offset and original_offset.isdigit() else None),
+            "original_partition": (
+                int(original_partition)
+                if original_partition and original_partition.isdigit()
+                else None
+            ),
+            "original_offset": (
+                int(original_offset) if original_offset and original_offset.isdigit() else None
+            ),
             "consumer_group": self.why("consumer.group"),
             "consumer": self.why("consumer"),
-            "dead_lettered_at": self.why("timestamp") or datetime.fromtimestamp(
-                self.timestamp_ms / 1000, UTC).isoformat(),
+            "dead_lettered_at": self.why("timestamp")
+            or datetime.fromtimestamp(self.timestamp_ms / 1000, UTC).isoformat(),
             "redriven_from": self.header(REDRIVEN_FROM),
-            "handled": None if self.handled is None else {
-                "action": self.handled.action, "at": self.handled.at,
-                "detail": self.handled.detail},
+            "handled": None
+            if self.handled is None
+            else {
+                "action": self.handled.action,
+                "at": self.handled.at,
+                "detail": self.handled.detail,
+            },
         }
 
     def details(self) -> dict[str, Any]:
         """The summary plus the original headers and payload (pretty JSON or bytes' repr)."""
-        return {**self.summary(),
-                "headers": {k: v.decode(errors="replace") for k, v in self.original_headers},
-                "payload": format_payload(self.value)}
+        return {
+            **self.summary(),
+            "headers": {k: v.decode(errors="replace") for k, v in self.original_headers},
+            "payload": format_payload(self.value),
+        }
 
 
 def format_payload(value: bytes | None) -> str:
@@ -173,8 +184,10 @@ class Selection:
         """Exactly one way of choosing: ChimeraError otherwise."""
         chosen = sum((bool(self.records), self.all_, self.error_code is not None))
         if chosen != 1:
-            raise ChimeraError("choose the records: --offset (repeatable), --all, or "
-                               "--error-code CODE (exactly one)")
+            raise ChimeraError(
+                "choose the records: --offset (repeatable), --all, or "
+                "--error-code CODE (exactly one)"
+            )
 
     @staticmethod
     def parse_offsets(items: Iterable[str], partition: int | None) -> tuple[tuple[int, int], ...]:
@@ -187,8 +200,10 @@ class Selection:
             elif partition is not None:
                 part, off = str(partition), text
             else:
-                raise ChimeraError(f"offset {item!r} needs its partition: write P:N "
-                                   "(e.g. 0:12) or give --partition")
+                raise ChimeraError(
+                    f"offset {item!r} needs its partition: write P:N "
+                    "(e.g. 0:12) or give --partition"
+                )
             if not (part.isdigit() and off.isdigit()):
                 raise ChimeraError(f"not PARTITION:OFFSET: {item!r}")
             parsed.append((int(part), int(off)))
@@ -218,14 +233,23 @@ async def dlq_topics(settings: Settings, topic: str | None = None) -> list[str]:
     topic, or stream name: `trends` → `<prefix>.trends.dlq`)."""
     existing = await offsets.existing_topics(settings)
     if topic is None:
-        return sorted(t for t in existing
-                      if t.startswith(f"{settings.topic_prefix}.") and t.endswith(DLQ_SUFFIX))
-    for candidate in (topic, topic + DLQ_SUFFIX, f"{settings.topic_prefix}.{topic}",
-                      f"{settings.topic_prefix}.{topic}{DLQ_SUFFIX}"):
+        return sorted(
+            t
+            for t in existing
+            if t.startswith(f"{settings.topic_prefix}.") and t.endswith(DLQ_SUFFIX)
+        )
+    for candidate in (
+        topic,
+        topic + DLQ_SUFFIX,
+        f"{settings.topic_prefix}.{topic}",
+        f"{settings.topic_prefix}.{topic}{DLQ_SUFFIX}",
+    ):
         if candidate.endswith(DLQ_SUFFIX) and candidate in existing:
             return [candidate]
-    raise ChimeraError(f"no dead-letter topic for {topic!r} "
-                       f"(`chimera dlq list` shows those under {settings.topic_prefix!r})")
+    raise ChimeraError(
+        f"no dead-letter topic for {topic!r} "
+        f"(`chimera dlq list` shows those under {settings.topic_prefix!r})"
+    )
 
 
 async def _read_log(settings: Settings) -> dict[tuple[str, int, int], Handled]:
@@ -237,7 +261,8 @@ async def _read_log(settings: Settings) -> dict[tuple[str, int, int], Handled]:
     logged: dict[tuple[str, int, int], Handled] = {}
     async with offsets.plain_consumer(settings) as consumer:
         async for record in offsets.read_range(
-                consumer, {tp: (beginning[tp], end[tp]) for tp in partitions}):
+            consumer, {tp: (beginning[tp], end[tp]) for tp in partitions}
+        ):
             try:
                 ref = _parse_ref(record.key)
                 if record.value is None:
@@ -264,10 +289,13 @@ async def handled_state(settings: Settings, partitions: list[TopicPartition]) ->
     return HandledState(floors, await _read_log(settings))
 
 
-async def read_dead_letters(settings: Settings, topics: list[str], *,
-                            include_handled: bool = False,
-                            partitions: Iterable[int] = (),
-                            ) -> tuple[list[DeadLetter], HandledState]:
+async def read_dead_letters(
+    settings: Settings,
+    topics: list[str],
+    *,
+    include_handled: bool = False,
+    partitions: Iterable[int] = (),
+) -> tuple[list[DeadLetter], HandledState]:
     """The records of these dead-letter topics (unhandled ones unless `include_handled`),
     each marked with how it was handled; and the handled state they were judged by."""
     tps = await offsets.list_partitions(settings, topics)
@@ -283,8 +311,15 @@ async def read_dead_letters(settings: Settings, topics: list[str], *,
     found: list[DeadLetter] = []
     async with offsets.plain_consumer(settings) as consumer:
         async for record in offsets.read_range(consumer, ranges):
-            letter = DeadLetter(record.topic, record.partition, record.offset, record.key,
-                                record.value, list(record.headers or ()), record.timestamp)
+            letter = DeadLetter(
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+                record.value,
+                list(record.headers or ()),
+                record.timestamp,
+            )
             letter.handled = state.of(record.topic, record.partition, record.offset)
             if include_handled or letter.handled is None:
                 found.append(letter)
@@ -293,8 +328,9 @@ async def read_dead_letters(settings: Settings, topics: list[str], *,
 
 
 @offsets.shares_admin
-async def list_dead_letters(settings: Settings, topic: str | None = None, *,
-                            include_handled: bool = False) -> dict[str, list[DeadLetter]]:
+async def list_dead_letters(
+    settings: Settings, topic: str | None = None, *, include_handled: bool = False
+) -> dict[str, list[DeadLetter]]:
     """Dead letters per dead-letter topic (every topic listed, even when it has none)."""
     topics = await dlq_topics(settings, topic)
     letters, _ = await read_dead_letters(settings, topics, include_handled=include_handled)
@@ -313,50 +349,74 @@ async def show(settings: Settings, topic: str, partition: int, offset: int) -> D
         raise ChimeraError(f"{name} has no partition {partition}")
     beginning, end = await offsets.watermarks(settings, [tp])
     if not beginning[tp] <= offset < end[tp]:
-        holds = (f"offsets {beginning[tp]}..{end[tp] - 1}" if end[tp] > beginning[tp]
-                 else "no records")
-        raise ChimeraError(f"no record at {name}/{partition}/{offset} (the partition holds "
-                           f"{holds})")
+        holds = (
+            f"offsets {beginning[tp]}..{end[tp] - 1}" if end[tp] > beginning[tp] else "no records"
+        )
+        raise ChimeraError(
+            f"no record at {name}/{partition}/{offset} (the partition holds {holds})"
+        )
     state = await handled_state(settings, [tp])
-    async with (offsets.plain_consumer(settings) as consumer,
-                aclosing(offsets.read_range(consumer, {tp: (offset, offset + 1)})) as records):
-            async for record in records:
-                letter = DeadLetter(name, partition, record.offset, record.key, record.value,
-                                    list(record.headers or ()), record.timestamp)
-                letter.handled = state.of(name, partition, record.offset)
-                return letter
+    async with (
+        offsets.plain_consumer(settings) as consumer,
+        aclosing(offsets.read_range(consumer, {tp: (offset, offset + 1)})) as records,
+    ):
+        async for record in records:
+            letter = DeadLetter(
+                name,
+                partition,
+                record.offset,
+                record.key,
+                record.value,
+                list(record.headers or ()),
+                record.timestamp,
+            )
+            letter.handled = state.of(name, partition, record.offset)
+            return letter
     raise ChimeraError(f"no record at {name}/{partition}/{offset} (compacted or deleted)")
 
 
 @offsets.shares_admin
-async def select(settings: Settings, topic: str, selection: Selection,
-                 ) -> tuple[str, list[DeadLetter], HandledState]:
+async def select(
+    settings: Settings,
+    topic: str,
+    selection: Selection,
+) -> tuple[str, list[DeadLetter], HandledState]:
     """The dead letters a selection names; explicit ones must exist and be unhandled."""
     [name] = await dlq_topics(settings, topic)
     if selection.records:
         wanted = set(selection.records)
-        letters, state = await read_dead_letters(settings, [name], include_handled=True,
-                                                 partitions={p for p, _ in wanted})
+        letters, state = await read_dead_letters(
+            settings, [name], include_handled=True, partitions={p for p, _ in wanted}
+        )
         by_ref = {(d.partition, d.offset): d for d in letters}
         missing = sorted(wanted - set(by_ref))
         if missing:
-            raise ChimeraError(f"no record in {name} at " + ", ".join(
-                f"{p}:{o}" for p, o in missing))
+            raise ChimeraError(
+                f"no record in {name} at " + ", ".join(f"{p}:{o}" for p, o in missing)
+            )
         done = [by_ref[r] for r in sorted(wanted) if by_ref[r].handled is not None]
         if done:
-            raise ChimeraError("already handled, nothing done: " + ", ".join(
-                f"{d.partition}:{d.offset} ({d.handled.action if d.handled else ''})"
-                for d in done))
+            raise ChimeraError(
+                "already handled, nothing done: "
+                + ", ".join(
+                    f"{d.partition}:{d.offset} ({d.handled.action if d.handled else ''})"
+                    for d in done
+                )
+            )
         return name, [by_ref[r] for r in sorted(wanted)], state
-    letters, state = await read_dead_letters(settings, [name],
-                                             partitions=selection.partitions)
+    letters, state = await read_dead_letters(settings, [name], partitions=selection.partitions)
     if selection.error_code is not None:
         letters = [d for d in letters if d.error_code == selection.error_code]
     return name, letters, state
 
 
-async def _mark_handled(settings: Settings, letters: list[DeadLetter], state: HandledState,
-                        action: Action, details: dict[str, str]) -> None:
+async def _mark_handled(
+    settings: Settings,
+    letters: list[DeadLetter],
+    state: HandledState,
+    action: Action,
+    details: dict[str, str],
+) -> None:
     """Log each letter as handled, then move the group past contiguous handled runs."""
     if not letters:
         return
@@ -377,12 +437,14 @@ async def _mark_handled(settings: Settings, letters: list[DeadLetter], state: Ha
             await ack
     finally:
         await producer.stop()
-    await _advance_floors(settings, sorted({TopicPartition(d.topic, d.partition)
-                                            for d in letters}), state)
+    await _advance_floors(
+        settings, sorted({TopicPartition(d.topic, d.partition) for d in letters}), state
+    )
 
 
-async def _advance_floors(settings: Settings, tps: list[TopicPartition],
-                          state: HandledState) -> None:
+async def _advance_floors(
+    settings: Settings, tps: list[TopicPartition], state: HandledState
+) -> None:
     """Commit, per partition, the first offset that is not handled (or the end)."""
     beginning, end = await offsets.watermarks(settings, tps)
     moves: dict[TopicPartition, int] = {}
@@ -420,8 +482,10 @@ async def redrive(settings: Settings, topic: str, selection: Selection) -> list[
         return []
     odd = [d.ref for d in letters if d.why("original.topic") not in (None, d.original_topic)]
     if odd:
-        raise ChimeraError("the original-topic header disagrees with the dead-letter topic's "
-                           f"name for {', '.join(odd)}; nothing redriven")
+        raise ChimeraError(
+            "the original-topic header disagrees with the dead-letter topic's "
+            f"name for {', '.join(odd)}; nothing redriven"
+        )
     existing = await offsets.existing_topics(settings)
     targets = {d.original_topic for d in letters}
     missing = sorted(targets - existing)
@@ -438,19 +502,36 @@ async def redrive(settings: Settings, topic: str, selection: Selection) -> list[
         for letter in letters:
             original = letter.summary()["original_partition"]
             partition = None
-            if letter.key is None and original is not None and original < counts[
-                    letter.original_topic]:
+            if (
+                letter.key is None
+                and original is not None
+                and original < counts[letter.original_topic]
+            ):
                 partition = original
-            pending.append((letter, await producer.send(
-                letter.original_topic, letter.value, key=letter.key, partition=partition,
-                headers=[*letter.original_headers, (REDRIVEN_FROM, letter.ref.encode())])))
+            pending.append(
+                (
+                    letter,
+                    await producer.send(
+                        letter.original_topic,
+                        letter.value,
+                        key=letter.key,
+                        partition=partition,
+                        headers=[*letter.original_headers, (REDRIVEN_FROM, letter.ref.encode())],
+                    ),
+                )
+            )
         for letter, ack in pending:
             meta = await ack
             done.append(Redriven(letter, meta.topic, meta.partition, meta.offset))
     finally:
         await producer.stop()
-    await _mark_handled(settings, letters, state, "redriven",
-                        {r.letter.ref: f"{r.topic}/{r.partition}/{r.offset}" for r in done})
+    await _mark_handled(
+        settings,
+        letters,
+        state,
+        "redriven",
+        {r.letter.ref: f"{r.topic}/{r.partition}/{r.offset}" for r in done},
+    )
     return done
 
 

@@ -31,8 +31,9 @@ class Problem:
     reason: str
 
 
-def parse_lines(lines: Iterable[str], producer: str = "inject"
-                ) -> tuple[list[Envelope[Any]], list[Problem]]:
+def parse_lines(
+    lines: Iterable[str], producer: str = "inject"
+) -> tuple[list[Envelope[Any]], list[Problem]]:
     """Validate JSON lines; blank lines and lines starting with # are ignored."""
     events: list[Envelope[Any]] = []
     problems: list[Problem] = []
@@ -56,8 +57,9 @@ def parse_one(text: str, producer: str = "inject") -> Envelope[Any]:
         try:
             trend = Trend.model_validate_json(text)
         except PydanticValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                 for e in exc.errors()[:10])
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]
+            )
             raise DecodeError("SCHEMA_VIOLATION", f"invalid trend: {problems}") from exc
         return TrendDiscovered.create(trend, producer=producer)
     return decode(text.encode())
@@ -91,18 +93,29 @@ async def send(settings: Settings, events: list[Envelope[Any]]) -> int:
             key = key_of(event)
             topic = topics.stream_of(event.event_type)
             span = tracer.start_span(
-                f"{topic} publish", context=tracing.workflow_context(event.correlation_id),
+                f"{topic} publish",
+                context=tracing.workflow_context(event.correlation_id),
                 kind=SpanKind.PRODUCER,
-                attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
-                            "messaging.message.id": str(event.event_id),
-                            "chimera.event_type": event.event_type})
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": topic,
+                    "messaging.message.id": str(event.event_id),
+                    "chimera.event_type": event.event_type,
+                },
+            )
             with trace.use_span(span, end_on_exit=True):
                 headers = tracing.headers_for(event)
-            futures.append(await producer.send(
-                topic, encode(event), key=key.encode() if key else None,
-                headers=[("event_type", event.event_type.encode()),
-                         *((k, v.encode()) for k, v in headers.items())],
-            ))
+            futures.append(
+                await producer.send(
+                    topic,
+                    encode(event),
+                    key=key.encode() if key else None,
+                    headers=[
+                        ("event_type", event.event_type.encode()),
+                        *((k, v.encode()) for k, v in headers.items()),
+                    ],
+                )
+            )
         for future in futures:
             await future
     finally:

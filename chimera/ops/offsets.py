@@ -29,7 +29,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-
 class GroupActiveError(ChimeraError):
     """The consumer group has live members, so its offsets must not be moved."""
 
@@ -38,7 +37,8 @@ class GroupActiveError(ChimeraError):
         named = ", ".join(f"{m.client_id} on {m.host}" for m in members) or "none listed"
         super().__init__(
             f"consumer group {group!r} is active ({state}, {len(members)} member(s): {named}); "
-            "stop those consumers first (its offsets can only move while it is inactive)")
+            "stop those consumers first (its offsets can only move while it is inactive)"
+        )
         self.group = group
         self.state = state
         self.members = members
@@ -110,11 +110,17 @@ async def admin_session(settings: Settings) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def plain_consumer(settings: Settings, group: str | None = None,
-                         ) -> AsyncIterator[AIOKafkaConsumer]:
+async def plain_consumer(
+    settings: Settings,
+    group: str | None = None,
+) -> AsyncIterator[AIOKafkaConsumer]:
     """A started consumer for manual assignment (never subscribes, never joins a group)."""
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        **client_options(settings),
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     # Let the consumer's background task begin: stopping it before it ran once raises
     # CancelledError out of stop() (aiokafka 0.14, consumers without a group).
@@ -129,6 +135,7 @@ def shares_admin(
     fn: Callable[Concatenate[Settings, P], Coroutine[Any, Any, R]],
 ) -> Callable[Concatenate[Settings, P], Coroutine[Any, Any, R]]:
     """Run an operation (whose first argument is the Settings) in one `admin_session`."""
+
     @functools.wraps(fn)
     async def wrapper(settings: Settings, *args: P.args, **kwargs: P.kwargs) -> R:
         async with admin_session(settings):
@@ -161,21 +168,29 @@ async def list_partitions(settings: Settings, topics: list[str]) -> list[TopicPa
         raise ChimeraError(f"no such topic: {', '.join(sorted(missing))}")
     async with admin_client(settings) as admin:
         described = await admin.describe_topics(topics)
-    return sorted(TopicPartition(t["topic"], p["partition"]) for t in described
-                  for p in t["partitions"])
+    return sorted(
+        TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]
+    )
 
 
-async def create_topic(settings: Settings, name: str, partitions: int,
-                       config: dict[str, str] | None = None) -> bool:
+async def create_topic(
+    settings: Settings, name: str, partitions: int, config: dict[str, str] | None = None
+) -> bool:
     """Create `name` unless it exists; returns whether this call created it."""
     if name in await existing_topics(settings, fresh=True):
         return False
     async with admin_client(settings) as admin:
         try:
-            await admin.create_topics([NewTopic(
-                name, num_partitions=partitions,
-                replication_factor=settings.topic_replication_factor,
-                topic_configs=config or {})])
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=partitions,
+                        replication_factor=settings.topic_replication_factor,
+                        topic_configs=config or {},
+                    )
+                ]
+            )
         except TopicAlreadyExistsError:
             return False
     # Metadata reaches the broker's cache a moment after the controller answers.
@@ -198,11 +213,15 @@ async def describe_group(settings: Settings, group: str) -> GroupState:
             if described["error_code"]:
                 # E.g. a group of Kafka 4's new consumer protocol: it cannot be described
                 # here, so it cannot be shown to be inactive either.
-                raise ChimeraError(f"cannot describe consumer group {group!r}: "
-                                   f"{for_code(described['error_code']).__name__}; "
-                                   "not touching its offsets")
-            members = [GroupMember(m["member_id"], m["client_id"], m["client_host"].lstrip("/"))
-                       for m in described["members"]]
+                raise ChimeraError(
+                    f"cannot describe consumer group {group!r}: "
+                    f"{for_code(described['error_code']).__name__}; "
+                    "not touching its offsets"
+                )
+            members = [
+                GroupMember(m["member_id"], m["client_id"], m["client_host"].lstrip("/"))
+                for m in described["members"]
+            ]
             return GroupState(group, described["state"], members)
     return GroupState(group, "Dead", [])
 
@@ -215,9 +234,11 @@ async def ensure_inactive(settings: Settings, group: str) -> GroupState:
     return state
 
 
-async def committed_offsets(settings: Settings, group: str,
-                            partitions: list[TopicPartition] | None = None,
-                            ) -> dict[TopicPartition, int | None]:
+async def committed_offsets(
+    settings: Settings,
+    group: str,
+    partitions: list[TopicPartition] | None = None,
+) -> dict[TopicPartition, int | None]:
     """The group's committed offset per partition (None: nothing committed there).
 
     With `partitions` None: every partition the group has committed on.
@@ -230,15 +251,17 @@ async def committed_offsets(settings: Settings, group: str,
     return result
 
 
-async def commit_offsets(settings: Settings, group: str, offsets: dict[TopicPartition, int],
-                         ) -> None:
+async def commit_offsets(
+    settings: Settings,
+    group: str,
+    offsets: dict[TopicPartition, int],
+) -> None:
     """Commit `offsets` for `group` from outside it (the broker refuses if it has members)."""
     if not offsets:
         return
     async with plain_consumer(settings, group) as consumer:
         consumer.assign(list(offsets))
-        await consumer.commit({tp: OffsetAndMetadata(offset, "")
-                               for tp, offset in offsets.items()})
+        await consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in offsets.items()})
 
 
 def _know(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
@@ -248,8 +271,10 @@ def _know(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
     consumer.pause(*partitions)
 
 
-async def watermarks(settings: Settings, partitions: list[TopicPartition],
-                     ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+async def watermarks(
+    settings: Settings,
+    partitions: list[TopicPartition],
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
     """(beginning, end) offsets per partition: the first retained record, the next to come."""
     if not partitions:
         return {}, {}
@@ -260,8 +285,11 @@ async def watermarks(settings: Settings, partitions: list[TopicPartition],
     return beginning, end
 
 
-async def offsets_at(settings: Settings, partitions: list[TopicPartition], timestamp_ms: int,
-                     ) -> dict[TopicPartition, int | None]:
+async def offsets_at(
+    settings: Settings,
+    partitions: list[TopicPartition],
+    timestamp_ms: int,
+) -> dict[TopicPartition, int | None]:
     """Per partition, the first offset whose timestamp is at or after `timestamp_ms`
     (None: no such record yet)."""
     if not partitions:
@@ -269,13 +297,17 @@ async def offsets_at(settings: Settings, partitions: list[TopicPartition], times
     async with plain_consumer(settings) as consumer:
         _know(consumer, partitions)
         found = await consumer.offsets_for_times({tp: timestamp_ms for tp in partitions})
-    return {tp: (found[tp].offset if found.get(tp) is not None else None)  # type: ignore[union-attr]
-            for tp in partitions}
+    return {
+        tp: (found[tp].offset if found.get(tp) is not None else None)  # type: ignore[union-attr]
+        for tp in partitions
+    }
 
 
-async def read_range(consumer: AIOKafkaConsumer, ranges: dict[TopicPartition, tuple[int, int]],
-                     idle_seconds: float = 30.0,
-                     ) -> AsyncGenerator[ConsumerRecord[Any, Any], None]:
+async def read_range(
+    consumer: AIOKafkaConsumer,
+    ranges: dict[TopicPartition, tuple[int, int]],
+    idle_seconds: float = 30.0,
+) -> AsyncGenerator[ConsumerRecord[Any, Any], None]:
     """Yield the records with offsets in [start, stop) of each partition, in offset order per
     partition. `consumer` must be a plain (unsubscribed) one; it is (re)assigned here.
     ChimeraError when nothing arrives for `idle_seconds` while records are still due."""
@@ -290,7 +322,8 @@ async def read_range(consumer: AIOKafkaConsumer, ranges: dict[TopicPartition, tu
     while pending:
         if time.monotonic() > deadline:
             raise ChimeraError(
-                f"timed out reading {', '.join(f'{tp.topic}/{tp.partition}' for tp in pending)}")
+                f"timed out reading {', '.join(f'{tp.topic}/{tp.partition}' for tp in pending)}"
+            )
         batch = await consumer.getmany(*pending, timeout_ms=500)
         if batch:
             deadline = time.monotonic() + idle_seconds
@@ -319,5 +352,6 @@ async def reset_to_earliest(settings: Settings, group: str, topics: list[str]) -
     replayed: dict[str, int] = {}
     for tp in partitions:
         replayed[tp.topic] = replayed.get(tp.topic, 0) + max(
-            (committed[tp] or beginning[tp]) - beginning[tp], 0)
+            (committed[tp] or beginning[tp]) - beginning[tp], 0
+        )
     return replayed

@@ -59,8 +59,9 @@ def parse_datetime(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError as exc:
-        raise ChimeraError(f"not an ISO 8601 datetime: {text!r} "
-                           "(e.g. 2026-11-25T17:00:00Z)") from exc
+        raise ChimeraError(
+            f"not an ISO 8601 datetime: {text!r} (e.g. 2026-11-25T17:00:00Z)"
+        ) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -74,15 +75,30 @@ class Target:
     ago: timedelta | None = None
 
     @classmethod
-    def choose(cls, *, to: str | None = None, to_offset: int | None = None,
-               to_datetime: str | None = None, by_duration: str | None = None) -> Target:
+    def choose(
+        cls,
+        *,
+        to: str | None = None,
+        to_offset: int | None = None,
+        to_datetime: str | None = None,
+        by_duration: str | None = None,
+    ) -> Target:
         """Exactly one of the options, validated (ChimeraError otherwise)."""
-        given = [name for name, value in (("--to", to), ("--to-offset", to_offset),
-                                          ("--to-datetime", to_datetime),
-                                          ("--by-duration", by_duration)) if value is not None]
+        given = [
+            name
+            for name, value in (
+                ("--to", to),
+                ("--to-offset", to_offset),
+                ("--to-datetime", to_datetime),
+                ("--by-duration", by_duration),
+            )
+            if value is not None
+        ]
         if len(given) != 1:
-            raise ChimeraError("choose exactly one of --to earliest|latest, --to-offset N, "
-                               f"--to-datetime ISO8601, --by-duration 2h (got {len(given)})")
+            raise ChimeraError(
+                "choose exactly one of --to earliest|latest, --to-offset N, "
+                f"--to-datetime ISO8601, --by-duration 2h (got {len(given)})"
+            )
         if to is not None:
             if to not in ("earliest", "latest"):
                 raise ChimeraError(f"--to takes earliest or latest, not {to!r}")
@@ -125,9 +141,9 @@ class PartitionPlan:
 
     topic: str
     partition: int
-    committed: int | None   # None: the group never committed here (it starts at earliest)
-    current: int            # where the group would read next now
-    new: int                # where it will read next after the reset
+    committed: int | None  # None: the group never committed here (it starts at earliest)
+    current: int  # where the group would read next now
+    new: int  # where it will read next after the reset
     beginning: int
     end: int
     note: str = ""
@@ -165,10 +181,17 @@ class ReplayPlan:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with per-partition replayed/skipped counts."""
-        return {"group": self.group, "target": self.target, "topics": self.topics,
-                "executed": self.executed, "replayed": self.replayed, "skipped": self.skipped,
-                "partitions": [{**asdict(p), "replayed": p.replayed, "skipped": p.skipped}
-                               for p in self.partitions]}
+        return {
+            "group": self.group,
+            "target": self.target,
+            "topics": self.topics,
+            "executed": self.executed,
+            "replayed": self.replayed,
+            "skipped": self.skipped,
+            "partitions": [
+                {**asdict(p), "replayed": p.replayed, "skipped": p.skipped} for p in self.partitions
+            ],
+        }
 
 
 def agent_group(settings: Settings, agent: str) -> str:
@@ -199,8 +222,13 @@ async def resolve_topic(settings: Settings, name: str, existing: set[str] | None
 
 
 @offsets.shares_admin
-async def plan_reset(settings: Settings, group: str, topics: list[str], target: Target,
-                     partitions: list[int] | None = None) -> ReplayPlan:
+async def plan_reset(
+    settings: Settings,
+    group: str,
+    topics: list[str],
+    target: Target,
+    partitions: list[int] | None = None,
+) -> ReplayPlan:
     """What a reset would do, per partition; moves nothing."""
     if not topics:
         raise ChimeraError("no topics to reset")
@@ -212,8 +240,7 @@ async def plan_reset(settings: Settings, group: str, topics: list[str], target: 
             have = {tp.partition for tp in all_partitions if tp.topic == topic}
             missing = sorted(set(partitions) - have)
             if missing:
-                raise ChimeraError(f"topic {topic} has partitions {sorted(have)}, "
-                                   f"not {missing}")
+                raise ChimeraError(f"topic {topic} has partitions {sorted(have)}, not {missing}")
     beginning, end = await offsets.watermarks(settings, chosen)
     committed = await offsets.committed_offsets(settings, group, chosen)
     at: dict[TopicPartition, int | None] = {}
@@ -245,17 +272,24 @@ async def plan_reset(settings: Settings, group: str, topics: list[str], target: 
 
 
 @offsets.shares_admin
-async def reset_offsets(settings: Settings, group: str, topics: list[str], target: Target,
-                        partitions: list[int] | None = None, *, execute: bool = False,
-                        ) -> ReplayPlan:
+async def reset_offsets(
+    settings: Settings,
+    group: str,
+    topics: list[str],
+    target: Target,
+    partitions: list[int] | None = None,
+    *,
+    execute: bool = False,
+) -> ReplayPlan:
     """Plan a reset and, with `execute`, apply it. Refused (GroupActiveError, naming the
     members) while the group has live members, dry run or not, like kafka-consumer-groups."""
     await offsets.ensure_inactive(settings, group)
     plan = await plan_reset(settings, group, topics, target, partitions)
     if execute:
         await offsets.ensure_inactive(settings, group)
-        await offsets.commit_offsets(settings, group, {
-            TopicPartition(p.topic, p.partition): p.new for p in plan.partitions})
+        await offsets.commit_offsets(
+            settings, group, {TopicPartition(p.topic, p.partition): p.new for p in plan.partitions}
+        )
         plan.executed = True
     return plan
 
@@ -284,17 +318,35 @@ class CopyResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, per source partition."""
-        return {"source": self.source, "destination": self.destination,
-                "since": self.since.isoformat(), "until": self.until.isoformat(),
-                "created_destination": self.created_destination, "copied": self.copied,
-                "partitions": [{"partition": p, "from_offset": r[0], "to_offset": r[1],
-                                "copied": self.per_partition.get(p, 0)}
-                               for p, r in sorted(self.ranges.items())]}
+        return {
+            "source": self.source,
+            "destination": self.destination,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "created_destination": self.created_destination,
+            "copied": self.copied,
+            "partitions": [
+                {
+                    "partition": p,
+                    "from_offset": r[0],
+                    "to_offset": r[1],
+                    "copied": self.per_partition.get(p, 0),
+                }
+                for p, r in sorted(self.ranges.items())
+            ],
+        }
 
 
 @offsets.shares_admin
-async def copy_window(settings: Settings, source: str, destination: str, since: datetime,
-                      until: datetime, *, keep_timestamps: bool = False) -> CopyResult:
+async def copy_window(
+    settings: Settings,
+    source: str,
+    destination: str,
+    since: datetime,
+    until: datetime,
+    *,
+    keep_timestamps: bool = False,
+) -> CopyResult:
     """Copy the records of `source` from the first at or after `since` up to (not including)
     the first at or after `until`, per partition, into `destination`.
 
@@ -304,8 +356,9 @@ async def copy_window(settings: Settings, source: str, destination: str, since: 
     are new unless `keep_timestamps` (old ones may fall to retention soon after the copy).
     """
     if since >= until:
-        raise ChimeraError(f"--since ({since.isoformat()}) must be before --until "
-                           f"({until.isoformat()})")
+        raise ChimeraError(
+            f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})"
+        )
     existing = await offsets.existing_topics(settings)
     source = await resolve_topic(settings, source, existing)
     if destination in (source, source.removeprefix(f"{settings.topic_prefix}.")):
@@ -323,20 +376,31 @@ async def copy_window(settings: Settings, source: str, destination: str, since: 
         start = first[tp]
         stop = last[tp] if last[tp] is not None else end[tp]
         ranges[tp] = (start, stop) if start is not None and stop is not None else (0, 0)
-    result = CopyResult(source, destination, since, until, created,
-                        per_partition={tp.partition: 0 for tp in partitions},
-                        ranges={tp.partition: r for tp, r in ranges.items()})
+    result = CopyResult(
+        source,
+        destination,
+        since,
+        until,
+        created,
+        per_partition={tp.partition: 0 for tp in partitions},
+        ranges={tp.partition: r for tp, r in ranges.items()},
+    )
     producer = make_producer(settings, client_id="chimera-replay-copy")
     await producer.start()
     try:
         async with offsets.plain_consumer(settings) as consumer:
             acks = []
             async for record in offsets.read_range(consumer, ranges):
-                acks.append(await producer.send(
-                    destination, record.value, key=record.key,
-                    headers=list(record.headers or ()),
-                    partition=(record.partition % dest_count) if record.key is None else None,
-                    timestamp_ms=record.timestamp if keep_timestamps else None))
+                acks.append(
+                    await producer.send(
+                        destination,
+                        record.value,
+                        key=record.key,
+                        headers=list(record.headers or ()),
+                        partition=(record.partition % dest_count) if record.key is None else None,
+                        timestamp_ms=record.timestamp if keep_timestamps else None,
+                    )
+                )
                 result.per_partition[record.partition] += 1
             for ack in acks:
                 await ack

@@ -51,17 +51,20 @@ from events import DecodeError, OperatorAlert, Topics, decode
 class StatusSettings(BaseSettings):
     """Thresholds of `chimera status` (environment variables CHIMERA_STATUS_*)."""
 
-    model_config = SettingsConfigDict(env_prefix="CHIMERA_STATUS_", env_file=".env",
-                                      extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CHIMERA_STATUS_", env_file=".env", extra="ignore")
 
-    max_lag: int = Field(default=1000, ge=0,
-                         description="Unhealthy when an agent has more records waiting.")
+    max_lag: int = Field(
+        default=1000, ge=0, description="Unhealthy when an agent has more records waiting."
+    )
     outbox_stale_seconds: float = Field(
-        default=60.0, gt=0, description="Unhealthy when an unsent outbox row is older.")
-    alerts: int = Field(default=10, ge=0, le=1000,
-                        description="How many of the latest OperatorAlerts to show.")
-    timeout_seconds: float = Field(default=15.0, gt=0,
-                                   description="Give up on Kafka after this long.")
+        default=60.0, gt=0, description="Unhealthy when an unsent outbox row is older."
+    )
+    alerts: int = Field(
+        default=10, ge=0, le=1000, description="How many of the latest OperatorAlerts to show."
+    )
+    timeout_seconds: float = Field(
+        default=15.0, gt=0, description="Give up on Kafka after this long."
+    )
 
 
 def dlq_handled_group(settings: Settings) -> str:
@@ -73,16 +76,19 @@ async def collect(settings: Settings, options: StatusSettings | None = None) -> 
     """Everything `chimera status` reports, as plain JSON-ready data, health decided."""
     options = options or StatusSettings()
     report: dict[str, Any] = {
-        "database": settings.redacted_dsn(), "kafka": settings.bootstrap_servers,
+        "database": settings.redacted_dsn(),
+        "kafka": settings.bootstrap_servers,
         "topic_prefix": settings.topic_prefix,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "thresholds": {"max_lag": options.max_lag,
-                       "outbox_stale_seconds": options.outbox_stale_seconds},
-        "problems": [], "warnings": [],
+        "thresholds": {
+            "max_lag": options.max_lag,
+            "outbox_stale_seconds": options.outbox_stale_seconds,
+        },
+        "problems": [],
+        "warnings": [],
     }
     try:
-        report.update(await asyncio.wait_for(_kafka(settings, options),
-                                             options.timeout_seconds))
+        report.update(await asyncio.wait_for(_kafka(settings, options), options.timeout_seconds))
         report["kafka_up"] = True
     except (KafkaError, OSError, TimeoutError) as exc:
         report["kafka_up"] = False
@@ -97,17 +103,19 @@ def _agent_topics(settings: Settings) -> dict[str, list[str]]:
     """Each agent's consumed topics, from its own subscriptions (building starts nothing)."""
     import agents
 
-    return {name: list(dict.fromkeys(s.topic for s in agents.build(name, settings).subscriptions))
-            for name in agents.AGENTS}
-
+    return {
+        name: list(dict.fromkeys(s.topic for s in agents.build(name, settings).subscriptions))
+        for name in agents.AGENTS
+    }
 
 
 async def _kafka(settings: Settings, options: StatusSettings) -> dict[str, Any]:
     topics = Topics(settings.topic_prefix)
     by_agent = _agent_topics(settings)
     dlqs = [Topics.dlq(t) for t in topics.all(with_dlq=False)]
-    wanted = list(dict.fromkeys([t for ts in by_agent.values() for t in ts] + dlqs
-                                + [topics.alerts]))
+    wanted = list(
+        dict.fromkeys([t for ts in by_agent.values() for t in ts] + dlqs + [topics.alerts])
+    )
     admin = AIOKafkaAdminClient(**admin_options(settings), request_timeout_ms=10_000)
     consumer: AIOKafkaConsumer | None = None
     try:
@@ -116,12 +124,13 @@ async def _kafka(settings: Settings, options: StatusSettings) -> dict[str, Any]:
         present = [t for t in wanted if t in existing]
         described = await admin.describe_topics(present) if present else []
         partitions: dict[str, list[TopicPartition]] = {
-            t["topic"]: sorted(TopicPartition(t["topic"], p["partition"])
-                               for p in t["partitions"])
-            for t in described}
+            t["topic"]: sorted(TopicPartition(t["topic"], p["partition"]) for p in t["partitions"])
+            for t in described
+        }
         groups = {g[0] for g in await admin.list_consumer_groups()}
-        consumer = AIOKafkaConsumer(**admin_options(settings), enable_auto_commit=False,
-                                    request_timeout_ms=10_000)
+        consumer = AIOKafkaConsumer(
+            **admin_options(settings), enable_auto_commit=False, request_timeout_ms=10_000
+        )
         await consumer.start()
         # let its background task begin: stopping it before it ran raises CancelledError
         await asyncio.sleep(0)
@@ -132,14 +141,16 @@ async def _kafka(settings: Settings, options: StatusSettings) -> dict[str, Any]:
         agents_report = {}
         for agent, agent_topics in by_agent.items():
             group = f"{settings.topic_prefix}.{agent}"
-            agents_report[agent] = await _group(admin, group, group in groups, agent_topics,
-                                                partitions, beginning, end)
+            agents_report[agent] = await _group(
+                admin, group, group in groups, agent_topics, partitions, beginning, end
+            )
 
         handled_group = dlq_handled_group(settings)
         handled: dict[TopicPartition, int] | None = None
         if handled_group in groups:
-            handled = await _committed(admin, handled_group,
-                                       [tp for t in dlqs for tp in partitions.get(t, [])])
+            handled = await _committed(
+                admin, handled_group, [tp for t in dlqs for tp in partitions.get(t, [])]
+            )
         dead_letters = {}
         for dlq in dlqs:
             tps = partitions.get(dlq, [])
@@ -147,24 +158,31 @@ async def _kafka(settings: Settings, options: StatusSettings) -> dict[str, Any]:
             entry: dict[str, Any] = {"depth": depth, "unhandled": None}
             if handled is not None:
                 entry["unhandled"] = sum(
-                    max(end[tp] - max(handled.get(tp, -1), beginning[tp]), 0) for tp in tps)
+                    max(end[tp] - max(handled.get(tp, -1), beginning[tp]), 0) for tp in tps
+                )
             dead_letters[dlq] = entry
 
-        alerts = await _latest_alerts(consumer, partitions.get(topics.alerts, []),
-                                      beginning, end, options.alerts)
+        alerts = await _latest_alerts(
+            consumer, partitions.get(topics.alerts, []), beginning, end, options.alerts
+        )
     finally:
         if consumer is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()
         with contextlib.suppress(Exception):
             await admin.close()
-    return {"agents": agents_report, "dead_letters": dead_letters,
-            "dlq_handled_group": handled_group if handled is not None else None,
-            "alerts": alerts, "missing_topics": sorted(set(wanted) - existing)}
+    return {
+        "agents": agents_report,
+        "dead_letters": dead_letters,
+        "dlq_handled_group": handled_group if handled is not None else None,
+        "alerts": alerts,
+        "missing_topics": sorted(set(wanted) - existing),
+    }
 
 
-async def _committed(admin: AIOKafkaAdminClient, group: str,
-                     tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+async def _committed(
+    admin: AIOKafkaAdminClient, group: str, tps: list[TopicPartition]
+) -> dict[TopicPartition, int]:
     """The group's committed offsets on `tps` (partitions it never committed are left out)."""
     if not tps:
         return {}
@@ -172,10 +190,15 @@ async def _committed(admin: AIOKafkaAdminClient, group: str,
     return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
-async def _group(admin: AIOKafkaAdminClient, group: str, exists: bool, topics: list[str],
-                 partitions: dict[str, list[TopicPartition]],
-                 beginning: dict[TopicPartition, int],
-                 end: dict[TopicPartition, int]) -> dict[str, Any]:
+async def _group(
+    admin: AIOKafkaAdminClient,
+    group: str,
+    exists: bool,
+    topics: list[str],
+    partitions: dict[str, list[TopicPartition]],
+    beginning: dict[TopicPartition, int],
+    end: dict[TopicPartition, int],
+) -> dict[str, Any]:
     """One agent's consumer group: state, members, lag per partition of each topic."""
     state, members = "absent", []
     if exists:
@@ -185,13 +208,19 @@ async def _group(admin: AIOKafkaAdminClient, group: str, exists: bool, topics: l
         for member in described["members"]:
             assigned: list[str] = []
             with contextlib.suppress(Exception):
-                assignment = ConsumerProtocolMemberAssignment.decode(
-                    member["member_assignment"])
-                assigned = [f"{topic}[{','.join(map(str, sorted(parts)))}]"
-                            for topic, parts in sorted(assignment.assignment)]
-            members.append({"client_id": member["client_id"],
-                            "host": member["client_host"].lstrip("/"),
-                            "member_id": member["member_id"], "assigned": assigned})
+                assignment = ConsumerProtocolMemberAssignment.decode(member["member_assignment"])
+                assigned = [
+                    f"{topic}[{','.join(map(str, sorted(parts)))}]"
+                    for topic, parts in sorted(assignment.assignment)
+                ]
+            members.append(
+                {
+                    "client_id": member["client_id"],
+                    "host": member["client_host"].lstrip("/"),
+                    "member_id": member["member_id"],
+                    "assigned": assigned,
+                }
+            )
         members.sort(key=lambda m: (m["client_id"], m["host"], m["member_id"]))
     tps = [tp for t in topics for tp in partitions.get(t, [])]
     committed = await _committed(admin, group, tps) if exists else {}
@@ -202,16 +231,31 @@ async def _group(admin: AIOKafkaAdminClient, group: str, exists: bool, topics: l
             done = committed.get(tp)
             # records before the first retained one are gone: they cannot be waiting
             start = beginning[tp] if done is None else max(done, beginning[tp])
-            rows.append({"partition": tp.partition, "end": end[tp], "committed": done,
-                         "lag": max(end[tp] - start, 0)})
+            rows.append(
+                {
+                    "partition": tp.partition,
+                    "end": end[tp],
+                    "committed": done,
+                    "lag": max(end[tp] - start, 0),
+                }
+            )
         topic_report[topic] = {"lag": sum(r["lag"] for r in rows), "partitions": rows}
-    return {"group": group, "state": state, "members": members,
-            "lag": sum(t["lag"] for t in topic_report.values()), "topics": topic_report}
+    return {
+        "group": group,
+        "state": state,
+        "members": members,
+        "lag": sum(t["lag"] for t in topic_report.values()),
+        "topics": topic_report,
+    }
 
 
-async def _latest_alerts(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
-                         beginning: dict[TopicPartition, int], end: dict[TopicPartition, int],
-                         count: int) -> list[dict[str, Any]]:
+async def _latest_alerts(
+    consumer: AIOKafkaConsumer,
+    tps: list[TopicPartition],
+    beginning: dict[TopicPartition, int],
+    end: dict[TopicPartition, int],
+    count: int,
+) -> list[dict[str, Any]]:
     """The last `count` OperatorAlerts on the alerts topic, newest first."""
     tps = [tp for tp in tps if end[tp] > beginning[tp]]
     if not tps or count == 0:
@@ -236,10 +280,17 @@ async def _latest_alerts(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
             continue
         assert isinstance(event, OperatorAlert)
         p = event.payload
-        alerts.append({"time": event.occurred_at.astimezone(UTC).isoformat(),
-                       "severity": p.severity, "source": p.source, "code": p.error.code,
-                       "message": p.error.message, "subject": p.subject,
-                       "event_id": str(event.event_id)})
+        alerts.append(
+            {
+                "time": event.occurred_at.astimezone(UTC).isoformat(),
+                "severity": p.severity,
+                "source": p.source,
+                "code": p.error.code,
+                "message": p.error.message,
+                "subject": p.subject,
+                "event_id": str(event.event_id),
+            }
+        )
     alerts.sort(key=lambda a: a["time"], reverse=True)
     return alerts[:count]
 
@@ -268,24 +319,30 @@ def _judge(report: dict[str, Any], options: StatusSettings) -> None:
         if backlog["oldest_seconds"] > options.outbox_stale_seconds:
             problems.append(
                 f"outbox of {agent}: {backlog['unsent']} unsent, oldest "
-                f"{backlog['oldest_seconds']:.0f}s (is its relay running?)")
+                f"{backlog['oldest_seconds']:.0f}s (is its relay running?)"
+            )
     if report.get("publications", {}).get("unknown"):
-        problems.append(
-            f"{report['publications']['unknown']} publication(s) with unknown outcome")
+        problems.append(f"{report['publications']['unknown']} publication(s) with unknown outcome")
     for agent, group in report.get("agents", {}).items():
         if group["lag"] > options.max_lag:
-            problems.append(f"{agent} is {group['lag']} record(s) behind "
-                            f"(more than CHIMERA_STATUS_MAX_LAG={options.max_lag})")
+            problems.append(
+                f"{agent} is {group['lag']} record(s) behind "
+                f"(more than CHIMERA_STATUS_MAX_LAG={options.max_lag})"
+            )
         if not group["members"]:
             warnings.append(f"{agent}: no running consumer in group {group['group']}")
     for topic, dead in report.get("dead_letters", {}).items():
         waiting = dead["unhandled"] if dead["unhandled"] is not None else dead["depth"]
         if waiting:
-            warnings.append(f"{topic}: {waiting} dead letter(s)"
-                            + (" not handled yet" if dead["unhandled"] is not None else ""))
+            warnings.append(
+                f"{topic}: {waiting} dead letter(s)"
+                + (" not handled yet" if dead["unhandled"] is not None else "")
+            )
     if report.get("missing_topics"):
-        warnings.append(f"{len(report['missing_topics'])} topic(s) not created yet "
-                        "(an agent creates them when it starts)")
+        warnings.append(
+            f"{len(report['missing_topics'])} topic(s) not created yet "
+            "(an agent creates them when it starts)"
+        )
     report["healthy"] = not problems
 
 
@@ -294,34 +351,46 @@ def render(report: dict[str, Any]) -> str:
     """The report as a readable table."""
     kafka_state = "up" if report.get("kafka_up") else "down"
     db_state = "up" if report.get("database_up") else "down"
-    lines = [f"{'HEALTHY' if report['healthy'] else 'UNHEALTHY'}   "
-             f"kafka {report['kafka']} ({kafka_state})   "
-             f"database {report['database']} ({db_state})   prefix {report['topic_prefix']}"]
+    lines = [
+        f"{'HEALTHY' if report['healthy'] else 'UNHEALTHY'}   "
+        f"kafka {report['kafka']} ({kafka_state})   "
+        f"database {report['database']} ({db_state})   prefix {report['topic_prefix']}"
+    ]
     lines += [f"  ! {problem}" for problem in report["problems"]]
     lines += [f"  ~ {warning}" for warning in report["warnings"]]
 
     if "agents" in report:
-        lines += ["", f"{'AGENT':<13} {'GROUP':<28} {'STATE':<12} {'MEMBERS':>7} {'LAG':>7}  "
-                      "LAG PER PARTITION (partition:lag)"]
+        lines += [
+            "",
+            f"{'AGENT':<13} {'GROUP':<28} {'STATE':<12} {'MEMBERS':>7} {'LAG':>7}  "
+            "LAG PER PARTITION (partition:lag)",
+        ]
         for agent, group in report["agents"].items():
             first = True
             for topic, entry in group["topics"].items():
                 parts = " ".join(f"{p['partition']}:{p['lag']}" for p in entry["partitions"])
                 detail = f"{topic} [{parts or 'no partitions'}]"
                 if first:
-                    lines.append(f"{agent:<13} {group['group']:<28} {group['state']:<12} "
-                                 f"{len(group['members']):>7} {group['lag']:>7}  {detail}")
+                    lines.append(
+                        f"{agent:<13} {group['group']:<28} {group['state']:<12} "
+                        f"{len(group['members']):>7} {group['lag']:>7}  {detail}"
+                    )
                     first = False
                 else:
                     lines.append(f"{'':<13} {'':<28} {'':<12} {'':>7} {'':>7}  {detail}")
             for m in group["members"]:
-                lines.append(f"{'':<13} member {m['client_id']} on {m['host']}: "
-                             f"{' '.join(m['assigned']) or 'nothing assigned'}")
+                lines.append(
+                    f"{'':<13} member {m['client_id']} on {m['host']}: "
+                    f"{' '.join(m['assigned']) or 'nothing assigned'}"
+                )
 
         dead = {t: d for t, d in report["dead_letters"].items() if d["depth"]}
         handled = report.get("dlq_handled_group")
-        lines += ["", "DEAD LETTERS  " + (f"(handled: group {handled})" if handled
-                                          else "(no dlq-handled group yet)")]
+        lines += [
+            "",
+            "DEAD LETTERS  "
+            + (f"(handled: group {handled})" if handled else "(no dlq-handled group yet)"),
+        ]
         if not dead:
             lines.append("  none")
         for topic, d in dead.items():
@@ -333,19 +402,25 @@ def render(report: dict[str, Any]) -> str:
             lines.append("  none")
         for a in report["alerts"]:
             when = a["time"][:19].replace("T", " ")
-            lines.append(f"  {when}  {a['severity']:<8} {a['source']:<12} {a['code']:<20} "
-                         f"{a['subject'][:40]:<40} {a['message'][:100]}")
+            lines.append(
+                f"  {when}  {a['severity']:<8} {a['source']:<12} {a['code']:<20} "
+                f"{a['subject'][:40]:<40} {a['message'][:100]}"
+            )
 
     if "workflows" in report:
         lines.append("")
         for section in ("workflows", "content", "publications"):
             values = ", ".join(f"{k} {v}" for k, v in sorted(report[section].items())) or "none"
             lines.append(f"{section:<13} {values}")
-        backlog = ", ".join(f"{a} {b['unsent']} (oldest {b['oldest_seconds']:.0f}s)"
-                            for a, b in sorted(report["outbox"].items())) or "empty"
+        backlog = (
+            ", ".join(
+                f"{a} {b['unsent']} (oldest {b['oldest_seconds']:.0f}s)"
+                for a, b in sorted(report["outbox"].items())
+            )
+            or "empty"
+        )
         lines.append(f"{'outbox':<13} {backlog}")
         for w in report.get("recent_workflows", []):
             when = f"{w['updated_at']:%Y-%m-%d %H:%M:%S}"
-            lines.append(f"  {when}  {w['state']:<10} {w['topic'][:40]:<40}  "
-                         f"{w['reason'] or ''}")
+            lines.append(f"  {when}  {w['state']:<10} {w['topic'][:40]:<40}  {w['reason'] or ''}")
     return "\n".join(lines)

@@ -46,17 +46,36 @@ def status(settings: Settings) -> list[Component]:
     components: list[Component] = []
     if settings.uses_local_kafka:
         k = LocalKafka(settings).status()
-        components.append(Component(
-            "kafka", k.running, True, k.bootstrap,
-            f"Apache Kafka {k.version} (KRaft), pid {k.pid}, data {k.data_dir}, log {k.log_file}"
-            if k.pid else f"Apache Kafka {k.version}: not running",
-        ))
+        components.append(
+            Component(
+                "kafka",
+                k.running,
+                True,
+                k.bootstrap,
+                (
+                    f"Apache Kafka {k.version} (KRaft), pid {k.pid}, data {k.data_dir}, "
+                    f"log {k.log_file}"
+                )
+                if k.pid
+                else f"Apache Kafka {k.version}: not running",
+            )
+        )
     else:
         ok = probe_metadata(settings.bootstrap_servers)
-        components.append(Component("kafka", ok, False, settings.bootstrap_servers,
-                                    "external cluster" + ("" if ok else ": not answering")))
-    pg: PostgresStatus = (LocalPostgres(settings).status() if settings.uses_local_postgres
-                          else external_status(settings))
+        components.append(
+            Component(
+                "kafka",
+                ok,
+                False,
+                settings.bootstrap_servers,
+                "external cluster" + ("" if ok else ": not answering"),
+            )
+        )
+    pg: PostgresStatus = (
+        LocalPostgres(settings).status()
+        if settings.uses_local_postgres
+        else external_status(settings)
+    )
     where = pg.dsn
     detail = pg.detail
     if pg.managed and pg.pid:

@@ -90,8 +90,13 @@ class LocalKafka:
         self.lib.mkdir(parents=True)
         result = subprocess.run(
             [
-                "mvn", "-q", "-B", "-f", str(POM),
-                f"-DoutputDirectory={self.lib}", "-DincludeScope=runtime",
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(POM),
+                f"-DoutputDirectory={self.lib}",
+                "-DincludeScope=runtime",
                 "dependency:copy-dependencies",
             ],
             capture_output=True,
@@ -106,10 +111,15 @@ class LocalKafka:
     # --- configuration and storage ----------------------------------------------------------
     def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
         return [
-            "java", f"-Xmx{heap}", "-Djava.awt.headless=true",
+            "java",
+            f"-Xmx{heap}",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.log_file.parent}",
-            "-cp", f"{self.lib}/*", main, *args,
+            "-cp",
+            f"{self.lib}/*",
+            main,
+            *args,
         ]
 
     def write_config(self) -> None:
@@ -151,9 +161,12 @@ class LocalKafka:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c",
-                       str(self.config)),
-            capture_output=True, text=True, check=False,
+            self._java(
+                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config)
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
@@ -167,19 +180,23 @@ class LocalKafka:
     def status(self) -> KafkaStatus:
         pid = self.pid()
         running = pid is not None and probe_metadata(self.bootstrap, timeout=5.0)
-        return KafkaStatus(running, pid, self.bootstrap, self.version(), self.data_dir,
-                           self.log_file)
+        return KafkaStatus(
+            running, pid, self.bootstrap, self.version(), self.data_dir, self.log_file
+        )
 
     def up(self, timeout: float = 120.0) -> bool:
         """Start the broker unless ours already runs. True when it started one."""
         if self.pid() is not None:
             if not probe_metadata(self.bootstrap, timeout=timeout):
-                raise StackError(f"our Kafka (pid {self.pid()}) runs but does not answer; "
-                                 f"see {self.log_file}")
+                raise StackError(
+                    f"our Kafka (pid {self.pid()}) runs but does not answer; see {self.log_file}"
+                )
             return False
         if process.port_open("127.0.0.1", self.port):
-            raise StackError(f"port {self.port} is taken by another process; set "
-                             "CHIMERA_KAFKA_PORT or KAFKA_BOOTSTRAP_SERVERS")
+            raise StackError(
+                f"port {self.port} is taken by another process; set "
+                "CHIMERA_KAFKA_PORT or KAFKA_BOOTSTRAP_SERVERS"
+            )
         self.ensure_classpath()
         self.write_config()
         self.ensure_storage()
@@ -191,15 +208,19 @@ class LocalKafka:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if broker.poll() is not None:
-                raise StackError("Kafka exited during start-up:\n"
-                                 + process.tail(self.home / "stdout.log")
-                                 + "\n" + process.tail(self.log_file))
+                raise StackError(
+                    "Kafka exited during start-up:\n"
+                    + process.tail(self.home / "stdout.log")
+                    + "\n"
+                    + process.tail(self.log_file)
+                )
             if probe_metadata(self.bootstrap, timeout=2.0):
                 return True
             time.sleep(0.3)
         process.terminate(pid, str(self.config))
-        raise StackError(f"Kafka did not answer a metadata request within {timeout:.0f}s; "
-                         f"see {self.log_file}")
+        raise StackError(
+            f"Kafka did not answer a metadata request within {timeout:.0f}s; see {self.log_file}"
+        )
 
     def down(self) -> bool:
         """Stop our broker if it runs. True when it stopped one."""

@@ -39,8 +39,7 @@ def find_bindir() -> Path:
     """Where initdb/pg_ctl live: pg_config's answer, else the newest Debian install."""
     candidates: list[Path] = []
     if shutil.which("pg_config"):
-        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                             check=False)
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
         if out.returncode == 0:
             candidates.append(Path(out.stdout.strip()))
     candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
@@ -71,8 +70,10 @@ class LocalPostgres:
         try:
             pwd.getpwnam("postgres")
         except KeyError as exc:
-            raise StackError("running as root needs a `postgres` user to own the server; "
-                             "Debian's postgresql package creates it") from exc
+            raise StackError(
+                "running as root needs a `postgres` user to own the server; "
+                "Debian's postgresql package creates it"
+            ) from exc
         return ["runuser", "-u", "postgres", "--"]
 
     def _prepare_dirs(self) -> None:
@@ -92,7 +93,10 @@ class LocalPostgres:
     def _pg(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*self._run_as(), str(find_bindir() / tool), *args],
-            capture_output=True, text=True, check=False, cwd="/",
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd="/",
         )
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -105,22 +109,48 @@ class LocalPostgres:
         started = False
         if self.pid() is None:
             if process.port_open("127.0.0.1", self.port):
-                raise StackError(f"port {self.port} is taken by another process; set "
-                                 "CHIMERA_PG_PORT or DATABASE_URL")
+                raise StackError(
+                    f"port {self.port} is taken by another process; set "
+                    "CHIMERA_PG_PORT or DATABASE_URL"
+                )
             self.home.mkdir(parents=True, exist_ok=True)
             self._prepare_dirs()
             if not (self.data_dir / "PG_VERSION").exists():
-                result = self._pg("initdb", "-D", str(self.data_dir), "-U", "chimera",
-                                  "--auth=trust", "-E", "UTF8", "--locale=C")
+                result = self._pg(
+                    "initdb",
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "chimera",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                )
                 if result.returncode != 0:
                     raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
-            options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
-                       "-c max_connections=300 -c shared_buffers=256MB")
-            result = self._pg("pg_ctl", "start", "-D", str(self.data_dir), "-l",
-                              str(self.log_file), "-w", "-t", "60", "-o", options)
+            options = (
+                f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
+                "-c max_connections=300 -c shared_buffers=256MB"
+            )
+            result = self._pg(
+                "pg_ctl",
+                "start",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+            )
             if result.returncode != 0:
-                raise StackError(f"PostgreSQL did not start:\n{result.stdout}{result.stderr}\n"
-                                 + process.tail(self.log_file))
+                raise StackError(
+                    f"PostgreSQL did not start:\n{result.stdout}{result.stderr}\n"
+                    + process.tail(self.log_file)
+                )
             started = True
         asyncio.run(ensure_database(self.settings))
         return started
@@ -128,8 +158,9 @@ class LocalPostgres:
     def down(self) -> bool:
         if self.pid() is None:
             return False
-        result = self._pg("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w",
-                          "-t", "60")
+        result = self._pg(
+            "pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60"
+        )
         pid = self.pid()
         if result.returncode != 0 and pid is not None:
             process.terminate(pid, str(self.data_dir))
@@ -138,8 +169,9 @@ class LocalPostgres:
     def status(self) -> PostgresStatus:
         pid = self.pid()
         ok, detail = asyncio.run(_ping(self.settings.dsn())) if pid else (False, "not running")
-        return PostgresStatus(ok, True, pid, self.settings.redacted_dsn(), self.data_dir,
-                              self.log_file, detail)
+        return PostgresStatus(
+            ok, True, pid, self.settings.redacted_dsn(), self.data_dir, self.log_file, detail
+        )
 
 
 async def _ping(dsn: str) -> tuple[bool, str]:
@@ -164,8 +196,9 @@ async def ensure_database(settings: Settings) -> None:
     admin = settings.dsn().rsplit("/", 1)[0] + "/postgres"
     conn = await asyncpg.connect(admin, timeout=10)
     try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1",
-                                     settings.pg_database)
+        exists = await conn.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", settings.pg_database
+        )
         if not exists:
             await conn.execute(f'CREATE DATABASE "{settings.pg_database}"')
     finally:

@@ -30,8 +30,9 @@ class HttpServer:
 
     async def start(self) -> int:
         """Listen; returns the bound port (the real one when 0 was asked)."""
-        self._server = await asyncio.start_server(self._handle, self.host, self.port,
-                                                  limit=MAX_HEADER_BYTES)
+        self._server = await asyncio.start_server(
+            self._handle, self.host, self.port, limit=MAX_HEADER_BYTES
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
@@ -44,18 +45,26 @@ class HttpServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            status, ctype, body, head = await asyncio.wait_for(self._answer(reader),
-                                                               READ_TIMEOUT_S + 30.0)
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                ConnectionError, ValueError):
+            status, ctype, body, head = await asyncio.wait_for(
+                self._answer(reader), READ_TIMEOUT_S + 30.0
+            )
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+            ValueError,
+        ):
             status, ctype, body, head = 400, "text/plain", b"bad request\n", False
         except Exception:
             log.exception("HTTP handler failed")
             status, ctype, body, head = 500, "text/plain", b"internal error\n", False
         reason = HTTPStatus(status).phrase
-        header = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
-                  f"Content-Length: {len(body)}\r\nConnection: close\r\n"
-                  "Cache-Control: no-store\r\n\r\n").encode()
+        header = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+            "Cache-Control: no-store\r\n\r\n"
+        ).encode()
         with contextlib.suppress(ConnectionError):
             writer.write(header + (b"" if head else body))
             await writer.drain()

@@ -24,15 +24,17 @@ event_var: ContextVar[dict[str, str] | None] = ContextVar("chimera_event", defau
 
 # Attributes every LogRecord has; anything else passed with `extra=` is copied to the JSON.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message", "asctime", "taskName"}
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 @contextlib.contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
     """Within the block, log lines carry these fields (event_id, correlation_id, ...)."""
     current = event_var.get() or {}
-    token = event_var.set({**current, **{k: str(v) for k, v in fields.items()
-                                         if v is not None}})
+    token = event_var.set({**current, **{k: str(v) for k, v in fields.items() if v is not None}})
     try:
         yield
     finally:
@@ -57,8 +59,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -83,8 +86,9 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         fields = context_fields()
-        extra = " ".join(f"{k}={fields[k]}" for k in ("agent", "event_id", "trace_id")
-                         if k in fields)
+        extra = " ".join(
+            f"{k}={fields[k]}" for k in ("agent", "event_id", "trace_id") if k in fields
+        )
         return f"{line} [{extra}]" if extra else line
 
 
@@ -98,8 +102,9 @@ def configure_logging(fmt: str | None = None, level: str | int | None = None) ->
 
     settings = ObservabilitySettings()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if (fmt or settings.log_format) == "json"
-                         else TextFormatter())
+    handler.setFormatter(
+        JsonFormatter() if (fmt or settings.log_format) == "json" else TextFormatter()
+    )
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -42,7 +42,8 @@ _MASK64 = (1 << 64) - 1
 # The consume spans of the batch being handled, by event id: a set-based handler emits for
 # many events in one call, so the ambient span cannot tell which event an emit belongs to.
 batch_spans: ContextVar[Mapping[uuid.UUID, SpanContext] | None] = ContextVar(
-    "chimera_batch_spans", default=None)
+    "chimera_batch_spans", default=None
+)
 
 _configured: set[str] = set()
 
@@ -88,8 +89,10 @@ def configure_tracing(exporter: str = "none", service_name: str = "chimera") -> 
                     OTLPSpanExporter,
                 )
             except ImportError as exc:
-                raise ConfigError("CHIMERA_OTEL_EXPORTER=otlp needs the package "
-                                  "opentelemetry-exporter-otlp-proto-http") from exc
+                raise ConfigError(
+                    "CHIMERA_OTEL_EXPORTER=otlp needs the package "
+                    "opentelemetry-exporter-otlp-proto-http"
+                ) from exc
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         else:
             raise ConfigError(f"unknown CHIMERA_OTEL_EXPORTER {exporter!r}")
@@ -107,9 +110,14 @@ def child_of(parent: otel_context.Context) -> NonRecordingSpan:
     """A non-recording span in `parent`'s trace with a fresh span id (no SDK work at all)."""
     parent_span = trace.get_current_span(parent).get_span_context()
     trace_id = parent_span.trace_id if parent_span.is_valid else random.getrandbits(128) or 1
-    return NonRecordingSpan(SpanContext(
-        trace_id=trace_id, span_id=random.getrandbits(64) or 1, is_remote=False,
-        trace_flags=TraceFlags(TraceFlags.SAMPLED)))
+    return NonRecordingSpan(
+        SpanContext(
+            trace_id=trace_id,
+            span_id=random.getrandbits(64) or 1,
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+    )
 
 
 def tracer() -> trace.Tracer:
@@ -120,13 +128,18 @@ def workflow_context(correlation_id: uuid.UUID) -> otel_context.Context:
     """The context of a workflow's virtual root span: trace id = the correlation id."""
     trace_id = correlation_id.int or 1
     span_id = (correlation_id.int & _MASK64) or 1
-    root = SpanContext(trace_id=trace_id, span_id=span_id, is_remote=True,
-                       trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    root = SpanContext(
+        trace_id=trace_id,
+        span_id=span_id,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
     return trace.set_span_in_context(NonRecordingSpan(root), otel_context.Context())
 
 
-def extract(headers: Iterable[tuple[str, bytes]] | None,
-            correlation_id: uuid.UUID | None) -> otel_context.Context:
+def extract(
+    headers: Iterable[tuple[str, bytes]] | None, correlation_id: uuid.UUID | None
+) -> otel_context.Context:
     """The parent context of a consumed record: its `traceparent` header if valid, else its
     workflow's root (or an empty context when even the correlation id is unknown)."""
     carrier: dict[str, str] = {}
@@ -141,8 +154,10 @@ def extract(headers: Iterable[tuple[str, bytes]] | None,
 
 
 def traceparent(span_context: SpanContext) -> str:
-    return (f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
-            f"{int(span_context.trace_flags):02x}")
+    return (
+        f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-"
+        f"{int(span_context.trace_flags):02x}"
+    )
 
 
 def trace_id_of(value: str | bytes | None) -> str | None:

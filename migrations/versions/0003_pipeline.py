@@ -78,10 +78,13 @@ def downgrade() -> None:
     op.execute("DROP INDEX idx_publications_due")
     for column in ("last_error", "attempt", "correlation_id"):
         op.execute(f"ALTER TABLE publications DROP COLUMN {column}")
-    op.execute("UPDATE publications SET status = 'failed' "
-               "WHERE status IN ('publishing', 'unknown')")
+    op.execute(
+        "UPDATE publications SET status = 'failed' WHERE status IN ('publishing', 'unknown')"
+    )
     op.execute("ALTER TABLE publications DROP CONSTRAINT publications_status_check")
-    op.execute("ALTER TABLE publications ADD CONSTRAINT publications_status_check "
-               "CHECK (status IN ('scheduled', 'published', 'failed'))")
+    op.execute(
+        "ALTER TABLE publications ADD CONSTRAINT publications_status_check "
+        "CHECK (status IN ('scheduled', 'published', 'failed'))"
+    )
     for table in ("workflows", "outbox", "inbox"):
         op.execute(f"DROP TABLE {table}")

@@ -23,11 +23,14 @@ def media_path(paths: SkillPaths, path: Path | str, *, must_exist: bool = True) 
     resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
     if not resolved.is_relative_to(root):
         raise ValidationError(
-            f"{path} is outside the media folder {root}", code="PATH_OUTSIDE_MEDIA_ROOT",
-            details={"path": str(path), "media_root": str(root)})
+            f"{path} is outside the media folder {root}",
+            code="PATH_OUTSIDE_MEDIA_ROOT",
+            details={"path": str(path), "media_root": str(root)},
+        )
     if must_exist and not resolved.is_file():
-        raise ValidationError(f"no such file: {resolved}", code="FILE_NOT_FOUND",
-                              details={"path": str(resolved)})
+        raise ValidationError(
+            f"no such file: {resolved}", code="FILE_NOT_FOUND", details={"path": str(resolved)}
+        )
     return resolved
 
 
@@ -79,7 +82,8 @@ class LoopSemaphores:
 
     def __init__(self) -> None:
         self._by_loop: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
+            asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]
+        ] = weakref.WeakKeyDictionary()
 
     def get(self, size: int) -> asyncio.Semaphore:
         per_size = self._by_loop.setdefault(asyncio.get_running_loop(), {})

@@ -53,8 +53,9 @@ class DownloadVideoInput(SkillInput):
 
     url: str = Field(min_length=1, max_length=4096)
     force: bool = Field(default=False, description="Download again even if already archived.")
-    max_height: int | None = Field(default=None, ge=144, le=4320,
-                                   description="Lower the height cap for this call.")
+    max_height: int | None = Field(
+        default=None, ge=144, le=4320, description="Lower the height cap for this call."
+    )
 
 
 class VideoSource(BaseModel):
@@ -175,19 +176,25 @@ class _Run:
         self.messages.append(msg)
         log.info("yt-dlp error: %s", msg)
 
-    def match_filter(self, info: dict[str, Any], *, incomplete: bool = False,
-                     max_duration: float = 0) -> str | None:
+    def match_filter(
+        self, info: dict[str, Any], *, incomplete: bool = False, max_duration: float = 0
+    ) -> str | None:
         """Refuse live streams, and videos known to be too long or too large, pre-download."""
         reason: tuple[str, str] | None = None
         if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
             reason = ("LIVE_NOT_SUPPORTED", "live streams are not downloaded")
         elif (duration := info.get("duration")) and duration > max_duration:
-            reason = ("VIDEO_TOO_LONG",
-                      f"video is {duration:.0f} s long, the limit is {max_duration:.0f} s")
-        elif ((size := info.get("filesize") or info.get("filesize_approx"))
-              and size > self.max_bytes):
-            reason = ("FILE_TOO_LARGE",
-                      f"video is {size} bytes, the limit is {self.max_bytes} bytes")
+            reason = (
+                "VIDEO_TOO_LONG",
+                f"video is {duration:.0f} s long, the limit is {max_duration:.0f} s",
+            )
+        elif (
+            size := info.get("filesize") or info.get("filesize_approx")
+        ) and size > self.max_bytes:
+            reason = (
+                "FILE_TOO_LARGE",
+                f"video is {size} bytes, the limit is {self.max_bytes} bytes",
+            )
         if reason is None:
             return None
         self.rejections.append(reason)
@@ -207,12 +214,14 @@ def _format(max_height: int) -> str:
     h = f"[height<={max_height}]"
     # Native protocols only (rtmp etc. would need an external program outside the guard).
     native = "[protocol!^=rtmp][protocol!=websocket_frag]"
-    return (f"bv*{h}[ext=mp4]{native}+ba[ext=m4a]{native}/b{h}[ext=mp4]{native}"
-            f"/b{h}{native}/b{native}")
+    return (
+        f"bv*{h}[ext=mp4]{native}+ba[ext=m4a]{native}/b{h}[ext=mp4]{native}/b{h}{native}/b{native}"
+    )
 
 
-def _options(paths: SkillPaths, cfg: MediaSettings, run: _Run, folder: Path,
-             max_height: int) -> dict[str, Any]:
+def _options(
+    paths: SkillPaths, cfg: MediaSettings, run: _Run, folder: Path, max_height: int
+) -> dict[str, Any]:
     from skills.net.ytdlp import GUARDED_OPTIONS
 
     max_duration = cfg.download_max_duration_s
@@ -226,12 +235,12 @@ def _options(paths: SkillPaths, cfg: MediaSettings, run: _Run, folder: Path,
         "download_archive": str(folder / "archive.txt"),
         "max_filesize": run.max_bytes,
         "match_filter": lambda info, *, incomplete=False: run.match_filter(
-            info, incomplete=incomplete, max_duration=max_duration),
+            info, incomplete=incomplete, max_duration=max_duration
+        ),
         "progress_hooks": [run.progress],
         "allowed_extractors": list(cfg.download_allowed_extractors),
         "sleep_interval": cfg.download_sleep_interval_s,
-        "max_sleep_interval": max(cfg.download_sleep_interval_s,
-                                  cfg.download_max_sleep_interval_s),
+        "max_sleep_interval": max(cfg.download_sleep_interval_s, cfg.download_max_sleep_interval_s),
         "socket_timeout": cfg.download_socket_timeout_s,
         "retries": cfg.download_retries,
         "ratelimit": cfg.download_rate_limit_bytes_s,
@@ -272,12 +281,17 @@ def _record(path: Path, info: dict[str, Any], url: str, cfg: MediaSettings) -> d
     if media.duration > cfg.download_max_duration_s:
         raise ValidationError(
             f"video is {media.duration:.0f} s long, the limit is "
-            f"{cfg.download_max_duration_s:.0f} s", code="VIDEO_TOO_LONG",
-            details={"duration": media.duration})
+            f"{cfg.download_max_duration_s:.0f} s",
+            code="VIDEO_TOO_LONG",
+            details={"duration": media.duration},
+        )
     size = path.stat().st_size
     if size > cfg.max_filesize_bytes:
-        raise ValidationError(f"video is {size} bytes, the limit is {cfg.max_filesize_bytes}",
-                              code="FILE_TOO_LARGE", details={"size": size})
+        raise ValidationError(
+            f"video is {size} bytes, the limit is {cfg.max_filesize_bytes}",
+            code="FILE_TOO_LARGE",
+            details={"size": size},
+        )
     return {
         "path": str(path),
         "duration": media.duration,
@@ -325,8 +339,11 @@ def _translate(exc: BaseException, run: _Run, guard: UrlGuard, url: str) -> Oper
     if refusal is not None:
         return _refused(refusal)
     if run.too_large or find_cause(exc, _TooLarge):
-        return ValidationError(f"video is larger than {run.max_bytes} bytes",
-                               code="FILE_TOO_LARGE", details={"limit": run.max_bytes})
+        return ValidationError(
+            f"video is larger than {run.max_bytes} bytes",
+            code="FILE_TOO_LARGE",
+            details={"limit": run.max_bytes},
+        )
     if run.rejections:
         code, message = run.rejections[0]
         return ValidationError(message, code=code)
@@ -336,34 +353,54 @@ def _translate(exc: BaseException, run: _Run, guard: UrlGuard, url: str) -> Oper
         status_code, headers = status
         details = {"url": url, "status": status_code}
         if status_code in (404, 410):
-            return ValidationError(f"source answered {status_code}: {text}",
-                                   code="SOURCE_NOT_FOUND", details=details)
+            return ValidationError(
+                f"source answered {status_code}: {text}", code="SOURCE_NOT_FOUND", details=details
+            )
         if status_code in (401, 403, 451):
-            return PermanentError(f"source refused access ({status_code}): {text}",
-                                  code="ACCESS_DENIED", details=details)
+            return PermanentError(
+                f"source refused access ({status_code}): {text}",
+                code="ACCESS_DENIED",
+                details=details,
+            )
         if status_code == 429 or status_code >= 500 or status_code == 408:
             retry_after = None
             with suppress(TypeError, ValueError, AttributeError):
                 retry_after = float(headers.get("Retry-After")) if headers else None
             code = "RATE_LIMITED" if status_code == 429 else "SOURCE_UNAVAILABLE"
-            return TransientError(f"source answered {status_code}: {text}", code=code,
-                                  details=details, retry_after=retry_after)
-        return PermanentError(f"source answered {status_code}: {text}", code="DOWNLOAD_FAILED",
-                              details=details)
+            return TransientError(
+                f"source answered {status_code}: {text}",
+                code=code,
+                details=details,
+                retry_after=retry_after,
+            )
+        return PermanentError(
+            f"source answered {status_code}: {text}", code="DOWNLOAD_FAILED", details=details
+        )
     if re.search(r"Unsupported URL|No suitable extractor|not a valid URL", text, re.I):
-        return ValidationError(f"no video found at {url}", code="UNSUPPORTED_URL",
-                               details={"url": url, "reason": text[:500]})
+        return ValidationError(
+            f"no video found at {url}",
+            code="UNSUPPORTED_URL",
+            details={"url": url, "reason": text[:500]},
+        )
     if "Requested format is not available" in text:
-        return ValidationError("no mp4/compatible format within the limits",
-                               code="NO_SUITABLE_FORMAT", details={"url": url})
+        return ValidationError(
+            "no mp4/compatible format within the limits",
+            code="NO_SUITABLE_FORMAT",
+            details={"url": url},
+        )
     from yt_dlp.networking.exceptions import TransportError
 
-    if find_cause(exc, TransportError) or find_cause(exc, TimeoutError) or find_cause(
-            exc, ConnectionError):
-        return TransientError(f"network error: {text}", code="NETWORK_ERROR",
-                              details={"url": url})
-    return PermanentError(f"download failed: {text}", code="DOWNLOAD_FAILED",
-                          details={"url": url, "messages": run.messages[-5:]})
+    if (
+        find_cause(exc, TransportError)
+        or find_cause(exc, TimeoutError)
+        or find_cause(exc, ConnectionError)
+    ):
+        return TransientError(f"network error: {text}", code="NETWORK_ERROR", details={"url": url})
+    return PermanentError(
+        f"download failed: {text}",
+        code="DOWNLOAD_FAILED",
+        details={"url": url, "messages": run.messages[-5:]},
+    )
 
 
 def find_cause(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
@@ -371,8 +408,11 @@ def find_cause(exc: BaseException | None, kind: type[BaseException]) -> BaseExce
 
 
 def _refused(refusal: URLRefused) -> ValidationError:
-    return ValidationError(f"URL refused: {refusal.reason}", code="URL_REFUSED",
-                           details={"url": refusal.url, "reason": refusal.reason})
+    return ValidationError(
+        f"URL refused: {refusal.reason}",
+        code="URL_REFUSED",
+        details={"url": refusal.url, "reason": refusal.reason},
+    )
 
 
 def _drop_partials(run: _Run) -> None:
@@ -393,15 +433,22 @@ def _one_at_a_time(url: str) -> Iterator[None]:
         yield
 
 
-def download_blocking(url: str, paths: SkillPaths, cfg: MediaSettings, *, force: bool = False,
-                      max_height: int | None = None) -> tuple[dict[str, Any], bool]:
+def download_blocking(
+    url: str,
+    paths: SkillPaths,
+    cfg: MediaSettings,
+    *,
+    force: bool = False,
+    max_height: int | None = None,
+) -> tuple[dict[str, Any], bool]:
     """Download `url` (in the calling thread); returns (record, from_archive)."""
     with _one_at_a_time(url):
         return _download(url, paths, cfg, force=force, max_height=max_height)
 
 
-def _download(url: str, paths: SkillPaths, cfg: MediaSettings, *, force: bool,
-              max_height: int | None) -> tuple[dict[str, Any], bool]:
+def _download(
+    url: str, paths: SkillPaths, cfg: MediaSettings, *, force: bool, max_height: int | None
+) -> tuple[dict[str, Any], bool]:
     from yt_dlp.utils import YoutubeDLError
 
     from skills.net.ytdlp import GuardedYoutubeDL
@@ -451,9 +498,11 @@ def _download(url: str, paths: SkillPaths, cfg: MediaSettings, *, force: bool,
         raise _translate(RuntimeError("download refused"), run, guard, url)
     path = _final_path(info) if isinstance(info, dict) else None
     if path is None:
-        raise PermanentError(f"yt-dlp finished without a file for {url}",
-                             code="DOWNLOAD_FAILED",
-                             details={"url": url, "messages": run.messages[-5:]})
+        raise PermanentError(
+            f"yt-dlp finished without a file for {url}",
+            code="DOWNLOAD_FAILED",
+            details={"url": url, "messages": run.messages[-5:]},
+        )
     key = _archive_key(info) or key or f"url {url}"
     try:
         record = _record(path, info, url, cfg)
@@ -463,8 +512,11 @@ def _download(url: str, paths: SkillPaths, cfg: MediaSettings, *, force: bool,
         index.forget(key)
         if isinstance(exc, OperationError):
             raise
-        raise ValidationError(f"the downloaded file is not a readable video: {exc}",
-                              code="UNREADABLE_MEDIA", details={"url": url}) from exc
+        raise ValidationError(
+            f"the downloaded file is not a readable video: {exc}",
+            code="UNREADABLE_MEDIA",
+            details={"url": url},
+        ) from exc
     index.save(key, url, record)
     return record, False
 
@@ -479,8 +531,8 @@ async def download_video(data: DownloadVideoInput, ctx: SkillContext) -> Downloa
     """
     cfg = ctx.settings.media
     record, from_archive = await asyncio.to_thread(
-        download_blocking, data.url, ctx.paths, cfg, force=data.force,
-        max_height=data.max_height)
+        download_blocking, data.url, ctx.paths, cfg, force=data.force, max_height=data.max_height
+    )
     return DownloadVideoOutput(
         success=True,
         path=record["path"],

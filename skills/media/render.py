@@ -51,8 +51,11 @@ from skills.context import SkillContext, SkillPaths
 from skills.media.common import LoopSemaphores, media_path, probe, sha256_file
 from skills.settings.media import X264_PRESETS, MediaSettings
 
-ASPECTS: dict[str, tuple[int, int]] = {"9:16": (1080, 1920), "16:9": (1920, 1080),
-                                       "1:1": (1080, 1080)}
+ASPECTS: dict[str, tuple[int, int]] = {
+    "9:16": (1080, 1920),
+    "16:9": (1920, 1080),
+    "1:1": (1080, 1080),
+}
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
     "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
@@ -95,11 +98,13 @@ class GenerateVideoInput(SkillInput):
     script: ScriptLines
     aspect: Literal["9:16", "16:9", "1:1"] = "9:16"
     resolution_scale: float = Field(default=1.0, ge=0.1, le=1.0)
-    background_video: str | None = Field(default=None, max_length=4096,
-                                         description="A video under the media root.")
+    background_video: str | None = Field(
+        default=None, max_length=4096, description="A video under the media root."
+    )
     background_color: str = Field(default="#101018", pattern=r"^#[0-9A-Fa-f]{6}$")
-    narration_audio: str | None = Field(default=None, max_length=4096,
-                                        description="An audio file under the media root.")
+    narration_audio: str | None = Field(
+        default=None, max_length=4096, description="An audio file under the media root."
+    )
     narrate: bool = Field(default=False, description="Speak the script with espeak-ng.")
     voice: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_+\-]{1,40}$")
     captions: list[CaptionCue] | None = Field(default=None, max_length=2000)
@@ -200,8 +205,9 @@ def _wrap(text: str, font: Any, max_width: float) -> list[str]:
     return lines
 
 
-def text_image(text: str, width: int, font_size: int, font_path: str | None,
-               box_alpha: int = 150) -> Any:
+def text_image(
+    text: str, width: int, font_size: int, font_path: str | None, box_alpha: int = 150
+) -> Any:
     """`text` wrapped to `width`, white with a dark outline on a translucent box: an RGBA
     numpy array, rendered once."""
     import numpy as np
@@ -221,8 +227,14 @@ def text_image(text: str, width: int, font_size: int, font_path: str | None,
     draw.rounded_rectangle((0, 0, img_w - 1, img_h - 1), radius=pad, fill=(0, 0, 0, box_alpha))
     for i, line in enumerate(lines):
         line_w = font.getlength(line)
-        draw.text(((img_w - line_w) / 2, pad + i * line_h + stroke), line, font=font,
-                  fill=(255, 255, 255, 255), stroke_width=stroke, stroke_fill=(0, 0, 0, 255))
+        draw.text(
+            ((img_w - line_w) / 2, pad + i * line_h + stroke),
+            line,
+            font=font,
+            fill=(255, 255, 255, 255),
+            stroke_width=stroke,
+            stroke_fill=(0, 0, 0, 255),
+        )
     return np.asarray(image)
 
 
@@ -231,12 +243,22 @@ async def speak(text: str, out: Path, voice: str, words_per_minute: int) -> Path
     """Speak `text` into a WAV file with espeak-ng (text on stdin: never parsed as options)."""
     exe = shutil.which("espeak-ng")
     if exe is None:
-        raise PermanentError("narration asked but espeak-ng is not installed",
-                             code="TTS_UNAVAILABLE")
+        raise PermanentError(
+            "narration asked but espeak-ng is not installed", code="TTS_UNAVAILABLE"
+        )
     proc = await asyncio.create_subprocess_exec(
-        exe, "-v", voice, "-s", str(words_per_minute), "-w", str(out), "--stdin",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE)
+        exe,
+        "-v",
+        voice,
+        "-s",
+        str(words_per_minute),
+        "-w",
+        str(out),
+        "--stdin",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         _, err = await asyncio.wait_for(proc.communicate(text.encode()), timeout=120)
     except TimeoutError:
@@ -244,8 +266,11 @@ async def speak(text: str, out: Path, voice: str, words_per_minute: int) -> Path
         await proc.wait()
         raise TransientError("espeak-ng timed out", code="TTS_TIMEOUT") from None
     if proc.returncode != 0 or not out.is_file():
-        raise PermanentError(f"espeak-ng failed: {err.decode(errors='replace')[:300]}",
-                             code="TTS_FAILED", details={"voice": voice})
+        raise PermanentError(
+            f"espeak-ng failed: {err.decode(errors='replace')[:300]}",
+            code="TTS_FAILED",
+            details={"voice": voice},
+        )
     return out
 
 
@@ -282,25 +307,26 @@ class Overlay:
     inv: Any  # uint16 (h, w, 1): 255 - alpha
 
     @classmethod
-    def of(cls, rgba: Any, x: int, y: int, start: float, end: float, width: int,
-           height: int) -> Overlay:
+    def of(
+        cls, rgba: Any, x: int, y: int, start: float, end: float, width: int, height: int
+    ) -> Overlay:
         import numpy as np
 
         # Keep the part inside the frame (a long text could overflow at small scales).
         left, top = max(0, -x), max(0, -y)
-        rgba = rgba[top:max(top, height - y), left:max(left, width - x)]
+        rgba = rgba[top : max(top, height - y), left : max(left, width - x)]
         alpha = rgba[..., 3:4].astype(np.uint16)
-        return cls(x + left, y + top, start, end,
-                   rgba[..., :3].astype(np.uint16) * alpha, 255 - alpha)
+        return cls(
+            x + left, y + top, start, end, rgba[..., :3].astype(np.uint16) * alpha, 255 - alpha
+        )
 
     def blend(self, frame: Any) -> None:
         import numpy as np
 
         h, w = self.fg.shape[:2]
-        region = frame[self.y:self.y + h, self.x:self.x + w]
+        region = frame[self.y : self.y + h, self.x : self.x + w]
         # out = (fg*a + bg*(255-a)) / 255 in integers (+127 rounds).
-        region[:] = ((self.fg + region.astype(np.uint16) * self.inv + 127) // 255).astype(
-            np.uint8)
+        region[:] = ((self.fg + region.astype(np.uint16) * self.inv + 127) // 255).astype(np.uint8)
 
 
 class Compositor:
@@ -332,8 +358,9 @@ class Compositor:
             scale = max(plan.width / w, plan.height / h)
             self.bg_w = max(plan.width, round(w * scale))
             self.bg_h = max(plan.height, round(h * scale))
-            self.video = VideoFileClip(str(plan.background_video), audio=False,
-                                       target_resolution=(self.bg_w, self.bg_h))
+            self.video = VideoFileClip(
+                str(plan.background_video), audio=False, target_resolution=(self.bg_w, self.bg_h)
+            )
             self.x0 = (self.video.w - plan.width) // 2
             self.y0 = (self.video.h - plan.height) // 2
 
@@ -342,8 +369,9 @@ class Compositor:
             return self.still.copy()
         duration = self.video.duration or self.plan.duration
         frame = self.video.get_frame(t % duration if duration > 0 else 0)  # looped
-        return frame[self.y0:self.y0 + self.plan.height, self.x0:self.x0 + self.plan.width
-                     ].copy()
+        return frame[
+            self.y0 : self.y0 + self.plan.height, self.x0 : self.x0 + self.plan.width
+        ].copy()
 
     def __call__(self, t: float) -> Any:
         showing = tuple(i for i, o in enumerate(self.overlays) if o.start <= t < o.end)
@@ -366,10 +394,24 @@ def _overlays(plan: RenderPlan) -> list[Overlay]:
     margin = round(plan.height * 0.04)
     short_side = min(plan.width, plan.height)  # text scales with the short side of the frame
     if plan.title:
-        image = text_image(plan.title, round(plan.width * 0.9), max(10, round(short_side * 0.07)),
-                           plan.font_path, box_alpha=110)
-        found.append(Overlay.of(image, (plan.width - image.shape[1]) // 2, margin, 0.0,
-                                plan.duration + 1, plan.width, plan.height))
+        image = text_image(
+            plan.title,
+            round(plan.width * 0.9),
+            max(10, round(short_side * 0.07)),
+            plan.font_path,
+            box_alpha=110,
+        )
+        found.append(
+            Overlay.of(
+                image,
+                (plan.width - image.shape[1]) // 2,
+                margin,
+                0.0,
+                plan.duration + 1,
+                plan.width,
+                plan.height,
+            )
+        )
     caption_size = max(10, round(short_side * 0.06))
     for cue in plan.cues:
         start, end = min(cue.start, plan.duration), min(cue.end, plan.duration)
@@ -397,10 +439,18 @@ def render_blocking(plan: RenderPlan) -> None:
     tmp = folder / f".{plan.target.stem}.{uuid.uuid4().hex[:8]}.tmp.mp4"
     try:
         video.write_videofile(
-            str(tmp), fps=plan.fps, codec="libx264", preset=plan.preset, threads=plan.threads,
-            audio=audio is not None, audio_codec="aac" if audio is not None else None,
-            temp_audiofile_path=str(folder), pixel_format="yuv420p",
-            ffmpeg_params=["-crf", str(plan.crf), "-movflags", "+faststart"], logger=None)
+            str(tmp),
+            fps=plan.fps,
+            codec="libx264",
+            preset=plan.preset,
+            threads=plan.threads,
+            audio=audio is not None,
+            audio_codec="aac" if audio is not None else None,
+            temp_audiofile_path=str(folder),
+            pixel_format="yuv420p",
+            ffmpeg_params=["-crf", str(plan.crf), "-movflags", "+faststart"],
+            logger=None,
+        )
         os.replace(tmp, plan.target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -421,30 +471,39 @@ def _target(paths: SkillPaths, name: str | None) -> Path:
     return folder / f"{stem}.mp4"
 
 
-async def _plan(data: GenerateVideoInput, paths: SkillPaths, cfg: MediaSettings,
-                target: Path, scratch: list[Path]) -> RenderPlan:
+async def _plan(
+    data: GenerateVideoInput,
+    paths: SkillPaths,
+    cfg: MediaSettings,
+    target: Path,
+    scratch: list[Path],
+) -> RenderPlan:
     width, height = frame_size(data.aspect, data.resolution_scale)
     lines = data.script.lines()
     if not lines and not data.captions and not data.script.title:
-        raise ValidationError("nothing to show: the script and captions are empty",
-                              code="EMPTY_SCRIPT")
+        raise ValidationError(
+            "nothing to show: the script and captions are empty", code="EMPTY_SCRIPT"
+        )
     background = media_path(paths, data.background_video) if data.background_video else None
     narration = media_path(paths, data.narration_audio) if data.narration_audio else None
     if data.narrate:
         if not lines:
-            raise ValidationError("narration asked but the script has no lines",
-                                  code="EMPTY_SCRIPT")
+            raise ValidationError(
+                "narration asked but the script has no lines", code="EMPTY_SCRIPT"
+            )
         wav = target.parent / f".{target.stem}.{uuid.uuid4().hex[:8]}.tts.wav"
         scratch.append(wav)
-        narration = await speak(" ".join(lines), wav, data.voice or cfg.tts_voice,
-                                cfg.tts_words_per_minute)
+        narration = await speak(
+            " ".join(lines), wav, data.voice or cfg.tts_voice, cfg.tts_words_per_minute
+        )
 
     if narration is not None:
         try:
             narration_info = await asyncio.to_thread(probe, narration)
         except Exception as exc:
-            raise ValidationError(f"cannot read narration audio: {exc}",
-                                  code="UNREADABLE_MEDIA") from exc
+            raise ValidationError(
+                f"cannot read narration audio: {exc}", code="UNREADABLE_MEDIA"
+            ) from exc
         if not narration_info.has_audio:
             raise ValidationError("the narration file has no audio", code="NO_AUDIO")
         duration = data.duration_s or narration_info.duration
@@ -455,8 +514,10 @@ async def _plan(data: GenerateVideoInput, paths: SkillPaths, cfg: MediaSettings,
     else:
         duration = sum(spoken_seconds(line, cfg.tts_words_per_minute) for line in lines) or 3.0
     if duration > cfg.render_max_duration_s:
-        raise ValidationError(f"video would be {duration:.0f} s, the limit is "
-                              f"{cfg.render_max_duration_s:.0f} s", code="DURATION_TOO_LONG")
+        raise ValidationError(
+            f"video would be {duration:.0f} s, the limit is {cfg.render_max_duration_s:.0f} s",
+            code="DURATION_TOO_LONG",
+        )
     if background is not None:
         try:
             if not (await asyncio.to_thread(probe, background)).has_video:
@@ -464,17 +525,27 @@ async def _plan(data: GenerateVideoInput, paths: SkillPaths, cfg: MediaSettings,
         except ValidationError:
             raise
         except Exception as exc:
-            raise ValidationError(f"cannot read the background video: {exc}",
-                                  code="UNREADABLE_MEDIA") from exc
+            raise ValidationError(
+                f"cannot read the background video: {exc}", code="UNREADABLE_MEDIA"
+            ) from exc
 
     cues = list(data.captions) if data.captions else plan_captions(lines, duration)
     return RenderPlan(
-        width=width, height=height, duration=duration, fps=data.fps or cfg.render_fps,
-        title=data.script.title, cues=cues, background_video=background,
-        background_rgb=_rgb(data.background_color), narration=narration,
-        preset=data.preset or cfg.render_preset, threads=data.threads or cfg.render_threads,
+        width=width,
+        height=height,
+        duration=duration,
+        fps=data.fps or cfg.render_fps,
+        title=data.script.title,
+        cues=cues,
+        background_video=background,
+        background_rgb=_rgb(data.background_color),
+        narration=narration,
+        preset=data.preset or cfg.render_preset,
+        threads=data.threads or cfg.render_threads,
         crf=cfg.render_crf,
-        font_path=str(cfg.render_font_path) if cfg.render_font_path else None, target=target)
+        font_path=str(cfg.render_font_path) if cfg.render_font_path else None,
+        target=target,
+    )
 
 
 @skill("skill_generate_video")
@@ -497,7 +568,14 @@ async def generate_video(data: GenerateVideoInput, ctx: SkillContext) -> Generat
             path.unlink(missing_ok=True)
     info = await asyncio.to_thread(probe, target)
     return GenerateVideoOutput(
-        success=True, path=str(target), duration=info.duration, width=info.width or 0,
-        height=info.height or 0, resolution=f"{info.width}x{info.height}",
-        size=target.stat().st_size, sha256=await asyncio.to_thread(sha256_file, target),
-        has_audio=info.has_audio, captions=len(plan.cues))
+        success=True,
+        path=str(target),
+        duration=info.duration,
+        width=info.width or 0,
+        height=info.height or 0,
+        resolution=f"{info.width}x{info.height}",
+        size=target.stat().st_size,
+        sha256=await asyncio.to_thread(sha256_file, target),
+        has_audio=info.has_audio,
+        captions=len(plan.cues),
+    )

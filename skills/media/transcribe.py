@@ -41,14 +41,18 @@ class TranscribeAudioInput(SkillInput):
     """A media file (audio or video) under the media root to transcribe."""
 
     media_path: str = Field(min_length=1, max_length=4096)
-    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$",
-                                 description="ISO code; detected when absent.")
+    language: str | None = Field(
+        default=None, pattern=r"^[a-z]{2,3}$", description="ISO code; detected when absent."
+    )
     task: Literal["transcribe", "translate"] = "transcribe"
     word_timestamps: bool = False
     beam_size: int | None = Field(default=None, ge=1, le=20)
     temperatures: list[float] | None = Field(
-        default=None, min_length=1, max_length=10,
-        description="Decoding temperatures tried in turn (fallback); default 0.0..1.0.")
+        default=None,
+        min_length=1,
+        max_length=10,
+        description="Decoding temperatures tried in turn (fallback); default 0.0..1.0.",
+    )
     vad_filter: bool = False
     initial_prompt: str | None = Field(default=None, max_length=2000)
 
@@ -111,15 +115,20 @@ def _looks_like_path(name: str) -> bool:
 
 def _check_model_dir(path: Path) -> None:
     if not path.is_dir():
-        raise PermanentError(f"Whisper model directory {path} does not exist",
-                             code="MODEL_UNAVAILABLE", details={"path": str(path)})
+        raise PermanentError(
+            f"Whisper model directory {path} does not exist",
+            code="MODEL_UNAVAILABLE",
+            details={"path": str(path)},
+        )
     missing = [name for name in _REQUIRED_FILES if not (path / name).is_file()]
     if not ((path / "vocabulary.json").is_file() or (path / "vocabulary.txt").is_file()):
         missing.append("vocabulary.json")
     if missing:
         raise PermanentError(
             f"Whisper model directory {path} is incomplete: missing {', '.join(missing)}",
-            code="MODEL_UNAVAILABLE", details={"path": str(path), "missing": missing})
+            code="MODEL_UNAVAILABLE",
+            details={"path": str(path), "missing": missing},
+        )
 
 
 def load_model(cfg: MediaSettings) -> tuple[Any, str, str, str]:
@@ -144,10 +153,11 @@ def load_model(cfg: MediaSettings) -> tuple[Any, str, str, str]:
 
         try:
             model = WhisperModel(
-                name, device=device, compute_type=compute_type,
+                name,
+                device=device,
+                compute_type=compute_type,
                 cpu_threads=cfg.whisper_cpu_threads,
-                download_root=str(cfg.whisper_download_root) if cfg.whisper_download_root
-                else None,
+                download_root=str(cfg.whisper_download_root) if cfg.whisper_download_root else None,
                 local_files_only=True if is_dir else cfg.whisper_local_files_only,
             )
         except Exception as exc:  # CTranslate2 RuntimeError, hub errors, bad JSON, ...
@@ -155,8 +165,12 @@ def load_model(cfg: MediaSettings) -> tuple[Any, str, str, str]:
             raise PermanentError(
                 f"cannot load Whisper model {where}: {type(exc).__name__}: {exc}",
                 code="MODEL_UNAVAILABLE",
-                details={"path" if is_dir else "model": name, "device": device,
-                         "compute_type": compute_type}) from exc
+                details={
+                    "path" if is_dir else "model": name,
+                    "device": device,
+                    "compute_type": compute_type,
+                },
+            ) from exc
         _MODELS[key] = model
         log.info("loaded Whisper model %s on %s (%s)", name, device, compute_type)
         return model, name, device, compute_type
@@ -181,13 +195,15 @@ def to_srt(segments: list[Segment]) -> str:
     cues = [s for s in segments if _cue_text(s.text)]
     return "".join(
         f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{_cue_text(s.text)}\n\n"
-        for i, s in enumerate(cues, start=1))
+        for i, s in enumerate(cues, start=1)
+    )
 
 
 def to_vtt(segments: list[Segment]) -> str:
     cues = [s for s in segments if _cue_text(s.text)]
-    body = "".join(f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{_cue_text(s.text)}\n\n"
-                   for s in cues)
+    body = "".join(
+        f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{_cue_text(s.text)}\n\n" for s in cues
+    )
     return "WEBVTT\n\n" + body
 
 
@@ -198,16 +214,21 @@ def _decode(path: Path) -> Any:
     try:
         audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     except Exception as exc:  # PyAV: InvalidDataError, no audio stream (StreamError/IndexError)
-        raise ValidationError(f"cannot read audio from {path.name}: {exc}",
-                              code="UNREADABLE_MEDIA", details={"path": str(path)}) from exc
+        raise ValidationError(
+            f"cannot read audio from {path.name}: {exc}",
+            code="UNREADABLE_MEDIA",
+            details={"path": str(path)},
+        ) from exc
     if audio.size == 0:
-        raise ValidationError(f"{path.name} has no audio", code="NO_AUDIO",
-                              details={"path": str(path)})
+        raise ValidationError(
+            f"{path.name} has no audio", code="NO_AUDIO", details={"path": str(path)}
+        )
     return audio
 
 
-def transcribe_blocking(path: Path, data: TranscribeAudioInput, cfg: MediaSettings
-                        ) -> TranscribeAudioOutput:
+def transcribe_blocking(
+    path: Path, data: TranscribeAudioInput, cfg: MediaSettings
+) -> TranscribeAudioOutput:
     """Transcribe `path` in the calling thread and write `<stem>.srt` / `<stem>.vtt` beside it."""
     model, name, device, compute_type = load_model(cfg)
     audio = _decode(path)
@@ -230,9 +251,12 @@ def transcribe_blocking(path: Path, data: TranscribeAudioInput, cfg: MediaSettin
             continue  # wholly past the end of the audio
         end = min(max(float(seg.end), start), duration)
         words = [
-            Word(start=min(max(float(w.start), 0.0), duration),
-                 end=min(max(float(w.end), float(w.start), 0.0), duration),
-                 word=w.word, probability=float(w.probability))
+            Word(
+                start=min(max(float(w.start), 0.0), duration),
+                end=min(max(float(w.end), float(w.start), 0.0), duration),
+                word=w.word,
+                probability=float(w.probability),
+            )
             for w in (seg.words or [])
         ]
         segments.append(Segment(start=start, end=end, text=seg.text.strip(), words=words))
@@ -257,8 +281,7 @@ def transcribe_blocking(path: Path, data: TranscribeAudioInput, cfg: MediaSettin
 
 
 @skill("skill_transcribe_audio")
-async def transcribe_audio(data: TranscribeAudioInput, ctx: SkillContext
-                           ) -> TranscribeAudioOutput:
+async def transcribe_audio(data: TranscribeAudioInput, ctx: SkillContext) -> TranscribeAudioOutput:
     """Transcribe the speech of an audio or video file with faster-whisper.
 
     Returns the language, duration, timed segments (with word timings when asked) and the full

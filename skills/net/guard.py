@@ -196,11 +196,13 @@ class UrlGuard:
             raise self.refuse(url, f"scheme {scheme or '(none)'!r} is not http or https")
         if not parts.hostname:
             raise self.refuse(url, "no host")
-        return self.check_host(parts.hostname, port or DEFAULT_PORTS[scheme], url=url,
-                               scheme=scheme)
+        return self.check_host(
+            parts.hostname, port or DEFAULT_PORTS[scheme], url=url, scheme=scheme
+        )
 
-    def check_host(self, host: str, port: int, *, url: str | None = None,
-                   scheme: str = "") -> Target:
+    def check_host(
+        self, host: str, port: int, *, url: str | None = None, scheme: str = ""
+    ) -> Target:
         """Resolve `host` and validate every address; raise `URLRefused` if any is refused."""
         url = url or f"{host}:{port}"
         host = _normalise_host(host)
@@ -229,8 +231,12 @@ class UrlGuard:
                     raise self.refuse(url, f"{host} resolves to {address}: {problem}")
         return Target(url, scheme, host, port, addresses, allowlisted)
 
-    def connect(self, address: tuple[str, int], timeout: float | None = None,
-                source_address: tuple[str, int] | None = None) -> socket.socket:
+    def connect(
+        self,
+        address: tuple[str, int],
+        timeout: float | None = None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
         """Open a TCP connection to a checked address of `address` (host, port).
 
         The signature matches `socket.create_connection`, so HTTP connection classes can use it

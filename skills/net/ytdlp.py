@@ -62,9 +62,13 @@ def find_refusal(exc: BaseException | None) -> URLRefused | None:
     return None
 
 
-def _guarded_connection(guard: UrlGuard, http_class: type[http.client.HTTPConnection],
-                        source_address: str | None, *args: Any, **kwargs: Any
-                        ) -> http.client.HTTPConnection:
+def _guarded_connection(
+    guard: UrlGuard,
+    http_class: type[http.client.HTTPConnection],
+    source_address: str | None,
+    *args: Any,
+    **kwargs: Any,
+) -> http.client.HTTPConnection:
     conn = http_class(*args, **kwargs)
     # http.client opens its socket with `self._create_connection((host, port), timeout, src)`;
     # HTTPSConnection then wraps it with TLS for `server_hostname=host`, so certificates are
@@ -83,14 +87,21 @@ class GuardedHTTPHandler(HTTPHandler):
         self._guard = guard
 
     def http_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(functools.partial(
-            _guarded_connection, self._guard, http.client.HTTPConnection, self._source_address),
-            req)
+        return self.do_open(
+            functools.partial(
+                _guarded_connection, self._guard, http.client.HTTPConnection, self._source_address
+            ),
+            req,
+        )
 
     def https_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(functools.partial(
-            _guarded_connection, self._guard, http.client.HTTPSConnection, self._source_address),
-            req, context=self._context)
+        return self.do_open(
+            functools.partial(
+                _guarded_connection, self._guard, http.client.HTTPSConnection, self._source_address
+            ),
+            req,
+            context=self._context,
+        )
 
 
 class GuardedRedirectHandler(RedirectHandler):
@@ -112,8 +123,9 @@ class GuardedRedirectHandler(RedirectHandler):
 
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
-                         newurl: str) -> Any:
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> Any:
         self._guard.check_url(newurl)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
@@ -131,15 +143,17 @@ class GuardedUrllibRH(UrllibRH):
         super().__init__(**kwargs)
         self.guard = guard
 
-    def _create_instance(self, proxies: Any, cookiejar: Any,
-                         legacy_ssl_support: Any = None) -> urllib.request.OpenerDirector:
+    def _create_instance(
+        self, proxies: Any, cookiejar: Any, legacy_ssl_support: Any = None
+    ) -> urllib.request.OpenerDirector:
         opener = urllib.request.OpenerDirector()
         handlers: list[urllib.request.BaseHandler] = [
             GuardedHTTPHandler(
                 self.guard,
                 debuglevel=int(bool(self.verbose)),
                 context=self._make_sslcontext(legacy_ssl_support=legacy_ssl_support),
-                source_address=self.source_address),
+                source_address=self.source_address,
+            ),
             urllib.request.HTTPCookieProcessor(cookiejar),
             urllib.request.UnknownHandler(),
             urllib.request.HTTPDefaultErrorHandler(),

@@ -37,7 +37,11 @@ class OutcomeUnknownError(PermanentError):
 
 
 def outcome_unknown(
-    platform: str, step: str, publication_id: str | None, *, reason: str,
+    platform: str,
+    step: str,
+    publication_id: str | None,
+    *,
+    reason: str,
     platform_ref: str | None = None,
 ) -> OutcomeUnknownError:
     """Build the error for a create/commit step whose answer was lost."""
@@ -59,8 +63,11 @@ def outcome_unknown(
 def bearer(token: SecretStr | None, platform: str, variable: str) -> dict[str, str]:
     """The Authorization header for a configured access token; a missing one is permanent."""
     if token is None or not token.get_secret_value():
-        raise PermanentError(f"{platform}: no access token configured ({variable})",
-                             code="CREDENTIALS_MISSING", details={"platform": platform})
+        raise PermanentError(
+            f"{platform}: no access token configured ({variable})",
+            code="CREDENTIALS_MISSING",
+            details={"platform": platform},
+        )
     return {"Authorization": f"Bearer {token.get_secret_value()}"}
 
 
@@ -93,7 +100,10 @@ async def send(
     except httpx.TransportError as exc:
         if commit:
             raise outcome_unknown(
-                platform, step, publication_id, reason=type(exc).__name__,
+                platform,
+                step,
+                publication_id,
+                reason=type(exc).__name__,
                 platform_ref=platform_ref,
             ) from exc
         raise TransientError(

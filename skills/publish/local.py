@@ -57,12 +57,15 @@ class LocalPublisher:
         item = await asyncio.to_thread(self._find, "post_id", post_id)
         if item is None:
             raise PermanentError(
-                f"local: no publication with post id {post_id}", code="POST_NOT_FOUND",
+                f"local: no publication with post id {post_id}",
+                code="POST_NOT_FOUND",
                 details={"platform": "local", "post_id": post_id},
             )
         return EngagementCounts(
-            views=int(item.get("views", 0)), likes=int(item.get("likes", 0)),
-            comments=int(item.get("comments", 0)), shares=int(item.get("shares", 0)),
+            views=int(item.get("views", 0)),
+            likes=int(item.get("likes", 0)),
+            comments=int(item.get("comments", 0)),
+            shares=int(item.get("shares", 0)),
         )
 
     async def find_existing(self, query: ReconcileQuery) -> PublishResult | None:
@@ -91,7 +94,8 @@ class LocalPublisher:
             source = request.video_path
             if not source.is_file():
                 raise ValidationError(
-                    "video file not found", code="VIDEO_NOT_FOUND",
+                    "video file not found",
+                    code="VIDEO_NOT_FOUND",
                     details={"video_path": str(source)},
                 )
             post_id = local_post_id(request.publication_id)
@@ -118,7 +122,10 @@ class LocalPublisher:
                 "created_at": now.isoformat(),
                 "video": f"videos/{video_name}",
                 "size": (videos / video_name).stat().st_size,
-                "views": 0, "likes": 0, "comments": 0, "shares": 0,
+                "views": 0,
+                "likes": 0,
+                "comments": 0,
+                "shares": 0,
             }
             index["items"].append(item)
             write_text_atomic(self.index_path, json.dumps(index, indent=2, ensure_ascii=False))
@@ -153,7 +160,8 @@ class LocalPublisher:
                 raise TypeError("not an index")
         except (ValueError, TypeError) as exc:
             raise PermanentError(
-                "local publish index is unreadable", code="LOCAL_INDEX_CORRUPT",
+                "local publish index is unreadable",
+                code="LOCAL_INDEX_CORRUPT",
                 details={"path": str(self.index_path)},
             ) from exc
         return index
@@ -205,8 +213,10 @@ def render_page(items: list[dict[str, Any]]) -> str:
         mime = mimetypes.guess_type(video)[0] or "video/mp4"
         src = quote(video)
         if item.get("published_at"):
-            when = f'Published <time datetime="{esc(item["published_at"])}">' \
-                   f'{esc(item["published_at"])}</time>'
+            when = (
+                f'Published <time datetime="{esc(item["published_at"])}">'
+                f"{esc(item['published_at'])}</time>"
+            )
         else:
             scheduled = str(item.get("scheduled_at") or "")
             when = f'Scheduled for <time datetime="{esc(scheduled)}">{esc(scheduled)}</time>'

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from core.errors import ValidationError
 
-_MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime",
-         ".webm": "video/webm"}
+_MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm"}
 
 
 def video_size(path: Path) -> int:
@@ -18,11 +17,13 @@ def video_size(path: Path) -> int:
     except OSError:
         size = -1
     if size < 0:
-        raise ValidationError("video file not found", code="VIDEO_NOT_FOUND",
-                              details={"video_path": str(path)})
+        raise ValidationError(
+            "video file not found", code="VIDEO_NOT_FOUND", details={"video_path": str(path)}
+        )
     if size == 0:
-        raise ValidationError("video file is empty", code="VIDEO_EMPTY",
-                              details={"video_path": str(path)})
+        raise ValidationError(
+            "video file is empty", code="VIDEO_EMPTY", details={"video_path": str(path)}
+        )
     return size
 
 
@@ -41,6 +42,9 @@ async def read_range(path: Path, offset: int, length: int) -> bytes:
     """`length` bytes of the file from `offset`, read in a worker thread."""
     data = await asyncio.to_thread(_read, path, offset, length)
     if len(data) != length:
-        raise ValidationError("video file changed while uploading", code="VIDEO_CHANGED",
-                              details={"video_path": str(path)})
+        raise ValidationError(
+            "video file changed while uploading",
+            code="VIDEO_CHANGED",
+            details={"video_path": str(path)},
+        )
     return data

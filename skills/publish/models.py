@@ -168,4 +168,3 @@ class ReconcileQuery:
     publication_id: str
     title: str
     platform_ref: str | None = None
-

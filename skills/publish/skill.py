@@ -68,10 +68,16 @@ async def publish_content(data: PublishContentInput, ctx: SkillContext) -> Publi
     The local publisher is idempotent on publication_id.
     """
     result = await publisher_for(data.platform, ctx).publish(data)
-    log.info("published %s on %s: post %s (%s)", data.publication_id, data.platform,
-             result.post_id, result.status)
-    return PublishContentOutput(success=True, platform=data.platform,
-                                publication_id=data.publication_id, **_fields(result))
+    log.info(
+        "published %s on %s: post %s (%s)",
+        data.publication_id,
+        data.platform,
+        result.post_id,
+        result.status,
+    )
+    return PublishContentOutput(
+        success=True, platform=data.platform, publication_id=data.publication_id, **_fields(result)
+    )
 
 
 @skill("skill_fetch_engagement")
@@ -79,9 +85,15 @@ async def fetch_engagement(data: FetchEngagementInput, ctx: SkillContext) -> Fet
     """Read a post's views, likes, comments and shares, with the engagement rate."""
     counts = await publisher_for(data.platform, ctx).fetch_engagement(data.post_id)
     return FetchEngagementOutput(
-        success=True, platform=data.platform, post_id=data.post_id, views=counts.views,
-        likes=counts.likes, comments=counts.comments, shares=counts.shares,
-        engagement_rate=round(counts.engagement_rate, 6), recorded_at=datetime.now(UTC),
+        success=True,
+        platform=data.platform,
+        post_id=data.post_id,
+        views=counts.views,
+        likes=counts.likes,
+        comments=counts.comments,
+        shares=counts.shares,
+        engagement_rate=round(counts.engagement_rate, 6),
+        recorded_at=datetime.now(UTC),
     )
 
 
@@ -94,7 +106,13 @@ async def find_publication(data: FindPublicationInput, ctx: SkillContext) -> Fin
     query = ReconcileQuery(data.publication_id, data.title, data.platform_ref)
     result = await publisher_for(data.platform, ctx).find_existing(query)
     if result is None:
-        return FindPublicationOutput(success=True, found=False, platform=data.platform,
-                                     publication_id=data.publication_id)
-    return FindPublicationOutput(success=True, found=True, platform=data.platform,
-                                 publication_id=data.publication_id, **_fields(result))
+        return FindPublicationOutput(
+            success=True, found=False, platform=data.platform, publication_id=data.publication_id
+        )
+    return FindPublicationOutput(
+        success=True,
+        found=True,
+        platform=data.platform,
+        publication_id=data.publication_id,
+        **_fields(result),
+    )

@@ -22,7 +22,7 @@ def x_weighted_length(text: str) -> int:
     total = 0
     position = 0
     for match in _URL.finditer(text):
-        total += _weigh(text[position:match.start()]) + 23
+        total += _weigh(text[position : match.start()]) + 23
         position = match.end()
     return total + _weigh(text[position:])
 
@@ -31,12 +31,22 @@ def _weigh(text: str) -> int:
     return sum(1 if any(lo <= ord(ch) <= hi for lo, hi in _LIGHT) else 2 for ch in text)
 
 
-def compose_text(title: str, description: str, tags: list[str], *, limit: int,
-                 length: Callable[[str], int] = len, platform: str) -> str:
+def compose_text(
+    title: str,
+    description: str,
+    tags: list[str],
+    *,
+    limit: int,
+    length: Callable[[str], int] = len,
+    platform: str,
+) -> str:
     """Title, then the description if it fits, then as many hashtags as fit."""
     if length(title) > limit:
-        raise ValidationError(f"{platform}: title is longer than {limit} characters",
-                              code="TITLE_TOO_LONG", details={"platform": platform})
+        raise ValidationError(
+            f"{platform}: title is longer than {limit} characters",
+            code="TITLE_TOO_LONG",
+            details={"platform": platform},
+        )
     text = title
     if description:
         candidate = f"{text}\n\n{description}"

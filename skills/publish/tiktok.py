@@ -101,8 +101,9 @@ class ChunkPlan:
         out = []
         for index in range(self.total_chunk_count):
             first = index * self.chunk_size
-            last = (self.video_size if index == self.total_chunk_count - 1
-                    else first + self.chunk_size) - 1
+            last = (
+                self.video_size if index == self.total_chunk_count - 1 else first + self.chunk_size
+            ) - 1
             out.append((first, last))
         return out
 
@@ -120,8 +121,11 @@ def plan_chunks(video_size: int, chunk_size: int, limits: ChunkLimits = ChunkLim
     if count > limits.max_count:
         chunk = -(-video_size // limits.max_count)
         if chunk > limits.max_chunk:
-            raise ValidationError("video is too large for TikTok's chunked upload",
-                                  code="VIDEO_TOO_LARGE", details={"video_size": video_size})
+            raise ValidationError(
+                "video is too large for TikTok's chunked upload",
+                code="VIDEO_TOO_LARGE",
+                details={"video_size": video_size},
+            )
         count = video_size // chunk
     final = video_size - (count - 1) * chunk
     if final > limits.max_final:  # cannot happen while chunk <= max_final / 2
@@ -131,8 +135,14 @@ def plan_chunks(video_size: int, chunk_size: int, limits: ChunkLimits = ChunkLim
 
 def compose_caption(request: PublishContentInput, limit: int = CAPTION_LIMIT) -> str:
     """Title, then description and hashtags as far as they fit in TikTok's caption."""
-    return compose_text(request.title, request.description, request.tags, limit=limit,
-                        length=_utf16_length, platform=PLATFORM)
+    return compose_text(
+        request.title,
+        request.description,
+        request.tags,
+        limit=limit,
+        length=_utf16_length,
+        platform=PLATFORM,
+    )
 
 
 def _utf16_length(text: str) -> int:
@@ -144,8 +154,14 @@ class TikTokPublisher:
 
     platform = PLATFORM
 
-    def __init__(self, ctx: SkillContext, settings: PublishSettings, *,
-                 chunk_size: int | None = None, limits: ChunkLimits = ChunkLimits()) -> None:
+    def __init__(
+        self,
+        ctx: SkillContext,
+        settings: PublishSettings,
+        *,
+        chunk_size: int | None = None,
+        limits: ChunkLimits = ChunkLimits(),
+    ) -> None:
         self.ctx = ctx
         self.settings = settings
         self.chunk_size = chunk_size or settings.tiktok_chunk_size
@@ -153,9 +169,10 @@ class TikTokPublisher:
 
     # --- Helpers ------------------------------------------------------------------------------
     def _auth(self) -> dict[str, str]:
-        return {**bearer(self.settings.tiktok_access_token, PLATFORM,
-                         "CHIMERA_TIKTOK_ACCESS_TOKEN"),
-                "Content-Type": "application/json; charset=UTF-8"}
+        return {
+            **bearer(self.settings.tiktok_access_token, PLATFORM, "CHIMERA_TIKTOK_ACCESS_TOKEN"),
+            "Content-Type": "application/json; charset=UTF-8",
+        }
 
     def _bucket(self, operation: str) -> str:
         return f"tiktok:{operation}:{self.settings.tiktok_account}"
@@ -168,8 +185,13 @@ class TikTokPublisher:
         code = str(error.get("code") or "")
         message = str(error.get("message") or response.reason_phrase or "error")[:300]
         status = response.status_code
-        details: dict[str, Any] = {"platform": PLATFORM, "step": step, "status": status,
-                                   "tiktok_code": code, "log_id": error.get("log_id")}
+        details: dict[str, Any] = {
+            "platform": PLATFORM,
+            "step": step,
+            "status": status,
+            "tiktok_code": code,
+            "log_id": error.get("log_id"),
+        }
         text = f"tiktok {step}: {code or status}: {message}"
         if code == "access_token_invalid" or (status == 401 and not code.startswith("scope")):
             return PermanentError(text, code="AUTH_INVALID", details=details)
@@ -178,10 +200,15 @@ class TikTokPublisher:
         if code == "rate_limit_exceeded" or status == 429:
             wait = retry_after_seconds(response)
             return await wait_error(
-                self.ctx, platform=PLATFORM, step=step, code="RATE_LIMITED", message=text,
+                self.ctx,
+                platform=PLATFORM,
+                step=step,
+                code="RATE_LIMITED",
+                message=text,
                 wait_s=60.0 if wait is None else wait,  # limits are per sliding minute
                 max_inline_wait_s=self.settings.max_inline_wait_s,
-                bucket=self._bucket(step), details=details,
+                bucket=self._bucket(step),
+                details=details,
             )
         if code.startswith("spam_risk"):
             return PermanentError(text, code="SPAM_REFUSED", details=details)
@@ -189,20 +216,44 @@ class TikTokPublisher:
             return TransientError(text, code="USAGE_CAPPED", details=details)
         if code == "unaudited_client_can_only_post_to_private_accounts":
             return PermanentError(text, code="APP_NOT_AUDITED", details=details)
-        if code in ("invalid_params", "invalid_file_upload", "privacy_level_option_mismatch",
-                    "file_format_check_failed", "duration_check_failed",
-                    "frame_rate_check_failed", "picture_size_check_failed") or status == 400:
+        if (
+            code
+            in (
+                "invalid_params",
+                "invalid_file_upload",
+                "privacy_level_option_mismatch",
+                "file_format_check_failed",
+                "duration_check_failed",
+                "frame_rate_check_failed",
+                "picture_size_check_failed",
+            )
+            or status == 400
+        ):
             return ValidationError(text, code="INVALID_REQUEST", details=details)
         if code == "internal_error" or status >= 500:
             return TransientError(text, code="PLATFORM_UNAVAILABLE", details=details)
         return PermanentError(text, code="PLATFORM_REFUSED", details=details)
 
-    async def _call(self, path: str, *, step: str, bucket: str, limit: Limit,
-                    json: Any = None, params: dict[str, str] | None = None) -> dict[str, Any]:
+    async def _call(
+        self,
+        path: str,
+        *,
+        step: str,
+        bucket: str,
+        limit: Limit,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         await acquire(self.ctx, self._bucket(bucket), limit)
         response = await send(
-            self.ctx, "POST", f"{self.settings.tiktok_api_url}{path}", platform=PLATFORM,
-            step=step, headers=self._auth(), json=json, params=params,
+            self.ctx,
+            "POST",
+            f"{self.settings.tiktok_api_url}{path}",
+            platform=PLATFORM,
+            step=step,
+            headers=self._auth(),
+            json=json,
+            params=params,
         )
         body = json_or_empty(response)
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
@@ -217,19 +268,26 @@ class TikTokPublisher:
         if request.scheduled_at is not None:
             raise ValidationError(
                 "tiktok: the Content Posting API cannot schedule; publish at the time instead",
-                code="SCHEDULING_UNSUPPORTED", details={"platform": PLATFORM},
+                code="SCHEDULING_UNSUPPORTED",
+                details={"platform": PLATFORM},
             )
         size = video_size(request.video_path)
         plan = plan_chunks(size, self.chunk_size, self.limits)
         caption = compose_caption(request)
-        source_info = {"source": "FILE_UPLOAD", "video_size": size,
-                       "chunk_size": plan.chunk_size,
-                       "total_chunk_count": plan.total_chunk_count}
+        source_info = {
+            "source": "FILE_UPLOAD",
+            "video_size": size,
+            "chunk_size": plan.chunk_size,
+            "total_chunk_count": plan.total_chunk_count,
+        }
         username: str | None = None
         if request.tiktok_mode == "direct_post":
-            creator = await self._call("/v2/post/publish/creator_info/query/",
-                                       step="creator_info", bucket="creator_info",
-                                       limit=CREATOR_INFO_LIMIT)
+            creator = await self._call(
+                "/v2/post/publish/creator_info/query/",
+                step="creator_info",
+                bucket="creator_info",
+                limit=CREATOR_INFO_LIMIT,
+            )
             username = creator.get("creator_username") or None
             level = self._privacy_level(request, creator)
             body: dict[str, Any] = {
@@ -250,24 +308,34 @@ class TikTokPublisher:
         publish_id = data.get("publish_id")
         upload_url = data.get("upload_url")
         if not publish_id or not upload_url:
-            raise TransientError("tiktok init: answer without publish_id/upload_url",
-                                 code="PLATFORM_UNAVAILABLE", details={"platform": PLATFORM})
+            raise TransientError(
+                "tiktok init: answer without publish_id/upload_url",
+                code="PLATFORM_UNAVAILABLE",
+                details={"platform": PLATFORM},
+            )
         await self._upload(str(upload_url), request, plan, str(publish_id))
         return await self._poll(str(publish_id), request, username)
 
     async def fetch_engagement(self, post_id: str) -> EngagementCounts:
         data = await self._call(
-            "/v2/video/query/", step="video_query", bucket="video_query", limit=QUERY_LIMIT,
+            "/v2/video/query/",
+            step="video_query",
+            bucket="video_query",
+            limit=QUERY_LIMIT,
             params={"fields": "id,view_count,like_count,comment_count,share_count"},
             json={"filters": {"video_ids": [post_id]}},
         )
         videos = data.get("videos") or []
         if not videos:
-            raise PermanentError(f"tiktok: no video {post_id}", code="POST_NOT_FOUND",
-                                 details={"platform": PLATFORM, "post_id": post_id})
+            raise PermanentError(
+                f"tiktok: no video {post_id}",
+                code="POST_NOT_FOUND",
+                details={"platform": PLATFORM, "post_id": post_id},
+            )
         video = videos[0]
         return EngagementCounts(
-            views=int(video.get("view_count") or 0), likes=int(video.get("like_count") or 0),
+            views=int(video.get("view_count") or 0),
+            likes=int(video.get("like_count") or 0),
             comments=int(video.get("comment_count") or 0),
             shares=int(video.get("share_count") or 0),
         )
@@ -279,11 +347,20 @@ class TikTokPublisher:
             if status == "FAILED":
                 return None
             result = self._result_of(data, query.platform_ref, None)
-            return PublishResult(result.post_id, result.url, result.status,
-                                 result.platform_ref, result.published_at, reused=True)
+            return PublishResult(
+                result.post_id,
+                result.url,
+                result.status,
+                result.platform_ref,
+                result.published_at,
+                reused=True,
+            )
         # Without a publish_id only the creator's public videos can be searched (video.list).
         data = await self._call(
-            "/v2/video/list/", step="video_list", bucket="video_list", limit=QUERY_LIMIT,
+            "/v2/video/list/",
+            step="video_list",
+            bucket="video_list",
+            limit=QUERY_LIMIT,
             params={"fields": "id,title,video_description,create_time,share_url"},
             json={"max_count": 20},
         )
@@ -292,9 +369,12 @@ class TikTokPublisher:
             if text.strip().startswith(query.title.strip()) and video.get("id"):
                 created = video.get("create_time")
                 return PublishResult(
-                    post_id=str(video["id"]), url=video.get("share_url"), status="published",
-                    published_at=(datetime.fromtimestamp(created, UTC)
-                                  if isinstance(created, int) else None),
+                    post_id=str(video["id"]),
+                    url=video.get("share_url"),
+                    status="published",
+                    published_at=(
+                        datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None
+                    ),
                     reused=True,
                 )
         # video/list shows public videos only (and only after moderation): absence proves
@@ -318,16 +398,20 @@ class TikTokPublisher:
             details={"platform": PLATFORM, "privacy_level_options": options},
         )
 
-    async def _upload(self, upload_url: str, request: PublishContentInput, plan: ChunkPlan,
-                      publish_id: str) -> None:
+    async def _upload(
+        self, upload_url: str, request: PublishContentInput, plan: ChunkPlan, publish_id: str
+    ) -> None:
         mime = video_mime(request.video_path)
         mime = mime if mime in _UPLOAD_TYPES else "video/mp4"
         ranges = plan.ranges()
         for index, (first, last) in enumerate(ranges):
             is_final = index == len(ranges) - 1
             data = await read_range(request.video_path, first, last - first + 1)
-            headers = {"Content-Type": mime, "Content-Length": str(len(data)),
-                       "Content-Range": f"bytes {first}-{last}/{plan.video_size}"}
+            headers = {
+                "Content-Type": mime,
+                "Content-Length": str(len(data)),
+                "Content-Range": f"bytes {first}-{last}/{plan.video_size}",
+            }
             attempts = 0
             while True:
                 problem: str
@@ -337,18 +421,25 @@ class TikTokPublisher:
                     problem = type(exc).__name__
                 except httpx.TransportError as exc:
                     if is_final:
-                        raise outcome_unknown(PLATFORM, "upload last chunk",
-                                              request.publication_id, reason=type(exc).__name__,
-                                              platform_ref=publish_id) from exc
+                        raise outcome_unknown(
+                            PLATFORM,
+                            "upload last chunk",
+                            request.publication_id,
+                            reason=type(exc).__name__,
+                            platform_ref=publish_id,
+                        ) from exc
                     problem = type(exc).__name__
                 else:
                     if 200 <= response.status_code < 300:
                         break
                     if response.status_code >= 500 and is_final:
-                        raise outcome_unknown(PLATFORM, "upload last chunk",
-                                              request.publication_id,
-                                              reason=f"HTTP {response.status_code}",
-                                              platform_ref=publish_id)
+                        raise outcome_unknown(
+                            PLATFORM,
+                            "upload last chunk",
+                            request.publication_id,
+                            reason=f"HTTP {response.status_code}",
+                            platform_ref=publish_id,
+                        )
                     if response.status_code < 500 and response.status_code != 429:
                         raise await self.error_for(response, "upload")
                     problem = f"HTTP {response.status_code}"
@@ -358,32 +449,41 @@ class TikTokPublisher:
                     raise TransientError(
                         f"tiktok upload interrupted ({problem}); nothing was published",
                         code="UPLOAD_INTERRUPTED",
-                        details={"platform": PLATFORM, "chunk": index,
-                                 "publish_id": publish_id},
+                        details={"platform": PLATFORM, "chunk": index, "publish_id": publish_id},
                     )
                 await self.ctx.sleep(self.ctx.retry.delay(attempts))
 
     async def _status(self, publish_id: str) -> dict[str, Any]:
-        return await self._call("/v2/post/publish/status/fetch/", step="status",
-                                bucket="status", limit=STATUS_LIMIT,
-                                json={"publish_id": publish_id})
+        return await self._call(
+            "/v2/post/publish/status/fetch/",
+            step="status",
+            bucket="status",
+            limit=STATUS_LIMIT,
+            json={"publish_id": publish_id},
+        )
 
-    def _result_of(self, data: dict[str, Any], publish_id: str,
-                   username: str | None) -> PublishResult:
+    def _result_of(
+        self, data: dict[str, Any], publish_id: str, username: str | None
+    ) -> PublishResult:
         status = data.get("status")
         if status == "PUBLISH_COMPLETE":
             ids = data.get("publicaly_available_post_id") or []
             post_id = str(ids[0]) if ids else None
-            url = (f"https://www.tiktok.com/@{username}/video/{post_id}"
-                   if post_id and username else None)
-            return PublishResult(post_id, url, "published", platform_ref=publish_id,
-                                 published_at=datetime.now(UTC))
+            url = (
+                f"https://www.tiktok.com/@{username}/video/{post_id}"
+                if post_id and username
+                else None
+            )
+            return PublishResult(
+                post_id, url, "published", platform_ref=publish_id, published_at=datetime.now(UTC)
+            )
         if status == "SEND_TO_USER_INBOX":
             return PublishResult(None, None, "sent_to_inbox", platform_ref=publish_id)
         return PublishResult(None, None, "processing", platform_ref=publish_id)
 
-    async def _poll(self, publish_id: str, request: PublishContentInput,
-                    username: str | None) -> PublishResult:
+    async def _poll(
+        self, publish_id: str, request: PublishContentInput, username: str | None
+    ) -> PublishResult:
         """Poll status/fetch; the upload is complete, so nothing here may look transient."""
         for poll in range(self.settings.tiktok_max_polls):
             if poll:
@@ -391,20 +491,26 @@ class TikTokPublisher:
             try:
                 data = await self._status(publish_id)
             except TransientError as exc:
-                log.warning("tiktok status poll for %s failed (%s); polling on",
-                            request.publication_id, exc.code)
+                log.warning(
+                    "tiktok status poll for %s failed (%s); polling on",
+                    request.publication_id,
+                    exc.code,
+                )
                 continue
             except OperationError as exc:
-                log.warning("tiktok status poll for %s failed (%s); reporting processing",
-                            request.publication_id, exc.code)
+                log.warning(
+                    "tiktok status poll for %s failed (%s); reporting processing",
+                    request.publication_id,
+                    exc.code,
+                )
                 break
             status = data.get("status")
             if status == "FAILED":
                 reason = str(data.get("fail_reason") or "unknown")
                 raise PermanentError(
-                    f"tiktok: the post failed ({reason})", code="PUBLISH_FAILED",
-                    details={"platform": PLATFORM, "fail_reason": reason,
-                             "publish_id": publish_id},
+                    f"tiktok: the post failed ({reason})",
+                    code="PUBLISH_FAILED",
+                    details={"platform": PLATFORM, "fail_reason": reason, "publish_id": publish_id},
                 )
             if status == "PUBLISH_COMPLETE" or status == "SEND_TO_USER_INBOX":
                 return self._result_of(data, publish_id, username)

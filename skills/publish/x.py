@@ -61,8 +61,14 @@ def status_url(post_id: str) -> str:
 
 def compose_post(request: PublishContentInput) -> str:
     """The post's text: title, then description and hashtags as far as they fit (280)."""
-    return compose_text(request.title, request.description, request.tags, limit=POST_LIMIT,
-                        length=x_weighted_length, platform=PLATFORM)
+    return compose_text(
+        request.title,
+        request.description,
+        request.tags,
+        limit=POST_LIMIT,
+        length=x_weighted_length,
+        platform=PLATFORM,
+    )
 
 
 class XPublisher:
@@ -84,28 +90,43 @@ class XPublisher:
     def _url(self, path: str) -> str:
         return f"{self.settings.x_api_url}{path}"
 
-    async def error_for(self, response: httpx.Response, step: str,
-                        bucket: str | None = None) -> OperationError:
+    async def error_for(
+        self, response: httpx.Response, step: str, bucket: str | None = None
+    ) -> OperationError:
         """The chimera error for an X error answer (problem details or errors[])."""
         body = json_or_empty(response)
         errors = body.get("errors") if isinstance(body.get("errors"), list) else []
         first = errors[0] if errors and isinstance(errors[0], dict) else {}
-        detail = str(body.get("detail") or first.get("detail") or first.get("message")
-                     or body.get("title") or response.reason_phrase or "error")[:300]
+        detail = str(
+            body.get("detail")
+            or first.get("detail")
+            or first.get("message")
+            or body.get("title")
+            or response.reason_phrase
+            or "error"
+        )[:300]
         kind = str(body.get("type") or first.get("type") or "")
         status = response.status_code
-        details: dict[str, Any] = {"platform": PLATFORM, "step": step, "status": status,
-                                   "type": kind or None}
+        details: dict[str, Any] = {
+            "platform": PLATFORM,
+            "step": step,
+            "status": status,
+            "type": kind or None,
+        }
         text = f"twitter {step}: {detail}"
         if status == 401:
             return PermanentError(text, code="AUTH_INVALID", details=details)
         if status == 429 or "usage-capped" in kind:
             return await wait_error(
-                self.ctx, platform=PLATFORM, step=step,
+                self.ctx,
+                platform=PLATFORM,
+                step=step,
                 code="USAGE_CAPPED" if "usage-capped" in kind else "RATE_LIMITED",
-                message=text, wait_s=retry_after_seconds(response),
+                message=text,
+                wait_s=retry_after_seconds(response),
                 max_inline_wait_s=self.settings.max_inline_wait_s,
-                bucket=self._bucket(bucket or step), details=details,
+                bucket=self._bucket(bucket or step),
+                details=details,
             )
         if status == 403 and "duplicate" in detail.lower():
             return PermanentError(text, code="DUPLICATE_CONTENT", details=details)
@@ -119,10 +140,18 @@ class XPublisher:
             return PermanentError(text, code="NOT_FOUND", details=details)
         return PermanentError(text, code="PLATFORM_REFUSED", details=details)
 
-    async def _json(self, method: str, path: str, *, step: str, ok: tuple[int, ...] = (200,),
-                    **kwargs: Any) -> dict[str, Any]:
-        response = await send(self.ctx, method, self._url(path), platform=PLATFORM, step=step,
-                              headers=self._auth(), **kwargs)
+    async def _json(
+        self, method: str, path: str, *, step: str, ok: tuple[int, ...] = (200,), **kwargs: Any
+    ) -> dict[str, Any]:
+        response = await send(
+            self.ctx,
+            method,
+            self._url(path),
+            platform=PLATFORM,
+            step=step,
+            headers=self._auth(),
+            **kwargs,
+        )
         if response.status_code not in ok:
             raise await self.error_for(response, step)
         return json_or_empty(response)
@@ -135,8 +164,11 @@ class XPublisher:
         if request.scheduled_at is not None:
             problems.append("X API v2 cannot schedule posts; publish at the time instead")
         if problems:
-            raise ValidationError("; ".join(problems), code="INVALID_FOR_PLATFORM",
-                                  details={"platform": PLATFORM, "problems": problems})
+            raise ValidationError(
+                "; ".join(problems),
+                code="INVALID_FOR_PLATFORM",
+                details={"platform": PLATFORM, "problems": problems},
+            )
 
     async def publish(self, request: PublishContentInput) -> PublishResult:
         self.validate(request)
@@ -148,12 +180,19 @@ class XPublisher:
 
     async def fetch_engagement(self, post_id: str) -> EngagementCounts:
         await acquire(self.ctx, self._bucket("tweets_lookup"), LOOKUP_LIMIT)
-        body = await self._json("GET", f"/2/tweets/{post_id}", step="tweets_lookup",
-                                params={"tweet.fields": "public_metrics"})
+        body = await self._json(
+            "GET",
+            f"/2/tweets/{post_id}",
+            step="tweets_lookup",
+            params={"tweet.fields": "public_metrics"},
+        )
         data = body.get("data")
         if not isinstance(data, dict):
-            raise PermanentError(f"twitter: no post {post_id}", code="POST_NOT_FOUND",
-                                 details={"platform": PLATFORM, "post_id": post_id})
+            raise PermanentError(
+                f"twitter: no post {post_id}",
+                code="POST_NOT_FOUND",
+                details={"platform": PLATFORM, "post_id": post_id},
+            )
         metrics = data.get("public_metrics") or {}
         return EngagementCounts(
             views=int(metrics.get("impression_count") or 0),
@@ -168,7 +207,9 @@ class XPublisher:
         if not user_id:
             return None
         timeline = await self._json(
-            "GET", f"/2/users/{user_id}/tweets", step="user_tweets",
+            "GET",
+            f"/2/users/{user_id}/tweets",
+            step="user_tweets",
             params={"max_results": "20", "tweet.fields": "created_at"},
         )
         for post in timeline.get("data") or []:
@@ -176,33 +217,48 @@ class XPublisher:
             if text.strip().startswith(query.title.strip()) and post.get("id"):
                 created = post.get("created_at")
                 return PublishResult(
-                    post_id=str(post["id"]), url=status_url(str(post["id"])), status="published",
-                    published_at=(datetime.fromisoformat(created.replace("Z", "+00:00"))
-                                  if isinstance(created, str) else None),
+                    post_id=str(post["id"]),
+                    url=status_url(str(post["id"])),
+                    status="published",
+                    published_at=(
+                        datetime.fromisoformat(created.replace("Z", "+00:00"))
+                        if isinstance(created, str)
+                        else None
+                    ),
                     reused=True,
                 )
         return None
 
     # --- Steps --------------------------------------------------------------------------------
-    async def _upload(self, request: PublishContentInput,
-                      size: int) -> tuple[str, dict[str, Any] | None]:
+    async def _upload(
+        self, request: PublishContentInput, size: int
+    ) -> tuple[str, dict[str, Any] | None]:
         """Initialize, append every segment, finalize: the media id and its processing_info."""
         init = await self._json(
-            "POST", "/2/media/upload/initialize", step="media_initialize",
-            json={"media_type": video_mime(request.video_path), "total_bytes": size,
-                  "media_category": "tweet_video"},
+            "POST",
+            "/2/media/upload/initialize",
+            step="media_initialize",
+            json={
+                "media_type": video_mime(request.video_path),
+                "total_bytes": size,
+                "media_category": "tweet_video",
+            },
         )
         media_id = (init.get("data") or {}).get("id")
         if not media_id:
-            raise TransientError("twitter media_initialize: answer without an id",
-                                 code="PLATFORM_UNAVAILABLE", details={"platform": PLATFORM})
+            raise TransientError(
+                "twitter media_initialize: answer without an id",
+                code="PLATFORM_UNAVAILABLE",
+                details={"platform": PLATFORM},
+            )
         media_id = str(media_id)
         chunk = self.settings.x_chunk_size
         for index, offset in enumerate(range(0, size, chunk)):
             data = await read_range(request.video_path, offset, min(chunk, size - offset))
             await self._append(media_id, index, data)
-        final = await self._json("POST", f"/2/media/upload/{media_id}/finalize",
-                                 step="media_finalize")
+        final = await self._json(
+            "POST", f"/2/media/upload/{media_id}/finalize", step="media_finalize"
+        )
         processing = (final.get("data") or {}).get("processing_info")
         return media_id, processing if isinstance(processing, dict) else None
 
@@ -212,15 +268,20 @@ class XPublisher:
         while True:
             try:
                 await self._json(
-                    "POST", f"/2/media/upload/{media_id}/append", step="media_append",
-                    ok=(200, 204), data={"segment_index": str(index)},
+                    "POST",
+                    f"/2/media/upload/{media_id}/append",
+                    step="media_append",
+                    ok=(200, 204),
+                    data={"segment_index": str(index)},
                     files={"media": ("segment", data, "application/octet-stream")},
                 )
                 return
             except TransientError as exc:
                 attempts += 1
-                if (attempts >= self.settings.upload_max_attempts
-                        or exc.code in ("RATE_LIMITED", "USAGE_CAPPED")):
+                if attempts >= self.settings.upload_max_attempts or exc.code in (
+                    "RATE_LIMITED",
+                    "USAGE_CAPPED",
+                ):
                     raise
                 await self.ctx.sleep(self.ctx.retry.delay(attempts, exc.retry_after))
 
@@ -230,13 +291,19 @@ class XPublisher:
         while isinstance(info, dict) and info.get("state") in ("pending", "in_progress"):
             polls += 1
             if polls > self.settings.x_max_polls:
-                raise TransientError("twitter: media still processing; nothing was posted",
-                                     code="MEDIA_PROCESSING_TIMEOUT",
-                                     details={"platform": PLATFORM, "media_id": media_id})
+                raise TransientError(
+                    "twitter: media still processing; nothing was posted",
+                    code="MEDIA_PROCESSING_TIMEOUT",
+                    details={"platform": PLATFORM, "media_id": media_id},
+                )
             wait = float(info.get("check_after_secs") or 1)
             await self.ctx.sleep(min(wait, self.settings.x_max_check_after_s))
-            body = await self._json("GET", "/2/media/upload", step="media_status",
-                                    params={"command": "STATUS", "media_id": media_id})
+            body = await self._json(
+                "GET",
+                "/2/media/upload",
+                step="media_status",
+                params={"command": "STATUS", "media_id": media_id},
+            )
             info = (body.get("data") or {}).get("processing_info")
         if isinstance(info, dict) and info.get("state") == "failed":
             error = info.get("error") or {}
@@ -249,18 +316,33 @@ class XPublisher:
     async def _post(self, request: PublishContentInput, text: str, media_id: str) -> PublishResult:
         await acquire(self.ctx, self._bucket("tweets"), TWEETS_LIMIT)
         response = await send(
-            self.ctx, "POST", self._url("/2/tweets"), platform=PLATFORM, step="create post",
-            commit=True, publication_id=request.publication_id, headers=self._auth(),
+            self.ctx,
+            "POST",
+            self._url("/2/tweets"),
+            platform=PLATFORM,
+            step="create post",
+            commit=True,
+            publication_id=request.publication_id,
+            headers=self._auth(),
             json={"text": text, "media": {"media_ids": [media_id]}},
         )
         if response.status_code >= 500:
-            raise outcome_unknown(PLATFORM, "create post", request.publication_id,
-                                  reason=f"HTTP {response.status_code}")
+            raise outcome_unknown(
+                PLATFORM,
+                "create post",
+                request.publication_id,
+                reason=f"HTTP {response.status_code}",
+            )
         if response.status_code not in (200, 201):
             raise await self.error_for(response, "create post", bucket="tweets")
         post_id = (json_or_empty(response).get("data") or {}).get("id")
         if not post_id:
-            raise outcome_unknown(PLATFORM, "create post", request.publication_id,
-                                  reason="answer without a post id")
-        return PublishResult(post_id=str(post_id), url=status_url(str(post_id)),
-                             status="published", published_at=datetime.now(UTC))
+            raise outcome_unknown(
+                PLATFORM, "create post", request.publication_id, reason="answer without a post id"
+            )
+        return PublishResult(
+            post_id=str(post_id),
+            url=status_url(str(post_id)),
+            status="published",
+            published_at=datetime.now(UTC),
+        )

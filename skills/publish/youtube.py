@@ -87,8 +87,7 @@ class YouTubePublisher:
 
     # --- Helpers ------------------------------------------------------------------------------
     def _auth(self) -> dict[str, str]:
-        return bearer(self.settings.youtube_access_token, PLATFORM,
-                      "CHIMERA_YOUTUBE_ACCESS_TOKEN")
+        return bearer(self.settings.youtube_access_token, PLATFORM, "CHIMERA_YOUTUBE_ACCESS_TOKEN")
 
     @property
     def _units_bucket(self) -> str:
@@ -104,27 +103,44 @@ class YouTubePublisher:
         reason = str(first.get("reason") or "")
         message = str(error.get("message") or response.reason_phrase or "error")[:300]
         status = response.status_code
-        details: dict[str, Any] = {"platform": PLATFORM, "step": step, "status": status,
-                                   "reason": reason}
+        details: dict[str, Any] = {
+            "platform": PLATFORM,
+            "step": step,
+            "status": status,
+            "reason": reason,
+        }
         text = f"youtube {step}: {message}"
         if status == 401 or reason in ("authError", "unauthorized", "invalidCredentials"):
             return PermanentError(text, code="AUTH_INVALID", details=details)
         if reason in ("quotaExceeded", "dailyLimitExceeded"):
             return await wait_error(
-                self.ctx, platform=PLATFORM, step=step, code="QUOTA_EXCEEDED", message=text,
+                self.ctx,
+                platform=PLATFORM,
+                step=step,
+                code="QUOTA_EXCEEDED",
+                message=text,
                 wait_s=seconds_until_quota_reset(),
                 max_inline_wait_s=self.settings.max_inline_wait_s,
-                bucket=self._units_bucket, details=details,
+                bucket=self._units_bucket,
+                details=details,
             )
         if reason == "uploadLimitExceeded":
-            return TransientError(text, code="UPLOAD_LIMIT_EXCEEDED",
-                                  details={**details, "hint": "channel's daily upload cap"})
+            return TransientError(
+                text,
+                code="UPLOAD_LIMIT_EXCEEDED",
+                details={**details, "hint": "channel's daily upload cap"},
+            )
         if status == 429 or reason in ("rateLimitExceeded", "userRateLimitExceeded"):
             return await wait_error(
-                self.ctx, platform=PLATFORM, step=step, code="RATE_LIMITED", message=text,
+                self.ctx,
+                platform=PLATFORM,
+                step=step,
+                code="RATE_LIMITED",
+                message=text,
                 wait_s=retry_after_seconds(response),
                 max_inline_wait_s=self.settings.max_inline_wait_s,
-                bucket=self._units_bucket, details=details,
+                bucket=self._units_bucket,
+                details=details,
             )
         if status >= 500 or reason in ("backendError", "internalError"):
             return TransientError(text, code="PLATFORM_UNAVAILABLE", details=details)
@@ -139,8 +155,13 @@ class YouTubePublisher:
     async def _get(self, path: str, params: dict[str, str], step: str) -> dict[str, Any]:
         await acquire(self.ctx, self._units_bucket, UNITS_LIMIT)
         response = await send(
-            self.ctx, "GET", f"{self.settings.youtube_api_url}/{path}", platform=PLATFORM,
-            step=step, params=params, headers=self._auth(),
+            self.ctx,
+            "GET",
+            f"{self.settings.youtube_api_url}/{path}",
+            platform=PLATFORM,
+            step=step,
+            params=params,
+            headers=self._auth(),
         )
         if response.status_code != 200:
             raise await self.error_for(response, step)
@@ -161,58 +182,76 @@ class YouTubePublisher:
             problems.append("tags are longer than 500 characters in total")
         if request.scheduled_at is not None:
             if request.privacy != "public":
-                problems.append("scheduled_at needs privacy 'public' (YouTube publishes "
-                                "scheduled videos by making them public)")
+                problems.append(
+                    "scheduled_at needs privacy 'public' (YouTube publishes "
+                    "scheduled videos by making them public)"
+                )
             if request.scheduled_at <= datetime.now(UTC):
                 problems.append("scheduled_at is in the past")
         if problems:
-            raise ValidationError("; ".join(problems), code="INVALID_FOR_PLATFORM",
-                                  details={"platform": PLATFORM, "problems": problems})
+            raise ValidationError(
+                "; ".join(problems),
+                code="INVALID_FOR_PLATFORM",
+                details={"platform": PLATFORM, "problems": problems},
+            )
 
     async def publish(self, request: PublishContentInput) -> PublishResult:
         self.validate(request)
         size = video_size(request.video_path)
         auth = self._auth()
-        await acquire(self.ctx, f"youtube:videos.insert:{self.settings.youtube_account}",
-                      INSERT_LIMIT)
+        await acquire(
+            self.ctx, f"youtube:videos.insert:{self.settings.youtube_account}", INSERT_LIMIT
+        )
         session = await self._open_session(request, size, auth)
         video = await self._upload(session, request, size, auth)
         video_id = video.get("id")
         if not isinstance(video_id, str) or not video_id:
-            raise outcome_unknown(PLATFORM, "upload", request.publication_id,
-                                  reason="completed upload without a video id")
+            raise outcome_unknown(
+                PLATFORM,
+                "upload",
+                request.publication_id,
+                reason="completed upload without a video id",
+            )
         scheduled = request.scheduled_at is not None
         published_at = None
         if not scheduled:
             raw = (video.get("snippet") or {}).get("publishedAt")
             published_at = _parse_time(raw) or datetime.now(UTC)
         return PublishResult(
-            post_id=video_id, url=watch_url(video_id),
+            post_id=video_id,
+            url=watch_url(video_id),
             status="scheduled" if scheduled else "published",
-            published_at=published_at, scheduled_at=request.scheduled_at,
+            published_at=published_at,
+            scheduled_at=request.scheduled_at,
         )
 
     async def fetch_engagement(self, post_id: str) -> EngagementCounts:
         body = await self._get("videos", {"part": "statistics", "id": post_id}, "statistics")
         items = body.get("items") or []
         if not items:
-            raise PermanentError(f"youtube: no video {post_id}", code="POST_NOT_FOUND",
-                                 details={"platform": PLATFORM, "post_id": post_id})
+            raise PermanentError(
+                f"youtube: no video {post_id}",
+                code="POST_NOT_FOUND",
+                details={"platform": PLATFORM, "post_id": post_id},
+            )
         stats = items[0].get("statistics") or {}
         return EngagementCounts(
-            views=_int(stats.get("viewCount")), likes=_int(stats.get("likeCount")),
+            views=_int(stats.get("viewCount")),
+            likes=_int(stats.get("likeCount")),
             comments=_int(stats.get("commentCount")),
             shares=0,  # the Data API publishes no share count
         )
 
     async def find_existing(self, query: ReconcileQuery) -> PublishResult | None:
-        channels = await self._get("channels", {"part": "contentDetails", "mine": "true"},
-                                   "channels")
+        channels = await self._get(
+            "channels", {"part": "contentDetails", "mine": "true"}, "channels"
+        )
         items = channels.get("items") or []
         if not items:
             return None
-        uploads = (((items[0].get("contentDetails") or {}).get("relatedPlaylists") or {})
-                   .get("uploads"))
+        uploads = ((items[0].get("contentDetails") or {}).get("relatedPlaylists") or {}).get(
+            "uploads"
+        )
         if not uploads:
             return None
         listing = await self._get(
@@ -225,8 +264,11 @@ class YouTubePublisher:
             video_id = (snippet.get("resourceId") or {}).get("videoId")
             if snippet.get("title", "").strip() == query.title.strip() and video_id:
                 return PublishResult(
-                    post_id=video_id, url=watch_url(video_id), status="published",
-                    published_at=_parse_time(snippet.get("publishedAt")), reused=True,
+                    post_id=video_id,
+                    url=watch_url(video_id),
+                    status="published",
+                    published_at=_parse_time(snippet.get("publishedAt")),
+                    reused=True,
                 )
         return None
 
@@ -251,23 +293,33 @@ class YouTubePublisher:
             "status": status,
         }
 
-    async def _open_session(self, request: PublishContentInput, size: int,
-                            auth: dict[str, str]) -> str:
+    async def _open_session(
+        self, request: PublishContentInput, size: int, auth: dict[str, str]
+    ) -> str:
         response = await send(
-            self.ctx, "POST", self.settings.youtube_upload_url, platform=PLATFORM,
+            self.ctx,
+            "POST",
+            self.settings.youtube_upload_url,
+            platform=PLATFORM,
             step="initiate",
             params={"uploadType": "resumable", "part": "snippet,status"},
-            headers={**auth, "Content-Type": "application/json; charset=UTF-8",
-                     "X-Upload-Content-Length": str(size),
-                     "X-Upload-Content-Type": video_mime(request.video_path)},
+            headers={
+                **auth,
+                "Content-Type": "application/json; charset=UTF-8",
+                "X-Upload-Content-Length": str(size),
+                "X-Upload-Content-Type": video_mime(request.video_path),
+            },
             json=self._metadata(request),
         )
         if response.status_code != 200:
             raise await self.error_for(response, "initiate")
         location = response.headers.get("location")
         if not location:
-            raise TransientError("youtube initiate: no upload session in the answer",
-                                 code="PLATFORM_UNAVAILABLE", details={"platform": PLATFORM})
+            raise TransientError(
+                "youtube initiate: no upload session in the answer",
+                code="PLATFORM_UNAVAILABLE",
+                details={"platform": PLATFORM},
+            )
         return location
 
     @contextmanager
@@ -280,8 +332,9 @@ class YouTubePublisher:
                 raise
             raise outcome_unknown(PLATFORM, "upload", publication_id, reason=exc.code) from exc
 
-    async def _upload(self, session: str, request: PublishContentInput, size: int,
-                      auth: dict[str, str]) -> dict[str, Any]:
+    async def _upload(
+        self, session: str, request: PublishContentInput, size: int, auth: dict[str, str]
+    ) -> dict[str, Any]:
         chunk = self.settings.youtube_chunk_size
         mime = video_mime(request.video_path)
         offset = 0
@@ -296,8 +349,12 @@ class YouTubePublisher:
                 end = min(offset + chunk, size)
                 data = await read_range(request.video_path, offset, end - offset)
                 is_final = end == size
-                headers = {**auth, "Content-Type": mime, "Content-Length": str(len(data)),
-                           "Content-Range": f"bytes {offset}-{end - 1}/{size}"}
+                headers = {
+                    **auth,
+                    "Content-Type": mime,
+                    "Content-Length": str(len(data)),
+                    "Content-Range": f"bytes {offset}-{end - 1}/{size}",
+                }
             else:
                 data = b""
                 is_final = False
@@ -317,8 +374,12 @@ class YouTubePublisher:
                     except ValueError:
                         video = None
                     if not isinstance(video, dict):
-                        raise outcome_unknown(PLATFORM, "upload", request.publication_id,
-                                              reason="unreadable video resource")
+                        raise outcome_unknown(
+                            PLATFORM,
+                            "upload",
+                            request.publication_id,
+                            reason="unreadable video resource",
+                        )
                     return video
                 if code == 308:
                     new_offset = _next_offset(response)
@@ -340,19 +401,29 @@ class YouTubePublisher:
                     final_sent = final_sent or is_final
                 elif code in (404, 410):
                     if final_sent or is_final:
-                        raise outcome_unknown(PLATFORM, "upload", request.publication_id,
-                                              reason=f"upload session gone (HTTP {code})")
-                    raise TransientError("youtube upload: the upload session expired",
-                                         code="UPLOAD_SESSION_EXPIRED",
-                                         details={"platform": PLATFORM})
+                        raise outcome_unknown(
+                            PLATFORM,
+                            "upload",
+                            request.publication_id,
+                            reason=f"upload session gone (HTTP {code})",
+                        )
+                    raise TransientError(
+                        "youtube upload: the upload session expired",
+                        code="UPLOAD_SESSION_EXPIRED",
+                        details={"platform": PLATFORM},
+                    )
                 else:
                     with self._committed(request.publication_id, final_sent):
                         raise await self.error_for(response, "upload")
             failures += 1
             if failures >= self.settings.upload_max_attempts:
                 if final_sent:
-                    raise outcome_unknown(PLATFORM, "upload", request.publication_id,
-                                          reason=f"last chunk unconfirmed: {problem}")
+                    raise outcome_unknown(
+                        PLATFORM,
+                        "upload",
+                        request.publication_id,
+                        reason=f"last chunk unconfirmed: {problem}",
+                    )
                 raise TransientError(
                     f"youtube upload interrupted ({problem}); nothing was published",
                     code="UPLOAD_INTERRUPTED",

@@ -60,24 +60,32 @@ class LlmScript(BaseModel):
     hashtags: list[str] = Field(default_factory=list, max_length=20)
 
 
-def request_body(settings: ScriptSettings, trend: Trend, transcript: str | None,
-                 target_s: int, language: str) -> dict[str, Any]:
+def request_body(
+    settings: ScriptSettings, trend: Trend, transcript: str | None, target_s: int, language: str
+) -> dict[str, Any]:
     data = {
         "trend": {
-            "topic": trend.topic, "title": trend.title, "description": trend.description,
-            "platform": trend.platform, "tags": trend.tags, "url": trend.url,
+            "topic": trend.topic,
+            "title": trend.title,
+            "description": trend.description,
+            "platform": trend.platform,
+            "tags": trend.tags,
+            "url": trend.url,
             "engagement_metrics": trend.engagement_metrics.model_dump(),
             "velocity_views_per_hour": trend.velocity,
         },
         "reference_transcript": (transcript or "")[:6000] or None,
         "target_duration_seconds": target_s,
     }
-    system = SYSTEM_PROMPT.format(seconds=target_s, words=int(target_s * WORDS_PER_SECOND),
-                                  language=language)
+    system = SYSTEM_PROMPT.format(
+        seconds=target_s, words=int(target_s * WORDS_PER_SECOND), language=language
+    )
     return {
         "model": settings.llm_model,
-        "messages": [{"role": "system", "content": system},
-                     {"role": "user", "content": json.dumps(data, ensure_ascii=False)}],
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": json.dumps(data, ensure_ascii=False)},
+        ],
         "response_format": {"type": "json_object"},
         "temperature": settings.llm_temperature,
         "max_tokens": settings.llm_max_tokens,
@@ -110,24 +118,31 @@ def parse_script(content: str) -> LlmScript:
         return LlmScript.model_validate_json(text)
     except PydanticValidationError as exc:
         problems = ", ".join(".".join(map(str, e["loc"])) or e["type"] for e in exc.errors())
-        raise LlmUnavailable("LLM_MALFORMED_REPLY", f"invalid script JSON: {problems}"
-                             ) from None
+        raise LlmUnavailable("LLM_MALFORMED_REPLY", f"invalid script JSON: {problems}") from None
 
 
-async def write(http: httpx.AsyncClient, settings: ScriptSettings, trend: Trend,
-                transcript: str | None, target_s: int, language: str) -> Script:
+async def write(
+    http: httpx.AsyncClient,
+    settings: ScriptSettings,
+    trend: Trend,
+    transcript: str | None,
+    target_s: int,
+    language: str,
+) -> Script:
     """A script from the configured LLM, fitted to `target_s`; raises `LlmUnavailable`."""
     assert settings.llm_base_url and settings.llm_api_key
     url = settings.llm_base_url.rstrip("/") + "/chat/completions"
     try:
         response = await http.post(
-            url, json=request_body(settings, trend, transcript, target_s, language),
+            url,
+            json=request_body(settings, trend, transcript, target_s, language),
             headers={"Authorization": f"Bearer {settings.llm_api_key.get_secret_value()}"},
             timeout=settings.llm_timeout_s,
         )
     except httpx.TimeoutException:
-        raise LlmUnavailable("LLM_TIMEOUT", f"no reply within {settings.llm_timeout_s:.0f}s"
-                             ) from None
+        raise LlmUnavailable(
+            "LLM_TIMEOUT", f"no reply within {settings.llm_timeout_s:.0f}s"
+        ) from None
     except httpx.TransportError as exc:
         raise LlmUnavailable("LLM_UNAVAILABLE", type(exc).__name__) from None
     status = response.status_code
@@ -145,9 +160,19 @@ async def write(http: httpx.AsyncClient, settings: ScriptSettings, trend: Trend,
         raise LlmUnavailable("LLM_MALFORMED_REPLY", "response is not JSON") from None
     parsed = parse_script(_content(reply))
     tags = normalise_hashtags(parsed.hashtags, limit=6) or normalise_hashtags(
-        [trend.topic, *trend.tags])
-    description = "\n\n".join(p for p in (parsed.description.strip(), f"Source: {trend.url}",
-                                          " ".join(tags)) if p)
-    return fit(Draft(title=parsed.title, hook=parsed.hook, body=parsed.body,
-                     call_to_action=parsed.call_to_action, description=description,
-                     hashtags=tags), target_s)
+        [trend.topic, *trend.tags]
+    )
+    description = "\n\n".join(
+        p for p in (parsed.description.strip(), f"Source: {trend.url}", " ".join(tags)) if p
+    )
+    return fit(
+        Draft(
+            title=parsed.title,
+            hook=parsed.hook,
+            body=parsed.body,
+            call_to_action=parsed.call_to_action,
+            description=description,
+            hashtags=tags,
+        ),
+        target_s,
+    )

@@ -22,15 +22,20 @@ class WriteScriptInput(SkillInput):
 
     trend: Trend
     transcript: str | None = Field(
-        default=None, max_length=100_000,
+        default=None,
+        max_length=100_000,
         description="Transcript of a reference video (e.g. from skill_transcribe_audio); "
-                    "used for key points, never copied at length.",
+        "used for key points, never copied at length.",
     )
     target_duration_s: int = Field(default=45, ge=10, le=MAX_DURATION_S)
-    language: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Z]{2})?$",
-                          description="Language of the script (the template writes English).")
+    language: str = Field(
+        default="en",
+        pattern=r"^[a-z]{2}(-[A-Z]{2})?$",
+        description="Language of the script (the template writes English).",
+    )
     writer: Literal["auto", "template"] = Field(
-        default="auto", description="auto: the LLM when configured, else the template.")
+        default="auto", description="auto: the LLM when configured, else the template."
+    )
 
     @field_validator("trend", mode="before")
     @classmethod
@@ -87,4 +92,5 @@ class WriteScriptOutput(SkillOutput):
     writer: Writer | None = None
     model: str | None = Field(default=None, description="The LLM's model, when it wrote.")
     fallback_reason: str | None = Field(
-        default=None, description="Why the configured LLM was not used (e.g. LLM_TIMEOUT).")
+        default=None, description="Why the configured LLM was not used (e.g. LLM_TIMEOUT)."
+    )

@@ -27,16 +27,27 @@ async def write_script(data: WriteScriptInput, ctx: SkillContext) -> WriteScript
     fallback: str | None = None
     if data.writer == "auto" and settings.llm_configured:
         try:
-            script = await llm.write(ctx.http, settings, trend, data.transcript,
-                                     data.target_duration_s, data.language)
+            script = await llm.write(
+                ctx.http, settings, trend, data.transcript, data.target_duration_s, data.language
+            )
         except llm.LlmUnavailable as exc:
             fallback = exc.reason
             level = logging.ERROR if exc.reason == "LLM_AUTH_FAILED" else logging.WARNING
-            log.log(level, "LLM script writer unavailable (%s: %s); using the template",
-                    exc.reason, exc.detail)
+            log.log(
+                level,
+                "LLM script writer unavailable (%s: %s); using the template",
+                exc.reason,
+                exc.detail,
+            )
         else:
-            return WriteScriptOutput(success=True, script=script, trend_id=trend.id,
-                                     writer="llm", model=settings.llm_model)
+            return WriteScriptOutput(
+                success=True,
+                script=script,
+                trend_id=trend.id,
+                writer="llm",
+                model=settings.llm_model,
+            )
     script = template.write(trend, data.transcript, data.target_duration_s)
-    return WriteScriptOutput(success=True, script=script, trend_id=trend.id, writer="template",
-                             fallback_reason=fallback)
+    return WriteScriptOutput(
+        success=True, script=script, trend_id=trend.id, writer="template", fallback_reason=fallback
+    )

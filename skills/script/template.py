@@ -163,7 +163,17 @@ def write(trend: Trend, transcript: str | None, target_s: int) -> Script:
         body = [f"Here is the short version: {trend.title}."]
     tags = normalise_hashtags([topic, *trend.tags, "trending"])
     summary = described[0] if described else ""
-    description = "\n\n".join(p for p in (trend.title, summary, f"Source: {trend.url}",
-                                          " ".join(tags)) if p)
-    return fit(Draft(title=trend.title, hook=hook, body=body, call_to_action=cta,
-                     description=description, hashtags=tags), target_s)
+    description = "\n\n".join(
+        p for p in (trend.title, summary, f"Source: {trend.url}", " ".join(tags)) if p
+    )
+    return fit(
+        Draft(
+            title=trend.title,
+            hook=hook,
+            body=body,
+            call_to_action=cta,
+            description=description,
+            hashtags=tags,
+        ),
+        target_s,
+    )

@@ -13,8 +13,7 @@ from skills.settings.publish import PublishSettings
 from skills.settings.script import ScriptSettings
 from skills.settings.trends import TrendsSettings
 
-__all__ = ["MediaSettings", "PublishSettings", "ScriptSettings", "SkillSettings",
-           "TrendsSettings"]
+__all__ = ["MediaSettings", "PublishSettings", "ScriptSettings", "SkillSettings", "TrendsSettings"]
 
 
 @dataclass(frozen=True)

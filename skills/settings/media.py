@@ -37,8 +37,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 #: also limits what the generic extractor can hand an embedded link to.
 DEFAULT_EXTRACTORS = ["generic", "youtube", "youtubeytbe", "tiktok", "twitter", "vimeo"]
 
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
-                "slower", "veryslow")
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)
 
 
 class MediaSettings(BaseSettings):
@@ -59,7 +68,8 @@ class MediaSettings(BaseSettings):
     download_retries: int = Field(default=3, ge=0, le=20)
     download_rate_limit_bytes_s: int | None = Field(default=None, ge=1024)
     download_allowed_extractors: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_EXTRACTORS))
+        default_factory=lambda: list(DEFAULT_EXTRACTORS)
+    )
 
     # --- skill_transcribe_audio ---------------------------------------------------------------
     whisper_model: str = "base"

@@ -57,7 +57,9 @@ class PublishSettings(BaseSettings):
     )
     x_chunk_size: int = Field(default=4 * MIB, ge=1, le=5 * MIB, description="X: <= 5 MB.")
     upload_max_attempts: int = Field(
-        default=5, ge=1, le=20,
+        default=5,
+        ge=1,
+        le=20,
         description="Consecutive failed attempts of one chunk (or status query) before giving up.",
     )
 

@@ -31,5 +31,4 @@ class ScriptSettings(BaseSettings):
 
     @property
     def llm_configured(self) -> bool:
-        return bool(self.llm_base_url and self.llm_api_key
-                     and self.llm_api_key.get_secret_value())
+        return bool(self.llm_base_url and self.llm_api_key and self.llm_api_key.get_secret_value())

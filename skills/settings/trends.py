@@ -60,7 +60,8 @@ class TrendsSettings(BaseSettings):
     # Shared
     trends_http_timeout_s: float = Field(default=15.0, gt=0)
     trends_limiter_max_wait_s: float = Field(
-        default=120.0, ge=0,
+        default=120.0,
+        ge=0,
         description="Longest wait for a local rate-limit slot before failing as RATE_LIMITED.",
     )
     trends_snapshot_retention_days: int = Field(default=35, ge=1)

@@ -7,5 +7,4 @@ from snapshots in `velocity`, settings in `config`. Importing the package regist
 from skills.trends.models import FetchTrendsInput, FetchTrendsOutput, SourceError, TrendsMetadata
 from skills.trends.skill import fetch_trends
 
-__all__ = ["FetchTrendsInput", "FetchTrendsOutput", "SourceError", "TrendsMetadata",
-           "fetch_trends"]
+__all__ = ["FetchTrendsInput", "FetchTrendsOutput", "SourceError", "TrendsMetadata", "fetch_trends"]

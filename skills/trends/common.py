@@ -36,8 +36,20 @@ from skills.trends.models import TIME_RANGES, SourceError
 
 log = logging.getLogger("chimera.skills.trends")
 
-SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "access_token", "token", "client_secret",
-                           "client_key", "bearer_token", "signature", "sig"})
+SECRET_PARAMS = frozenset(
+    {
+        "key",
+        "api_key",
+        "apikey",
+        "access_token",
+        "token",
+        "client_secret",
+        "client_key",
+        "bearer_token",
+        "signature",
+        "sig",
+    }
+)
 
 
 # --- Redaction ----------------------------------------------------------------------------------
@@ -46,8 +58,11 @@ def redact_url(url: str | httpx.URL) -> str:
     parts = urlsplit(str(url))
     if not parts.query:
         return str(url)
-    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if k.lower() not in SECRET_PARAMS]
+    kept = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in SECRET_PARAMS
+    ]
     return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
@@ -56,8 +71,9 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    return re.sub(r"(?i)\b(key|api_key|access_token|token|client_secret)=[^&\s\"'<>]+",
-                  r"\1=***", text)
+    return re.sub(
+        r"(?i)\b(key|api_key|access_token|token|client_secret)=[^&\s\"'<>]+", r"\1=***", text
+    )
 
 
 class _RedactHttpxUrls(logging.Filter):
@@ -122,8 +138,15 @@ class SourceEnv:
 
     def secrets(self) -> list[str | None]:
         s = self.settings
-        return [v.get_secret_value() if v else None for v in (
-            s.youtube_api_key, s.x_bearer_token, s.tiktok_client_key, s.tiktok_client_secret)]
+        return [
+            v.get_secret_value() if v else None
+            for v in (
+                s.youtube_api_key,
+                s.x_bearer_token,
+                s.tiktok_client_key,
+                s.tiktok_client_secret,
+            )
+        ]
 
     async def acquire(self, bucket: str, limit: Limit, cost: int = 1) -> None:
         """Wait for a slot; a wait longer than the configured maximum fails as RATE_LIMITED."""
@@ -135,17 +158,21 @@ class SourceEnv:
         except TimeoutError:
             raise TransientError(
                 f"no rate-limit slot for {bucket} within {max_wait:.0f}s",
-                code="RATE_LIMITED", details={"bucket": bucket}, retry_after=max_wait,
+                code="RATE_LIMITED",
+                details={"bucket": bucket},
+                retry_after=max_wait,
             ) from None
         except (TransientError, asyncio.CancelledError):
             raise
         except (OSError, RuntimeError) as exc:  # limiter's database unreachable
-            raise TransientError(f"rate limiter unavailable: {type(exc).__name__}",
-                                 code="LIMITER_UNAVAILABLE") from exc
+            raise TransientError(
+                f"rate limiter unavailable: {type(exc).__name__}", code="LIMITER_UNAVAILABLE"
+            ) from exc
         except Exception as exc:
             if type(exc).__module__.startswith("asyncpg"):
-                raise TransientError(f"rate limiter unavailable: {type(exc).__name__}",
-                                     code="LIMITER_UNAVAILABLE") from exc
+                raise TransientError(
+                    f"rate limiter unavailable: {type(exc).__name__}", code="LIMITER_UNAVAILABLE"
+                ) from exc
             raise
 
     async def hold(self, bucket: str, seconds: float | None) -> None:
@@ -161,24 +188,29 @@ class SourceEnv:
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
-async def send(env: SourceEnv, platform: str, method: str, url: str, **kwargs: Any
-               ) -> httpx.Response:
+async def send(
+    env: SourceEnv, platform: str, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
     """One request through the shared client; transport failures become TransientError."""
     install_log_redaction()
     try:
         return await env.http.request(method, url, timeout=env.timeout, **kwargs)
     except httpx.TimeoutException as exc:
-        raise TransientError(f"{platform}: request timed out after {env.timeout:.0f}s",
-                             code="TIMEOUT", details={"platform": platform,
-                                                      "url": _reported(url, kwargs)}) from exc
+        raise TransientError(
+            f"{platform}: request timed out after {env.timeout:.0f}s",
+            code="TIMEOUT",
+            details={"platform": platform, "url": _reported(url, kwargs)},
+        ) from exc
     except httpx.TransportError as exc:
         raise TransientError(
-            f"{platform}: connection failed ({type(exc).__name__})", code="CONNECTION_ERROR",
+            f"{platform}: connection failed ({type(exc).__name__})",
+            code="CONNECTION_ERROR",
             details={"platform": platform, "url": _reported(url, kwargs)},
         ) from exc
     except httpx.RequestError as exc:  # undecodable body, too many redirects
         raise UnknownError(
-            f"{platform}: request failed ({type(exc).__name__})", code="REQUEST_FAILED",
+            f"{platform}: request failed ({type(exc).__name__})",
+            code="REQUEST_FAILED",
             details={"platform": platform, "url": _reported(url, kwargs)},
         ) from exc
 
@@ -204,33 +236,60 @@ def retry_after(response: httpx.Response, now: datetime | None = None) -> float 
     return None
 
 
-def status_error(env: SourceEnv, platform: str, response: httpx.Response, *, code: str,
-                 message: str, reason: str | None = None) -> Exception:
+def status_error(
+    env: SourceEnv,
+    platform: str,
+    response: httpx.Response,
+    *,
+    code: str,
+    message: str,
+    reason: str | None = None,
+) -> Exception:
     """The generic mapping of a failed status, for reasons a platform module did not claim."""
     status = response.status_code
     text = scrub(message, env.secrets())[:500]
-    details: dict[str, Any] = {"platform": platform, "status": status,
-                               "url": redact_url(response.request.url)}
+    details: dict[str, Any] = {
+        "platform": platform,
+        "status": status,
+        "url": redact_url(response.request.url),
+    }
     if reason:
         details["reason"] = reason
     if status == 429:
-        return TransientError(f"{platform}: rate limited: {text}", code="RATE_LIMITED",
-                              details=details, retry_after=retry_after(response))
+        return TransientError(
+            f"{platform}: rate limited: {text}",
+            code="RATE_LIMITED",
+            details=details,
+            retry_after=retry_after(response),
+        )
     if status >= 500:
-        return TransientError(f"{platform}: server error {status}: {text}",
-                              code="UPSTREAM_UNAVAILABLE", details=details,
-                              retry_after=retry_after(response))
+        return TransientError(
+            f"{platform}: server error {status}: {text}",
+            code="UPSTREAM_UNAVAILABLE",
+            details=details,
+            retry_after=retry_after(response),
+        )
     if status in (401, 403):
-        return PermanentError(f"{platform}: credential refused ({status}): {text}",
-                              code="AUTH_FAILED", details=details)
-    return PermanentError(f"{platform}: request refused ({status}): {text}", code=code,
-                          details=details)
+        return PermanentError(
+            f"{platform}: credential refused ({status}): {text}",
+            code="AUTH_FAILED",
+            details=details,
+        )
+    return PermanentError(
+        f"{platform}: request refused ({status}): {text}", code=code, details=details
+    )
 
 
 def malformed(platform: str, what: str, response: httpx.Response) -> UnknownError:
-    return UnknownError(f"{platform}: unexpected response: {what}", code="MALFORMED_RESPONSE",
-                        details={"platform": platform, "status": response.status_code,
-                                 "url": redact_url(response.request.url)})
+    return UnknownError(
+        f"{platform}: unexpected response: {what}",
+        code="MALFORMED_RESPONSE",
+        details={
+            "platform": platform,
+            "status": response.status_code,
+            "url": redact_url(response.request.url),
+        },
+    )
 
 
 def as_count(value: Any) -> int:

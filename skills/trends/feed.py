@@ -94,8 +94,9 @@ class FeedLine(BaseModel):
     url: str = Field(min_length=1, validation_alias=AliasChoices("url", "link"))
     description: str = ""
     topic: str | None = None
-    tags: list[str] = Field(default_factory=list,
-                            validation_alias=AliasChoices("tags", "categories"))
+    tags: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("tags", "categories")
+    )
     published: datetime | None = None
     views: int = Field(default=0, ge=0)
     likes: int = Field(default=0, ge=0)
@@ -162,12 +163,21 @@ def parse_jsonl(data: bytes) -> list[FeedItem]:
         published = entry.published
         if published is not None and published.tzinfo is None:
             published = published.replace(tzinfo=UTC)
-        items.append(FeedItem(
-            key=str(entry.id) if entry.id not in (None, "") else entry.url, title=entry.title,
-            link=entry.url, description=entry.description, published=published,
-            categories=entry.tags, topic=entry.topic, views=entry.views, likes=entry.likes,
-            comments=entry.comments, shares=entry.shares,
-        ))
+        items.append(
+            FeedItem(
+                key=str(entry.id) if entry.id not in (None, "") else entry.url,
+                title=entry.title,
+                link=entry.url,
+                description=entry.description,
+                published=published,
+                categories=entry.tags,
+                topic=entry.topic,
+                views=entry.views,
+                likes=entry.likes,
+                comments=entry.comments,
+                shares=entry.shares,
+            )
+        )
     return items
 
 
@@ -206,8 +216,10 @@ def _int(value: str | None) -> int:
 def _media_counts(entry: Element) -> tuple[int, int]:
     stats = entry.find(f".//{MEDIA}statistics")
     rating = entry.find(f".//{MEDIA}starRating")
-    return (_int(stats.get("views")) if stats is not None else 0,
-            _int(rating.get("count")) if rating is not None else 0)
+    return (
+        _int(stats.get("views")) if stats is not None else 0,
+        _int(rating.get("count")) if rating is not None else 0,
+    )
 
 
 def parse_rss(root: Element) -> list[FeedItem]:
@@ -225,12 +237,19 @@ def parse_rss(root: Element) -> list[FeedItem]:
         description = _plain(_text(item.find("description")))
         if not title:
             title = clip(description, 100)
-        items.append(FeedItem(
-            key=guid or link or title, title=title, link=link, description=description,
-            published=_date(_text(item.find("pubDate")) or _text(item.find(f"{DC}date"))),
-            categories=[c for c in (_text(e) for e in item.findall("category")) if c],
-            views=views, likes=likes, comments=_int(_text(item.find(f"{SLASH}comments"))),
-        ))
+        items.append(
+            FeedItem(
+                key=guid or link or title,
+                title=title,
+                link=link,
+                description=description,
+                published=_date(_text(item.find("pubDate")) or _text(item.find(f"{DC}date"))),
+                categories=[c for c in (_text(e) for e in item.findall("category")) if c],
+                views=views,
+                likes=likes,
+                comments=_int(_text(item.find(f"{SLASH}comments"))),
+            )
+        )
     return items
 
 
@@ -240,12 +259,16 @@ def parse_rss1(root: Element) -> list[FeedItem]:
     for item in root.findall(f"{RSS1}item"):
         link = _text(item.find(f"{RSS1}link"))
         title = _plain(_text(item.find(f"{RSS1}title")))
-        items.append(FeedItem(
-            key=item.get(f"{RDF}about") or link or title, title=title, link=link,
-            description=_plain(_text(item.find(f"{RSS1}description"))),
-            published=_date(_text(item.find(f"{DC}date"))),
-            categories=[c for c in (_text(e) for e in item.findall(f"{DC}subject")) if c],
-        ))
+        items.append(
+            FeedItem(
+                key=item.get(f"{RDF}about") or link or title,
+                title=title,
+                link=link,
+                description=_plain(_text(item.find(f"{RSS1}description"))),
+                published=_date(_text(item.find(f"{DC}date"))),
+                categories=[c for c in (_text(e) for e in item.findall(f"{DC}subject")) if c],
+            )
+        )
     return items
 
 
@@ -270,13 +293,20 @@ def parse_atom(root: Element) -> list[FeedItem]:
             summary = entry.find(f".//{MEDIA}description")
         views, likes = _media_counts(entry)
         published = _text(entry.find(f"{ATOM}published")) or _text(entry.find(f"{ATOM}updated"))
-        items.append(FeedItem(
-            key=_text(entry.find(f"{ATOM}id")) or link or title, title=title, link=link,
-            description=_plain(_text(summary)), published=_date(published),
-            categories=[c.get("term", "") for c in entry.findall(f"{ATOM}category")
-                        if c.get("term")],
-            views=views, likes=likes,
-        ))
+        items.append(
+            FeedItem(
+                key=_text(entry.find(f"{ATOM}id")) or link or title,
+                title=title,
+                link=link,
+                description=_plain(_text(summary)),
+                published=_date(published),
+                categories=[
+                    c.get("term", "") for c in entry.findall(f"{ATOM}category") if c.get("term")
+                ],
+                views=views,
+                likes=likes,
+            )
+        )
     return items
 
 
@@ -292,13 +322,19 @@ def _label(source: str) -> str:
 def local_path(source: str, roots: list[Path] | None) -> Path:
     """The file a local source names; with `roots`, it must lie inside one of them."""
     if "://" in source and not source.lower().startswith("file://"):
-        raise ValidationError(f"unsupported feed source scheme: {source.split('://')[0]}",
-                              code="FEED_SOURCE_INVALID", details={"source": source})
-    raw = source[len("file://"):] if source.lower().startswith("file://") else source
+        raise ValidationError(
+            f"unsupported feed source scheme: {source.split('://')[0]}",
+            code="FEED_SOURCE_INVALID",
+            details={"source": source},
+        )
+    raw = source[len("file://") :] if source.lower().startswith("file://") else source
     path = Path(raw).expanduser().resolve()
     if roots is not None and not any(path.is_relative_to(r.resolve()) for r in roots):
-        raise ValidationError("local feed path is outside the configured feed roots",
-                              code="FEED_PATH_NOT_ALLOWED", details={"source": source})
+        raise ValidationError(
+            "local feed path is outside the configured feed roots",
+            code="FEED_PATH_NOT_ALLOWED",
+            details={"source": source},
+        )
     return path
 
 
@@ -306,8 +342,9 @@ def _read_file(path: Path, limit: int) -> bytes:
     with path.open("rb") as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
-        raise PermanentError(f"feed larger than {limit} bytes", code="FEED_TOO_LARGE",
-                             details={"source": str(path)})
+        raise PermanentError(
+            f"feed larger than {limit} bytes", code="FEED_TOO_LARGE", details={"source": str(path)}
+        )
     return data
 
 
@@ -318,8 +355,9 @@ def refuse_private_host(source: str) -> None:
     try:
         host = (httpx.URL(source).host or "").lower().rstrip(".")
     except httpx.InvalidURL:
-        raise ValidationError("feed URL is not valid", code="FEED_SOURCE_INVALID",
-                              details={"source": _label(source)}) from None
+        raise ValidationError(
+            "feed URL is not valid", code="FEED_SOURCE_INVALID", details={"source": _label(source)}
+        ) from None
     refused = host in ("", "localhost") or host.endswith(".localhost")
     if not refused:
         try:
@@ -330,8 +368,11 @@ def refuse_private_host(source: str) -> None:
             address = address.ipv4_mapped
         refused = address is not None and not address.is_global
     if refused:
-        raise ValidationError("feed URL points at a local or private address",
-                              code="FEED_HOST_NOT_ALLOWED", details={"source": _label(source)})
+        raise ValidationError(
+            "feed URL points at a local or private address",
+            code="FEED_HOST_NOT_ALLOWED",
+            details={"source": _label(source)},
+        )
 
 
 async def read_source(source: str, env: SourceEnv, *, trusted: bool) -> bytes:
@@ -342,44 +383,65 @@ async def read_source(source: str, env: SourceEnv, *, trusted: bool) -> bytes:
         try:
             return await asyncio.to_thread(_read_file, path, limit)
         except FileNotFoundError:
-            raise PermanentError("feed file not found", code="FEED_NOT_FOUND",
-                                 details={"source": source}) from None
+            raise PermanentError(
+                "feed file not found", code="FEED_NOT_FOUND", details={"source": source}
+            ) from None
         except OSError as exc:
-            raise PermanentError(f"feed file unreadable: {type(exc).__name__}",
-                                 code="FEED_UNREADABLE", details={"source": source}) from None
+            raise PermanentError(
+                f"feed file unreadable: {type(exc).__name__}",
+                code="FEED_UNREADABLE",
+                details={"source": source},
+            ) from None
     if not trusted and not env.settings.trends_feed_allow_private_hosts:
         refuse_private_host(source)
     install_log_redaction()
     label = _label(source)
     try:
         async with env.http.stream(
-            "GET", source, timeout=env.timeout,
-            headers={"Accept": "application/rss+xml, application/atom+xml, "
-                               "application/x-ndjson, application/json;q=0.9, */*;q=0.5"},
+            "GET",
+            source,
+            timeout=env.timeout,
+            headers={
+                "Accept": "application/rss+xml, application/atom+xml, "
+                "application/x-ndjson, application/json;q=0.9, */*;q=0.5"
+            },
         ) as response:
             if response.status_code != 200:
                 details = {"source": label, "status": response.status_code}
                 if response.status_code == 429 or response.status_code >= 500:
-                    raise TransientError(f"feed unavailable ({response.status_code})",
-                                         code="FEED_UNAVAILABLE", details=details,
-                                         retry_after=retry_after(response))
-                raise PermanentError(f"feed refused ({response.status_code})",
-                                     code="FEED_UNAVAILABLE", details=details)
+                    raise TransientError(
+                        f"feed unavailable ({response.status_code})",
+                        code="FEED_UNAVAILABLE",
+                        details=details,
+                        retry_after=retry_after(response),
+                    )
+                raise PermanentError(
+                    f"feed refused ({response.status_code})",
+                    code="FEED_UNAVAILABLE",
+                    details=details,
+                )
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > limit:
-                    raise PermanentError(f"feed larger than {limit} bytes",
-                                         code="FEED_TOO_LARGE", details={"source": label})
+                    raise PermanentError(
+                        f"feed larger than {limit} bytes",
+                        code="FEED_TOO_LARGE",
+                        details={"source": label},
+                    )
                 chunks.append(chunk)
             return b"".join(chunks)
     except httpx.TimeoutException as exc:
-        raise TransientError("feed request timed out", code="TIMEOUT",
-                             details={"source": label}) from exc
+        raise TransientError(
+            "feed request timed out", code="TIMEOUT", details={"source": label}
+        ) from exc
     except httpx.TransportError as exc:
-        raise TransientError(f"feed connection failed ({type(exc).__name__})",
-                             code="CONNECTION_ERROR", details={"source": label}) from exc
+        raise TransientError(
+            f"feed connection failed ({type(exc).__name__})",
+            code="CONNECTION_ERROR",
+            details={"source": label},
+        ) from exc
 
 
 # --- Source -----------------------------------------------------------------------------------
@@ -411,18 +473,21 @@ def to_trends(items: list[FeedItem], req: SourceRequest) -> list[Trend]:
             continue
         seen.add(trend_id)
         tags = list(dict.fromkeys(clip(c, 100) for c in item.categories if c.strip()))[:15]
-        trends.append(Trend(
-            id=trend_id,
-            platform=PLATFORM,
-            topic=clip(item.topic or (tags[0] if tags else title), 255),
-            title=title,
-            description=clip(item.description, 2000),
-            engagement_metrics=EngagementMetrics.of(views=item.views, likes=item.likes,
-                                                    comments=item.comments, shares=item.shares),
-            timestamp=req.now.astimezone(UTC),
-            url=link,
-            tags=tags,
-        ))
+        trends.append(
+            Trend(
+                id=trend_id,
+                platform=PLATFORM,
+                topic=clip(item.topic or (tags[0] if tags else title), 255),
+                title=title,
+                description=clip(item.description, 2000),
+                engagement_metrics=EngagementMetrics.of(
+                    views=item.views, likes=item.likes, comments=item.comments, shares=item.shares
+                ),
+                timestamp=req.now.astimezone(UTC),
+                url=link,
+                tags=tags,
+            )
+        )
     return trends
 
 
@@ -441,18 +506,23 @@ async def fetch(req: SourceRequest, env: SourceEnv) -> SourceResult:
     trusted = req.feed_urls is None
     sources = req.feed_urls if req.feed_urls is not None else env.settings.trends_feed_urls
     if not sources:
-        raise PermanentError("no feed configured: set CHIMERA_TRENDS_FEED_URLS",
-                             code="FEED_NOT_CONFIGURED", details={"platform": PLATFORM})
-    outcomes = await asyncio.gather(*(_one(s, req, env, trusted) for s in sources),
-                                    return_exceptions=True)
+        raise PermanentError(
+            "no feed configured: set CHIMERA_TRENDS_FEED_URLS",
+            code="FEED_NOT_CONFIGURED",
+            details={"platform": PLATFORM},
+        )
+    outcomes = await asyncio.gather(
+        *(_one(s, req, env, trusted) for s in sources), return_exceptions=True
+    )
     result = SourceResult()
     lists: list[list[Trend]] = []
     failures: list[OperationError] = []
     for source, outcome in zip(sources, outcomes, strict=True):
         if isinstance(outcome, OperationError):
             failures.append(outcome)
-            result.errors.append(SourceError(platform=PLATFORM, source=_label(source),
-                                             error=outcome.info))
+            result.errors.append(
+                SourceError(platform=PLATFORM, source=_label(source), error=outcome.info)
+            )
         elif isinstance(outcome, BaseException):
             raise outcome
         else:
@@ -468,4 +538,3 @@ async def fetch(req: SourceRequest, env: SourceEnv) -> SourceResult:
             seen.add(trend.id)
             result.trends.append(trend)
     return result
-

@@ -39,12 +39,14 @@ class FetchTrendsInput(SkillInput):
     max_results: int = Field(default=50, ge=1, le=50)
     # Optional overrides (inputs evolve by adding optional fields only).
     feed_urls: list[str] | None = Field(
-        default=None, max_length=20,
+        default=None,
+        max_length=20,
         description="Feeds to read instead of the configured ones: http(s) URLs, or local "
-                    "paths inside the configured feed roots.",
+        "paths inside the configured feed roots.",
     )
-    region_code: str | None = Field(default=None, pattern=r"^[A-Z]{2}$",
-                                    description="YouTube chart / TikTok region override.")
+    region_code: str | None = Field(
+        default=None, pattern=r"^[A-Z]{2}$", description="YouTube chart / TikTok region override."
+    )
     woeid: int | None = Field(default=None, ge=1, description="X trends location override.")
 
     @field_validator("platforms")

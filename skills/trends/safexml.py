@@ -54,7 +54,8 @@ def parse(data: bytes) -> ET.Element:
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
-        raise UnsafeXml(f"not well-formed XML: {expat.ErrorString(exc.code)} "
-                        f"at line {exc.lineno}") from None
+        raise UnsafeXml(
+            f"not well-formed XML: {expat.ErrorString(exc.code)} at line {exc.lineno}"
+        ) from None
     root = builder.close()
     return root

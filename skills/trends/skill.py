@@ -41,8 +41,11 @@ async def _run(name: str, req: SourceRequest, env: SourceEnv) -> SourceResult | 
         raise
     except Exception as exc:  # a bug in a source must not hide the other platforms' trends
         log.exception("trend source %s failed unexpectedly", name)
-        return UnknownError(f"{name}: {type(exc).__name__}: {scrub(str(exc), env.secrets())}",
-                            code="UNEXPECTED_ERROR", details={"platform": name})
+        return UnknownError(
+            f"{name}: {type(exc).__name__}: {scrub(str(exc), env.secrets())}",
+            code="UNEXPECTED_ERROR",
+            details={"platform": name},
+        )
 
 
 def _all_failed(failures: list[OperationError]) -> OperationError:
@@ -53,11 +56,16 @@ def _all_failed(failures: list[OperationError]) -> OperationError:
     summary = "; ".join(f"{e.details.get('platform', '?')}: {e.code}" for e in failures)
     if all(e.category is ErrorCategory.TRANSIENT for e in failures):
         waits = [e.retry_after for e in failures if e.retry_after is not None]
-        return TransientError(f"every platform failed: {summary}", code="ALL_PLATFORMS_FAILED",
-                              details={"errors": listed}, retry_after=min(waits, default=None))
+        return TransientError(
+            f"every platform failed: {summary}",
+            code="ALL_PLATFORMS_FAILED",
+            details={"errors": listed},
+            retry_after=min(waits, default=None),
+        )
     worst = next(e for e in failures if e.category is not ErrorCategory.TRANSIENT)
-    return type(worst)(f"every platform failed: {summary}", code=worst.code,
-                       details={"errors": listed})
+    return type(worst)(
+        f"every platform failed: {summary}", code=worst.code, details={"errors": listed}
+    )
 
 
 @skill("skill_fetch_trends")
@@ -73,9 +81,15 @@ async def fetch_trends(data: FetchTrendsInput, ctx: SkillContext) -> FetchTrends
     settings = ctx.settings.trends
     now = datetime.now(UTC)
     env = SourceEnv(http=ctx.http, settings=settings, limiter=ctx.limiter)
-    req = SourceRequest(categories=data.categories, time_range=data.time_range,
-                        max_results=data.max_results, now=now, region_code=data.region_code,
-                        woeid=data.woeid, feed_urls=data.feed_urls)
+    req = SourceRequest(
+        categories=data.categories,
+        time_range=data.time_range,
+        max_results=data.max_results,
+        now=now,
+        region_code=data.region_code,
+        woeid=data.woeid,
+        feed_urls=data.feed_urls,
+    )
 
     outcomes = await asyncio.gather(*(_run(p, req, env) for p in data.platforms))
     lists: list[list[Trend]] = []
@@ -101,22 +115,33 @@ async def fetch_trends(data: FetchTrendsInput, ctx: SkillContext) -> FetchTrends
     if ctx.snapshots is not None and trends:
         try:
             trends = await ctx.snapshots.apply_velocity(
-                trends, now,
-                retention=timedelta(days=settings.trends_snapshot_retention_days))
+                trends, now, retention=timedelta(days=settings.trends_snapshot_retention_days)
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # velocity is a bonus: keep the trends, say what failed
             log.warning("trend snapshots not recorded: %s", type(exc).__name__, exc_info=True)
-            errors.append(SourceError(platform="velocity", error=TransientError(
-                f"snapshots not recorded, velocity left at 0: {type(exc).__name__}",
-                code="SNAPSHOTS_UNAVAILABLE").info))
+            errors.append(
+                SourceError(
+                    platform="velocity",
+                    error=TransientError(
+                        f"snapshots not recorded, velocity left at 0: {type(exc).__name__}",
+                        code="SNAPSHOTS_UNAVAILABLE",
+                    ).info,
+                )
+            )
     for failure in failures:
-        log.warning("trend platform %s failed (%s): %s", failure.details.get("platform"),
-                    failure.code, failure.message)
+        log.warning(
+            "trend platform %s failed (%s): %s",
+            failure.details.get("platform"),
+            failure.code,
+            failure.message,
+        )
     return FetchTrendsOutput(
         success=True,
         trends=trends,
-        metadata=TrendsMetadata(total_results=len(trends), fetch_time=now,
-                                platforms_queried=list(data.platforms)),
+        metadata=TrendsMetadata(
+            total_results=len(trends), fetch_time=now, platforms_queried=list(data.platforms)
+        ),
         errors=errors,
     )

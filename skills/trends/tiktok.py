@@ -45,38 +45,68 @@ from skills.trends.common import (
 )
 
 PLATFORM: Final = "tiktok"
-NOT_CONFIGURED = ("TikTok has no public commercial trends API; configure the Research API if "
-                  "eligible, or inject TikTok trends as TrendDiscovered events")
-FIELDS = ("id,video_description,create_time,region_code,share_count,view_count,like_count,"
-          "comment_count,hashtag_names,username")
-AUTH_CODES = {"access_token_invalid", "scope_not_authorized", "scope_permission_missed",
-              "invalid_client", "unauthorized_client", "access_denied", "invalid_grant",
-              "unauthorized"}
-RATE_CODES = {"rate_limit_exceeded", "daily_quota_limit_exceeded", "quota_exceeded",
-              "too_many_requests"}
+NOT_CONFIGURED = (
+    "TikTok has no public commercial trends API; configure the Research API if "
+    "eligible, or inject TikTok trends as TrendDiscovered events"
+)
+FIELDS = (
+    "id,video_description,create_time,region_code,share_count,view_count,like_count,"
+    "comment_count,hashtag_names,username"
+)
+AUTH_CODES = {
+    "access_token_invalid",
+    "scope_not_authorized",
+    "scope_permission_missed",
+    "invalid_client",
+    "unauthorized_client",
+    "access_denied",
+    "invalid_grant",
+    "unauthorized",
+}
+RATE_CODES = {
+    "rate_limit_exceeded",
+    "daily_quota_limit_exceeded",
+    "quota_exceeded",
+    "too_many_requests",
+}
 SERVER_CODES = {"internal_error", "server_error", "temporarily_unavailable"}
 
 
 def _error(env: SourceEnv, response: Any, code: str, message: str) -> Exception:
-    details = {"platform": PLATFORM, "status": response.status_code, "tiktok_code": code,
-               "url": redact_url(response.request.url)}
+    details = {
+        "platform": PLATFORM,
+        "status": response.status_code,
+        "tiktok_code": code,
+        "url": redact_url(response.request.url),
+    }
     text = scrub(message, env.secrets())[:300]
     if code in AUTH_CODES or response.status_code == 401:
-        return PermanentError(f"TikTok refused the client credentials ({code}): {text}",
-                              code="TIKTOK_AUTH_FAILED", details=details)
+        return PermanentError(
+            f"TikTok refused the client credentials ({code}): {text}",
+            code="TIKTOK_AUTH_FAILED",
+            details=details,
+        )
     if code in RATE_CODES or response.status_code == 429:
-        return TransientError(f"TikTok rate limit reached ({code}): {text}",
-                              code="RATE_LIMITED", details=details,
-                              retry_after=retry_after(response))
+        return TransientError(
+            f"TikTok rate limit reached ({code}): {text}",
+            code="RATE_LIMITED",
+            details=details,
+            retry_after=retry_after(response),
+        )
     if code in SERVER_CODES or response.status_code >= 500:
-        return TransientError(f"TikTok server error ({code}): {text}",
-                              code="UPSTREAM_UNAVAILABLE", details=details,
-                              retry_after=retry_after(response))
+        return TransientError(
+            f"TikTok server error ({code}): {text}",
+            code="UPSTREAM_UNAVAILABLE",
+            details=details,
+            retry_after=retry_after(response),
+        )
     if code == "invalid_params":
-        return PermanentError(f"TikTok rejected the query: {text}",
-                              code="TIKTOK_INVALID_QUERY", details=details)
-    return status_error(env, PLATFORM, response, code="TIKTOK_REQUEST_REJECTED",
-                        message=f"{code}: {text}")
+        return PermanentError(
+            f"TikTok rejected the query: {text}", code="TIKTOK_INVALID_QUERY", details=details
+        )
+    return status_error(
+        env, PLATFORM, response, code="TIKTOK_REQUEST_REJECTED", message=f"{code}: {text}"
+    )
 
 
 async def client_token(env: SourceEnv) -> str:
@@ -84,17 +114,24 @@ async def client_token(env: SourceEnv) -> str:
     key, secret = env.settings.tiktok_client_key, env.settings.tiktok_client_secret
     assert key is not None and secret is not None
     response = await send(
-        env, PLATFORM, "POST", f"{env.settings.tiktok_base_url}/v2/oauth/token/",
-        data={"client_key": key.get_secret_value(), "client_secret": secret.get_secret_value(),
-              "grant_type": "client_credentials"},
+        env,
+        PLATFORM,
+        "POST",
+        f"{env.settings.tiktok_base_url}/v2/oauth/token/",
+        data={
+            "client_key": key.get_secret_value(),
+            "client_secret": secret.get_secret_value(),
+            "grant_type": "client_credentials",
+        },
         headers={"Cache-Control": "no-cache"},
     )
     body = json_body(response)
     if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]:
         raise _error(env, response, body["error"], str(body.get("error_description", "")))
     if response.status_code != 200:
-        raise status_error(env, PLATFORM, response, code="TIKTOK_TOKEN_REJECTED",
-                           message=response.reason_phrase)
+        raise status_error(
+            env, PLATFORM, response, code="TIKTOK_TOKEN_REJECTED", message=response.reason_phrase
+        )
     token = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         raise malformed(PLATFORM, "no access_token in the token response", response)
@@ -125,15 +162,20 @@ async def fetch(req: SourceRequest, env: SourceEnv) -> SourceResult:
     """Most viewed videos matching the request, through the Research API (when configured)."""
     key, secret = env.settings.tiktok_client_key, env.settings.tiktok_client_secret
     if not key or not secret or not key.get_secret_value() or not secret.get_secret_value():
-        raise PermanentError(NOT_CONFIGURED, code="TIKTOK_NOT_CONFIGURED",
-                             details={"platform": PLATFORM})
+        raise PermanentError(
+            NOT_CONFIGURED, code="TIKTOK_NOT_CONFIGURED", details={"platform": PLATFORM}
+        )
     bucket = bucket_name(PLATFORM, "research", key.get_secret_value())
     token = await client_token(env)
     regions = [req.region_code] if req.region_code else env.settings.tiktok_region_codes
     await env.acquire(bucket, TIKTOK_RESEARCH)
     response = await send(
-        env, PLATFORM, "POST", f"{env.settings.tiktok_base_url}/v2/research/video/query/",
-        params={"fields": FIELDS}, json=query_body(req, regions),
+        env,
+        PLATFORM,
+        "POST",
+        f"{env.settings.tiktok_base_url}/v2/research/video/query/",
+        params={"fields": FIELDS},
+        json=query_body(req, regions),
         headers={"Authorization": f"Bearer {token}"},
     )
     body = json_body(response)
@@ -141,8 +183,9 @@ async def fetch(req: SourceRequest, env: SourceEnv) -> SourceResult:
     code = str(error.get("code", "")) if isinstance(error, dict) else ""
     if response.status_code != 200 or (code and code != "ok"):
         message = str(error.get("message", "")) if isinstance(error, dict) else ""
-        exc = _error(env, response, code or f"http_{response.status_code}",
-                     message or response.reason_phrase)
+        exc = _error(
+            env, response, code or f"http_{response.status_code}", message or response.reason_phrase
+        )
         if isinstance(exc, TransientError) and exc.code == "RATE_LIMITED":
             await env.hold(bucket, exc.retry_after)
         raise exc
@@ -164,8 +207,11 @@ def _trend(video: Any, req: SourceRequest) -> Trend | None:
     created = video.get("create_time")
     if isinstance(created, int | float) and datetime.fromtimestamp(created, UTC) < req.since:
         return None
-    hashtags = [clip(str(h), 100) for h in (video.get("hashtag_names") or [])
-                if isinstance(h, str) and h.strip()][:15]
+    hashtags = [
+        clip(str(h), 100)
+        for h in (video.get("hashtag_names") or [])
+        if isinstance(h, str) and h.strip()
+    ][:15]
     description = clip(video.get("video_description"), 2000)
     title = clip(description, 100) or f"TikTok video {video_id}"
     username = str(video.get("username") or "").strip()
@@ -177,7 +223,8 @@ def _trend(video: Any, req: SourceRequest) -> Trend | None:
         title=title,
         description=description,
         engagement_metrics=EngagementMetrics.of(
-            views=as_count(video.get("view_count")), likes=as_count(video.get("like_count")),
+            views=as_count(video.get("view_count")),
+            likes=as_count(video.get("like_count")),
             comments=as_count(video.get("comment_count")),
             shares=as_count(video.get("share_count")),
         ),

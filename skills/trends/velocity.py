@@ -50,14 +50,24 @@ class PgTrendSnapshots:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def apply_velocity(self, trends: list[Trend], observed_at: datetime, *,
-                             retention: timedelta = timedelta(days=35)) -> list[Trend]:
+    async def apply_velocity(
+        self,
+        trends: list[Trend],
+        observed_at: datetime,
+        *,
+        retention: timedelta = timedelta(days=35),
+    ) -> list[Trend]:
         """Record a snapshot of each trend and return the trends with their velocity set."""
         return await apply_velocity(self.pool, trends, observed_at, retention=retention)
 
 
-async def apply_velocity(pool: asyncpg.Pool, trends: list[Trend], observed_at: datetime, *,
-                         retention: timedelta = timedelta(days=35)) -> list[Trend]:
+async def apply_velocity(
+    pool: asyncpg.Pool,
+    trends: list[Trend],
+    observed_at: datetime,
+    *,
+    retention: timedelta = timedelta(days=35),
+) -> list[Trend]:
     """Record a snapshot of each trend and return the trends with their velocity set."""
     if not trends:
         return []
@@ -66,7 +76,9 @@ async def apply_velocity(pool: asyncpg.Pool, trends: list[Trend], observed_at: d
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(_PREVIOUS, ids, observed_at - MIN_GAP)
         await conn.execute(
-            _INSERT, ids, observed_at,
+            _INSERT,
+            ids,
+            observed_at,
             [t.engagement_metrics.views for t in unique],
             [t.engagement_metrics.likes for t in unique],
             [t.engagement_metrics.comments for t in unique],
@@ -77,7 +89,10 @@ async def apply_velocity(pool: asyncpg.Pool, trends: list[Trend], observed_at: d
     out: list[Trend] = []
     for trend in trends:
         before = previous.get(trend.id)
-        velocity = 0.0 if before is None else views_per_hour(
-            trend.engagement_metrics.views, before[0], observed_at, before[1])
+        velocity = (
+            0.0
+            if before is None
+            else views_per_hour(trend.engagement_metrics.views, before[0], observed_at, before[1])
+        )
         out.append(trend.model_copy(update={"velocity": velocity}))
     return out

@@ -46,21 +46,57 @@ VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{6,64}")
 
 # Category words -> YouTube video category ids (the US list of `videoCategories.list`).
 CATEGORY_IDS: dict[str, str] = {
-    "film": "1", "animation": "1", "autos": "2", "vehicles": "2", "cars": "2", "music": "10",
-    "pets": "15", "animals": "15", "sports": "17", "sport": "17", "travel": "19",
-    "events": "19", "gaming": "20", "games": "20", "people": "22", "blogs": "22",
-    "vlogs": "22", "comedy": "23", "entertainment": "24", "news": "25", "politics": "25",
-    "howto": "26", "how-to": "26", "style": "26", "beauty": "26", "fashion": "26",
-    "education": "27", "science": "28", "technology": "28", "tech": "28",
-    "nonprofits": "29", "activism": "29", "movies": "30",
+    "film": "1",
+    "animation": "1",
+    "autos": "2",
+    "vehicles": "2",
+    "cars": "2",
+    "music": "10",
+    "pets": "15",
+    "animals": "15",
+    "sports": "17",
+    "sport": "17",
+    "travel": "19",
+    "events": "19",
+    "gaming": "20",
+    "games": "20",
+    "people": "22",
+    "blogs": "22",
+    "vlogs": "22",
+    "comedy": "23",
+    "entertainment": "24",
+    "news": "25",
+    "politics": "25",
+    "howto": "26",
+    "how-to": "26",
+    "style": "26",
+    "beauty": "26",
+    "fashion": "26",
+    "education": "27",
+    "science": "28",
+    "technology": "28",
+    "tech": "28",
+    "nonprofits": "29",
+    "activism": "29",
+    "movies": "30",
 }
 
 QUOTA_REASONS = {"quotaExceeded", "dailyLimitExceeded", "dailyLimitExceededUnreg"}
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
-AUTH_REASONS = {"keyInvalid", "keyExpired", "API_KEY_INVALID", "API_KEY_EXPIRED", "forbidden",
-                "accessNotConfigured", "ipRefererBlocked", "SERVICE_DISABLED",
-                "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED", "authError",
-                "unauthorized"}
+AUTH_REASONS = {
+    "keyInvalid",
+    "keyExpired",
+    "API_KEY_INVALID",
+    "API_KEY_EXPIRED",
+    "forbidden",
+    "accessNotConfigured",
+    "ipRefererBlocked",
+    "SERVICE_DISABLED",
+    "API_KEY_SERVICE_BLOCKED",
+    "API_KEY_HTTP_REFERRER_BLOCKED",
+    "authError",
+    "unauthorized",
+}
 CHART_REASONS = {"videoChartNotFound", "videoCategoryNotFound", "unsupportedCategory"}
 
 
@@ -115,7 +151,9 @@ async def fetch(req: SourceRequest, env: SourceEnv) -> SourceResult:
     if key is None or not key.get_secret_value():
         raise PermanentError(
             "YouTube is not configured: set CHIMERA_YOUTUBE_API_KEY (YouTube Data API v3 key)",
-            code="YOUTUBE_NOT_CONFIGURED", details={"platform": PLATFORM})
+            code="YOUTUBE_NOT_CONFIGURED",
+            details={"platform": PLATFORM},
+        )
     bucket = bucket_name(PLATFORM, "videos.list", key.get_secret_value())
     limit = youtube_quota(env.settings.youtube_daily_units)
     region = req.region_code or env.settings.youtube_region_code
@@ -124,21 +162,26 @@ async def fetch(req: SourceRequest, env: SourceEnv) -> SourceResult:
     failures: list[OperationError] = []
     for word, category_id in category_queries(req.categories):
         params: dict[str, str | int] = {
-            "part": "snippet,statistics", "chart": "mostPopular", "regionCode": region,
-            "maxResults": min(req.max_results, 50), "key": key.get_secret_value(),
+            "part": "snippet,statistics",
+            "chart": "mostPopular",
+            "regionCode": region,
+            "maxResults": min(req.max_results, 50),
+            "key": key.get_secret_value(),
         }
         if category_id:
             params["videoCategoryId"] = category_id
         await env.acquire(bucket, limit, YOUTUBE_VIDEOS_LIST_COST)
-        response = await send(env, PLATFORM, "GET", f"{env.settings.youtube_base_url}/videos",
-                              params=params)
+        response = await send(
+            env, PLATFORM, "GET", f"{env.settings.youtube_base_url}/videos", params=params
+        )
         try:
             items = await _items(env, response, bucket, req.now)
         except ChartNotFound as exc:
             exc.details["category"] = word
             failures.append(exc)
-            result.errors.append(SourceError(platform=PLATFORM, source=f"category:{word}",
-                                             error=exc.info))
+            result.errors.append(
+                SourceError(platform=PLATFORM, source=f"category:{word}", error=exc.info)
+            )
             continue
         for item in items:
             trend = _trend(item, word, req.now)
@@ -165,8 +208,12 @@ async def _items(env: SourceEnv, response: Any, bucket: str, now: datetime) -> l
     error = body.get("error") if isinstance(body, dict) else None
     message = str(error.get("message", "")) if isinstance(error, dict) else response.reason_phrase
     message = scrub(message, env.secrets())[:300]
-    details = {"platform": PLATFORM, "status": response.status_code, "reasons": reasons,
-               "url": redact_url(response.request.url)}
+    details = {
+        "platform": PLATFORM,
+        "status": response.status_code,
+        "reasons": reasons,
+        "url": redact_url(response.request.url),
+    }
     if QUOTA_REASONS & set(reasons):
         # No Retry-After: the quota comes back at midnight Pacific time. Every process is
         # told (the bucket is held until then), and the reset time is in the details; the
@@ -176,23 +223,38 @@ async def _items(env: SourceEnv, response: Any, bucket: str, now: datetime) -> l
         await env.hold(bucket, wait)
         details["quota_resets_in_s"] = round(wait)
         details["quota_resets_at"] = (now + timedelta(seconds=wait)).astimezone(UTC).isoformat()
-        raise TransientError(f"YouTube quota exceeded until midnight Pacific time: {message}",
-                             code="QUOTA_EXCEEDED", details=details)
+        raise TransientError(
+            f"YouTube quota exceeded until midnight Pacific time: {message}",
+            code="QUOTA_EXCEEDED",
+            details=details,
+        )
     if RATE_REASONS & set(reasons) or response.status_code == 429:
         wait_s = retry_after(response)
         await env.hold(bucket, wait_s)
-        raise TransientError(f"YouTube rate limit exceeded: {message}", code="RATE_LIMITED",
-                             details=details, retry_after=wait_s)
-    if AUTH_REASONS & set(reasons) or response.status_code == 401 or (
-        response.status_code == 400 and "api key" in message.lower()
+        raise TransientError(
+            f"YouTube rate limit exceeded: {message}",
+            code="RATE_LIMITED",
+            details=details,
+            retry_after=wait_s,
+        )
+    if (
+        AUTH_REASONS & set(reasons)
+        or response.status_code == 401
+        or (response.status_code == 400 and "api key" in message.lower())
     ):
-        raise PermanentError(f"YouTube refused the API key: {message}",
-                             code="YOUTUBE_AUTH_FAILED", details=details)
+        raise PermanentError(
+            f"YouTube refused the API key: {message}", code="YOUTUBE_AUTH_FAILED", details=details
+        )
     if CHART_REASONS & set(reasons):
-        raise ChartNotFound(f"YouTube has no mostPopular chart here: {message}",
-                            details=details)
-    raise status_error(env, PLATFORM, response, code="YOUTUBE_REQUEST_REJECTED",
-                       message=message, reason=",".join(reasons) or None)
+        raise ChartNotFound(f"YouTube has no mostPopular chart here: {message}", details=details)
+    raise status_error(
+        env,
+        PLATFORM,
+        response,
+        code="YOUTUBE_REQUEST_REJECTED",
+        message=message,
+        reason=",".join(reasons) or None,
+    )
 
 
 def _trend(item: Any, category: str | None, now: datetime) -> Trend | None:
@@ -201,8 +263,7 @@ def _trend(item: Any, category: str | None, now: datetime) -> Trend | None:
     if not VIDEO_ID.fullmatch(item["id"]):
         return None
     snippet: dict[str, Any] = item["snippet"] if isinstance(item.get("snippet"), dict) else {}
-    stats: dict[str, Any] = (item["statistics"] if isinstance(item.get("statistics"), dict)
-                             else {})
+    stats: dict[str, Any] = item["statistics"] if isinstance(item.get("statistics"), dict) else {}
     title = clip(snippet.get("title"), 500) or item["id"]
     raw_tags: list[Any] = snippet["tags"] if isinstance(snippet.get("tags"), list) else []
     tags = [clip(str(t), 100) for t in raw_tags[:15] if str(t).strip()]

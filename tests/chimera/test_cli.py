@@ -24,9 +24,9 @@ def kafka_env(services: Services, topic_prefix: str, monkeypatch: pytest.MonkeyP
     return topic_prefix
 
 
-def test_inject_reports_every_invalid_line_and_sends_nothing(kafka_env: str,
-                                                             services: Services,
-                                                             tmp_path: Path) -> None:
+def test_inject_reports_every_invalid_line_and_sends_nothing(
+    kafka_env: str, services: Services, tmp_path: Path
+) -> None:
     good = trend(1).model_dump_json()
     event = encode(TrendDiscovered.create(trend(2), producer="p")).decode()
     lines = [good, "# a comment", "", "{not json", event, '{"id": "x", "platform": "myspace"}']
@@ -43,12 +43,11 @@ def test_inject_reports_every_invalid_line_and_sends_nothing(kafka_env: str,
     result = runner.invoke(app, ["inject", str(source), "--skip-invalid"])
     assert result.exit_code == 0, result.output
     assert "sent 2 event(s), skipped 2 invalid" in result.output
-    records = asyncio.run(read_topic(services.bootstrap_servers, f"{kafka_env}.trends",
-                                     expect=2))
+    records = asyncio.run(read_topic(services.bootstrap_servers, f"{kafka_env}.trends", expect=2))
     events = [decode(r.value) for r in records]
     assert sorted(e.payload.id for e in events) == ["feed:item-1", "feed:item-2"]
     assert all(r.key == e.payload.id.encode() for r, e in zip(records, events, strict=True))
-    assert {e.producer for e in events} == {"inject", "p"}   # bare trends are wrapped
+    assert {e.producer for e in events} == {"inject", "p"}  # bare trends are wrapped
 
 
 def test_inject_reads_stdin_and_a_single_inline_event(kafka_env: str) -> None:
@@ -76,8 +75,14 @@ def test_skill_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")  # no database
     listed = runner.invoke(app, ["skill", "list"])
     assert listed.exit_code == 0
-    for name in ("skill_fetch_trends", "skill_download_video", "skill_transcribe_audio",
-                 "skill_write_script", "skill_generate_video", "skill_publish_content"):
+    for name in (
+        "skill_fetch_trends",
+        "skill_download_video",
+        "skill_transcribe_audio",
+        "skill_write_script",
+        "skill_generate_video",
+        "skill_publish_content",
+    ):
         assert name in listed.output
     data = tmp_path / "input.json"
     data.write_text(json.dumps({"trend": json.loads(trend(1).model_dump_json())}))
@@ -101,8 +106,7 @@ def test_bad_arguments_get_a_message_not_a_traceback(monkeypatch: pytest.MonkeyP
     assert "Traceback" not in result.output
 
 
-def test_stack_status_exits_non_zero_when_a_part_is_down(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stack_status_exits_non_zero_when_a_part_is_down(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
     result = runner.invoke(app, ["stack", "status"])
     assert result.exit_code == 1

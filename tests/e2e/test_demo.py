@@ -15,14 +15,18 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_demo_settles_and_reports(services: Services, tmp_path: Path) -> None:
-    settings = Settings(KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
-                        DATABASE_URL=services.admin_dsn, state_dir=tmp_path / "state")
+    settings = Settings(
+        KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
+        DATABASE_URL=services.admin_dsn,
+        state_dir=tmp_path / "state",
+    )
     lines: list[str] = []
-    result = run_demo(settings, timeout=300, echo=lines.append,
-                      database=f"demo_{uuid.uuid4().hex[:8]}")
+    result = run_demo(
+        settings, timeout=300, echo=lines.append, database=f"demo_{uuid.uuid4().hex[:8]}"
+    )
     summary = result.summary
     assert result.settled, format_summary(result)
-    assert summary["trends"] == 5                       # the bundled sample feed
+    assert summary["trends"] == 5  # the bundled sample feed
     assert summary["workflows"] == {"completed": 5}
     assert summary["publications"] == {"published": 5}
     assert summary["engagement_rows"] >= 5

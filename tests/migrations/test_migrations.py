@@ -49,25 +49,44 @@ async def test_first_revision_has_the_spec_tables_indexes_and_checks(database_ur
     await asyncio.to_thread(db.upgrade, database_url, "0001")
     conn = await asyncpg.connect(database_url)
     try:
-        tables = {r[0] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+        tables = {
+            r[0]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+        }
         assert tables >= SPEC_TABLES
-        indexes = {r[0] for r in await conn.fetch(
-            "SELECT indexname FROM pg_indexes WHERE schemaname='public'")}
-        assert {"idx_platform_fetched", "idx_velocity", "idx_topic", "idx_status",
-                "idx_trend_id", "idx_created_at", "idx_platform_status", "idx_content_id",
-                "idx_published_at", "idx_publication_id", "idx_recorded_at", "idx_agent_id",
-                "idx_timestamp", "idx_skill_name"} <= indexes
+        indexes = {
+            r[0]
+            for r in await conn.fetch("SELECT indexname FROM pg_indexes WHERE schemaname='public'")
+        }
+        assert {
+            "idx_platform_fetched",
+            "idx_velocity",
+            "idx_topic",
+            "idx_status",
+            "idx_trend_id",
+            "idx_created_at",
+            "idx_platform_status",
+            "idx_content_id",
+            "idx_published_at",
+            "idx_publication_id",
+            "idx_recorded_at",
+            "idx_agent_id",
+            "idx_timestamp",
+            "idx_skill_name",
+        } <= indexes
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute("INSERT INTO content (id, type, status) VALUES ('c', 'video', 'x')")
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute("INSERT INTO content (id, type, status) VALUES ('c','gif','draft')")
         with pytest.raises(asyncpg.ForeignKeyViolationError):
-            await conn.execute("INSERT INTO content (id, type, status, trend_id) "
-                               "VALUES ('c', 'video', 'draft', 'no')")
+            await conn.execute(
+                "INSERT INTO content (id, type, status, trend_id) "
+                "VALUES ('c', 'video', 'draft', 'no')"
+            )
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute(
-                "INSERT INTO audit_logs (id, agent_id, action, status) VALUES ('a','x','y','ok')")
+                "INSERT INTO audit_logs (id, agent_id, action, status) VALUES ('a','x','y','ok')"
+            )
     finally:
         await conn.close()
     await asyncio.to_thread(db.upgrade, database_url)

@@ -23,8 +23,9 @@ FIVE_PER_SECOND = Limit(calls=5, per_seconds=1.0)
 SLACK = 0.05  # event-loop wake-up jitter
 
 
-async def _timed_acquires(limiter: PgRateLimiter, bucket: str, limit: Limit, n: int,
-                          started: float, stagger: float = 0.02) -> list[tuple[int, float]]:
+async def _timed_acquires(
+    limiter: PgRateLimiter, bucket: str, limit: Limit, n: int, started: float, stagger: float = 0.02
+) -> list[tuple[int, float]]:
     done: list[tuple[int, float]] = []
 
     async def one(i: int) -> None:

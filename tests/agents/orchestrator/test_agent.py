@@ -14,28 +14,32 @@ from tests.support import produce, read_topic, trend, wait_for
 
 
 async def test_injected_trends_become_content_requests_in_key_order(
-        settings: Settings, pool: asyncpg.Pool) -> None:
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
     topics = Topics(settings.topic_prefix)
     policy = Policy(deny_tags=["spam"], topic_cooldown_hours=24)
     events = [TrendDiscovered.create(trend(n), producer="test") for n in range(1, 7)]
     events.append(TrendDiscovered.create(trend(7, tags=["spam"]), producer="test"))
-    events.append(TrendDiscovered.create(trend(8, topic="Topic 1", id="feed:again"),
-                                         producer="test"))
+    events.append(
+        TrendDiscovered.create(trend(8, topic="Topic 1", id="feed:again"), producer="test")
+    )
     runtime = build(settings, policy)
     async with runtime.running():
-        await produce(settings.bootstrap_servers, topics.trends,
-                      [(e.payload.id.encode(), encode(e)) for e in events])
+        await produce(
+            settings.bootstrap_servers,
+            topics.trends,
+            [(e.payload.id.encode(), encode(e)) for e in events],
+        )
 
         async def decided() -> bool:
             return await pool.fetchval("SELECT count(*) FROM workflows") == len(events)
 
         await wait_for(decided, what="a decision per trend")
-        requested = await read_topic(settings.bootstrap_servers, topics.content_requests,
-                                     expect=6)
+        requested = await read_topic(settings.bootstrap_servers, topics.content_requests, expect=6)
 
     states = dict(await pool.fetch("SELECT trend_id, state FROM workflows"))
-    assert states["feed:item-7"] == "rejected"          # denied tag
-    assert states["feed:again"] == "rejected"           # same topic within the cooldown
+    assert states["feed:item-7"] == "rejected"  # denied tag
+    assert states["feed:again"] == "rejected"  # same topic within the cooldown
     assert sum(s == "generating" for s in states.values()) == 6
     reasons = dict(await pool.fetch("SELECT trend_id, reason FROM workflows"))
     assert "spam" in reasons["feed:item-7"]
@@ -57,8 +61,9 @@ async def test_duplicate_delivery_changes_nothing(settings: Settings, pool: asyn
     event = TrendDiscovered.create(trend(1), producer="test")
     runtime = build(settings, Policy())
     async with runtime.running():
-        await produce(settings.bootstrap_servers, topics.trends,
-                      [(b"feed:item-1", encode(event))] * 3)
+        await produce(
+            settings.bootstrap_servers, topics.trends, [(b"feed:item-1", encode(event))] * 3
+        )
 
         async def handled() -> bool:
             stats = runtime.stats()["orchestrator.trends"]
@@ -66,9 +71,12 @@ async def test_duplicate_delivery_changes_nothing(settings: Settings, pool: asyn
 
         await wait_for(handled, what="three deliveries")
         assert runtime.stats()["orchestrator.trends"] == {
-            "processed": 1, "duplicates": 2, "dead_lettered": 0, "retries": 0}
-        requested = await read_topic(settings.bootstrap_servers, topics.content_requests,
-                                     expect=1)
+            "processed": 1,
+            "duplicates": 2,
+            "dead_lettered": 0,
+            "retries": 0,
+        }
+        requested = await read_topic(settings.bootstrap_servers, topics.content_requests, expect=1)
     assert len(requested) == 1
     assert await pool.fetchval("SELECT count(*) FROM workflows") == 1
     assert await pool.fetchval("SELECT count(*) FROM content") == 1
@@ -76,7 +84,8 @@ async def test_duplicate_delivery_changes_nothing(settings: Settings, pool: asyn
 
 
 async def test_poison_messages_are_dead_lettered_and_the_next_one_is_processed(
-        settings: Settings, pool: asyncpg.Pool) -> None:
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
     topics = Topics(settings.topic_prefix)
     good = TrendDiscovered.create(trend(1), producer="test")
     wrong_schema = json.loads(encode(TrendDiscovered.create(trend(2), producer="test")))
@@ -90,9 +99,12 @@ async def test_poison_messages_are_dead_lettered_and_the_next_one_is_processed(
     ]
     runtime = build(settings, Policy())
     async with runtime.running():
-        await produce(settings.bootstrap_servers, topics.trends,
-                      [*poison, (b"k1", encode(good))],
-                      headers=[("source", b"test-producer")])
+        await produce(
+            settings.bootstrap_servers,
+            topics.trends,
+            [*poison, (b"k1", encode(good))],
+            headers=[("source", b"test-producer")],
+        )
 
         async def decided() -> bool:
             return await pool.fetchval("SELECT count(*) FROM workflows") == 1
@@ -101,12 +113,12 @@ async def test_poison_messages_are_dead_lettered_and_the_next_one_is_processed(
         dead = await read_topic(settings.bootstrap_servers, Topics.dlq(topics.trends), expect=3)
         alerts = await read_topic(settings.bootstrap_servers, topics.alerts, expect=3)
 
-    assert [r.value for r in dead] == [v for _, v in poison]   # original bytes, in order
+    assert [r.value for r in dead] == [v for _, v in poison]  # original bytes, in order
     codes = []
     for record in dead:
         headers = {k: v.decode() for k, v in record.headers}
         assert record.key == b"k1"
-        assert headers["source"] == "test-producer"               # original headers kept
+        assert headers["source"] == "test-producer"  # original headers kept
         assert headers["chimera.dlq.original.topic"] == topics.trends
         assert headers["chimera.dlq.consumer.group"] == f"{settings.topic_prefix}.orchestrator"
         assert int(headers["chimera.dlq.original.offset"]) >= 0
@@ -120,8 +132,9 @@ async def test_poison_messages_are_dead_lettered_and_the_next_one_is_processed(
     assert runtime.stats()["orchestrator.trends"]["dead_lettered"] == 3
 
 
-async def test_the_daily_budget_holds_across_batches(settings: Settings,
-                                                     pool: asyncpg.Pool) -> None:
+async def test_the_daily_budget_holds_across_batches(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
     topics = Topics(settings.topic_prefix)
     runtime = build(settings, Policy(platforms=["local"], daily_budget={"local": 3}))
     async with runtime.running():
@@ -133,9 +146,9 @@ async def test_the_daily_budget_holds_across_batches(settings: Settings,
                 return await pool.fetchval("SELECT count(*) FROM workflows") == count
 
             await wait_for(decided, what=f"decision {n}")
-    states = [r[0] for r in await pool.fetch(
-        "SELECT state FROM workflows ORDER BY created_at")]
+    states = [r[0] for r in await pool.fetch("SELECT state FROM workflows ORDER BY created_at")]
     assert states == ["generating"] * 3 + ["rejected"] * 2
     assert await pool.fetchval("SELECT sum(used) FROM budget_usage") == 3
     assert "budget" in await pool.fetchval(
-        "SELECT reason FROM workflows WHERE state = 'rejected' LIMIT 1")
+        "SELECT reason FROM workflows WHERE state = 'rejected' LIMIT 1"
+    )

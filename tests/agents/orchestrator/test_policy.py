@@ -10,11 +10,13 @@ def test_velocity_threshold_and_tag_lists() -> None:
     policy = Policy(min_velocity=150, allow_tags=["tech", "music"], deny_tags=["politics"])
     assert not decide(policy, trend(1), topic_recently_covered=False, used_today={}).accept
     assert decide(policy, trend(2), topic_recently_covered=False, used_today={}).accept
-    denied = decide(policy, trend(2, tags=["tech", "Politics"]), topic_recently_covered=False,
-                    used_today={})
+    denied = decide(
+        policy, trend(2, tags=["tech", "Politics"]), topic_recently_covered=False, used_today={}
+    )
     assert not denied.accept and "politics" in denied.reason
-    assert not decide(policy, trend(2, tags=["cooking"]), topic_recently_covered=False,
-                      used_today={}).accept
+    assert not decide(
+        policy, trend(2, tags=["cooking"]), topic_recently_covered=False, used_today={}
+    ).accept
 
 
 def test_topic_cooldown_and_daily_budget_per_platform() -> None:
@@ -22,9 +24,9 @@ def test_topic_cooldown_and_daily_budget_per_platform() -> None:
     assert not decide(policy, trend(1), topic_recently_covered=True, used_today={}).accept
     both = decide(policy, trend(1), topic_recently_covered=False, used_today={"youtube": 1})
     assert both.platforms == ("youtube", "local")
-    local_only = decide(policy, trend(1), topic_recently_covered=False,
-                        used_today={"youtube": 2})
+    local_only = decide(policy, trend(1), topic_recently_covered=False, used_today={"youtube": 2})
     assert local_only.platforms == ("local",)
-    none_left = decide(policy, trend(1), topic_recently_covered=False,
-                       used_today={"youtube": 2, "local": 5})
+    none_left = decide(
+        policy, trend(1), topic_recently_covered=False, used_today={"youtube": 2, "local": 5}
+    )
     assert not none_left.accept and "budget" in none_left.reason

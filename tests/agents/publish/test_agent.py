@@ -17,14 +17,28 @@ from events import Published, PublishRequested, Topics, decode, encode
 from events.catalog import PublishRequestedPayload
 from tests.support import produce, read_topic, wait_for
 
-FAST = PublishAgentSettings(poll_seconds=0.2, reconcile_seconds=0.5, engagement_seconds=0,
-                            privacy="public")
+FAST = PublishAgentSettings(
+    poll_seconds=0.2, reconcile_seconds=0.5, engagement_seconds=0, privacy="public"
+)
 
 
 def make_video(path: Path) -> Path:
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc=size=160x284:rate=10:duration=1", "-pix_fmt", "yuv420p",
-                    str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x284:rate=10:duration=1",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -33,24 +47,41 @@ async def seed_content(pool: asyncpg.Pool, content_id: str, video: Path) -> None
         """INSERT INTO trends (id, platform, topic, title, engagement_metrics, velocity,
                                fetched_at, url) VALUES ('t1', 'feed', 'x', 'X', '{}', 1, now(),
                                'https://example.org')
-           ON CONFLICT DO NOTHING""")
+           ON CONFLICT DO NOTHING"""
+    )
     await pool.execute(
         """INSERT INTO content (id, type, status, trend_id, local_path)
-           VALUES ($1, 'video', 'ready', 't1', $2)""", content_id, str(video))
+           VALUES ($1, 'video', 'ready', 't1', $2)""",
+        content_id,
+        str(video),
+    )
 
 
-def request(content_id: str, video: Path, *, platform: str = "local",
-            scheduled_at: datetime | None = None) -> PublishRequested:
-    return PublishRequested.create(PublishRequestedPayload.model_validate({
-        "publication_id": f"pub-{content_id}-{platform}", "content_id": content_id,
-        "platform": platform, "path": str(video), "title": "Synthwave <in> 60 s",
-        "description": "Why the 80s are back", "tags": ["music"],
-        "scheduled_at": scheduled_at.isoformat() if scheduled_at else None,
-    }, strict=False), producer="test", correlation_id=uuid.uuid4())
+def request(
+    content_id: str, video: Path, *, platform: str = "local", scheduled_at: datetime | None = None
+) -> PublishRequested:
+    return PublishRequested.create(
+        PublishRequestedPayload.model_validate(
+            {
+                "publication_id": f"pub-{content_id}-{platform}",
+                "content_id": content_id,
+                "platform": platform,
+                "path": str(video),
+                "title": "Synthwave <in> 60 s",
+                "description": "Why the 80s are back",
+                "tags": ["music"],
+                "scheduled_at": scheduled_at.isoformat() if scheduled_at else None,
+            },
+            strict=False,
+        ),
+        producer="test",
+        correlation_id=uuid.uuid4(),
+    )
 
 
-async def test_publishes_when_due_once_and_reports(settings: Settings, pool: asyncpg.Pool,
-                                                   tmp_path: Path) -> None:
+async def test_publishes_when_due_once_and_reports(
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
     topics = Topics(settings.topic_prefix)
     video = make_video(tmp_path / "c1.mp4")
     await seed_content(pool, "c1", video)
@@ -58,8 +89,11 @@ async def test_publishes_when_due_once_and_reports(settings: Settings, pool: asy
     event = request("c1", video, scheduled_at=later)
     runtime = build(settings, FAST)
     async with runtime.running():
-        await produce(settings.bootstrap_servers, topics.publish_requests,
-                      [(b"c1", encode(event)), (b"c1", encode(event))])  # and a duplicate
+        await produce(
+            settings.bootstrap_servers,
+            topics.publish_requests,
+            [(b"c1", encode(event)), (b"c1", encode(event))],
+        )  # and a duplicate
 
         async def scheduled() -> bool:
             return await pool.fetchval("SELECT status FROM publications") == "scheduled"
@@ -85,7 +119,8 @@ async def test_publishes_when_due_once_and_reports(settings: Settings, pool: asy
 
 
 async def test_a_publication_left_in_flight_is_reconciled_not_reposted(
-        settings: Settings, pool: asyncpg.Pool, tmp_path: Path) -> None:
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
     """A worker died mid-call (row 'publishing', nobody holds its lock): ask the platform."""
     topics = Topics(settings.topic_prefix)
     video = make_video(tmp_path / "c2.mp4")
@@ -94,14 +129,18 @@ async def test_a_publication_left_in_flight_is_reconciled_not_reposted(
         """INSERT INTO publications (id, content_id, platform, title, status, scheduled_at,
                                      correlation_id)
            VALUES ('pub-yt', 'c2', 'youtube', 'In doubt', 'publishing', now(), $1)""",
-        uuid.uuid4())
+        uuid.uuid4(),
+    )
     with respx.mock(assert_all_called=False) as platform:
         upload = platform.route(host="www.googleapis.com")
         runtime = build(settings, FAST)
         async with runtime.running():
+
             async def settled() -> bool:
-                return await pool.fetchval(
-                    "SELECT status FROM publications WHERE id = 'pub-yt'") != "publishing"
+                return (
+                    await pool.fetchval("SELECT status FROM publications WHERE id = 'pub-yt'")
+                    != "publishing"
+                )
 
             await wait_for(settled, what="reconciliation")
             alerts = await read_topic(settings.bootstrap_servers, topics.alerts, expect=1)

@@ -19,25 +19,36 @@ N = 1500
 
 
 def start_agent(settings: Settings, name: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ,
-           "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "DATABASE_URL": settings.dsn(),
-           "CHIMERA_TOPIC_PREFIX": settings.topic_prefix,
-           "CHIMERA_STATE_DIR": str(settings.state_dir),
-           "CHIMERA_POLICY_DAILY_BUDGET": '{"local": 100000}'}
-    return subprocess.Popen([sys.executable, "-m", "chimera.cli", "agent", name], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "DATABASE_URL": settings.dsn(),
+        "CHIMERA_TOPIC_PREFIX": settings.topic_prefix,
+        "CHIMERA_STATE_DIR": str(settings.state_dir),
+        "CHIMERA_POLICY_DAILY_BUDGET": '{"local": 100000}',
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "chimera.cli", "agent", name],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(
-        settings: Settings, pool: asyncpg.Pool) -> None:
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
     topics = Topics(settings.topic_prefix)
-    events = [TrendDiscovered.create(trend(n, id=f"feed:crash-{n}"), producer="test")
-              for n in range(N)]
+    events = [
+        TrendDiscovered.create(trend(n, id=f"feed:crash-{n}"), producer="test") for n in range(N)
+    ]
     agent = start_agent(settings, "orchestrator")
     try:
-        await produce(settings.bootstrap_servers, topics.trends,
-                      [(e.payload.id.encode(), encode(e)) for e in events])
+        await produce(
+            settings.bootstrap_servers,
+            topics.trends,
+            [(e.payload.id.encode(), encode(e)) for e in events],
+        )
 
         async def some_but_not_all() -> bool:
             done = await pool.fetchval("SELECT count(*) FROM workflows")
@@ -52,9 +63,10 @@ async def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(
         agent = start_agent(settings, "orchestrator")
 
         async def all_done() -> bool:
-            return (await pool.fetchval("SELECT count(*) FROM workflows") == N
-                    and await pool.fetchval(
-                        "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0)
+            return (
+                await pool.fetchval("SELECT count(*) FROM workflows") == N
+                and await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+            )
 
         await wait_for(all_done, timeout=120, what="every trend decided after the restart")
     finally:
@@ -64,8 +76,9 @@ async def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(
     assert await pool.fetchval("SELECT count(*) FROM content") == N
     assert await pool.fetchval("SELECT count(*) FROM inbox") == N
     assert await pool.fetchval("SELECT count(DISTINCT trend_id) FROM workflows") == N
-    requested = await read_topic(settings.bootstrap_servers, topics.content_requests,
-                                 expect=N, timeout=60)
+    requested = await read_topic(
+        settings.bootstrap_servers, topics.content_requests, expect=N, timeout=60
+    )
     ids = Counter(decode(r.value).event_id for r in requested)
     # Exactly one ContentRequested per trend. The relay is at-least-once on the wire: a copy
     # can only be a byte-identical re-send of the same event id, which consumers drop.
@@ -74,5 +87,4 @@ async def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(
     for record in requested:
         event = decode(record.value)
         assert by_id.setdefault(event.event_id, record.value) == record.value
-    assert {decode(r.value).payload.trend.id for r in requested} == {
-        e.payload.id for e in events}
+    assert {decode(r.value).payload.trend.id for r in requested} == {e.payload.id for e in events}

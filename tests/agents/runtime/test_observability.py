@@ -38,8 +38,12 @@ async def get(port: int | None, path: str) -> httpx.Response:
 
 def samples(text: str, name: str, **labels: str) -> list[float]:
     """Values of the samples called `name` whose labels include `labels`."""
-    return [s.value for family in text_string_to_metric_families(text) for s in family.samples
-            if s.name == name and labels.items() <= s.labels.items()]
+    return [
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and labels.items() <= s.labels.items()
+    ]
 
 
 def value(text: str, name: str, **labels: str) -> float:
@@ -64,16 +68,21 @@ def observed_agent(settings: Settings, flaky_failures: Counter[str]) -> AgentRun
         await tx.audit("observed", cause=event, input_data={"trend_id": trend_id})
 
     topics = Topics(settings.topic_prefix)
-    return AgentRuntime("observed", settings, [
-        Subscription("observed.trends", topics.trends, (TrendDiscovered,), in_tx=handle),
-    ], retry=RetryPolicy(base_delay=0.05))
+    return AgentRuntime(
+        "observed",
+        settings,
+        [
+            Subscription("observed.trends", topics.trends, (TrendDiscovered,), in_tx=handle),
+        ],
+        retry=RetryPolicy(base_delay=0.05),
+    )
 
 
 async def test_metrics_and_json_logs_describe_what_the_agent_did(
-        settings: Settings, pool: asyncpg.Pool) -> None:
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
     topics = Topics(settings.topic_prefix)
-    good = [TrendDiscovered.create(trend(n, id=f"feed:ok-{n}"), producer="test")
-            for n in range(20)]
+    good = [TrendDiscovered.create(trend(n, id=f"feed:ok-{n}"), producer="test") for n in range(20)]
     bad = TrendDiscovered.create(trend(98, id="feed:bad"), producer="test")
     flaky = TrendDiscovered.create(trend(99, id="feed:flaky"), producer="test")
     trace_id = uuid.uuid4().hex
@@ -91,18 +100,23 @@ async def test_metrics_and_json_logs_describe_what_the_agent_did(
     try:
         async with runtime.running():
             port = runtime.http_port
-            await produce(settings.bootstrap_servers, topics.trends,
-                          [(e.payload.id.encode(), encode(e)) for e in [*good, bad, flaky]]
-                          + [(b"feed:ok-0", encode(good[0]))]    # a duplicate
-                          + [(b"garbage", b"{not json")],        # undecodable
-                          headers=[("traceparent", parent.encode())])
+            await produce(
+                settings.bootstrap_servers,
+                topics.trends,
+                [(e.payload.id.encode(), encode(e)) for e in [*good, bad, flaky]]
+                + [(b"feed:ok-0", encode(good[0]))]  # a duplicate
+                + [(b"garbage", b"{not json")],  # undecodable
+                headers=[("traceparent", parent.encode())],
+            )
 
             async def settled() -> bool:
                 text = (await get(port, "/metrics")).text
-                return (sum(samples(text, "chimera_events_processed_total")) == 21
-                        and sum(samples(text, "chimera_dead_letters_total")) == 2
-                        and sum(samples(text, "chimera_outbox_backlog")) == 0
-                        and sum(samples(text, "chimera_consumer_lag")) == 0)
+                return (
+                    sum(samples(text, "chimera_events_processed_total")) == 21
+                    and sum(samples(text, "chimera_dead_letters_total")) == 2
+                    and sum(samples(text, "chimera_outbox_backlog")) == 0
+                    and sum(samples(text, "chimera_consumer_lag")) == 0
+                )
 
             await wait_for(settled, timeout=60, what="every record handled and committed")
             text = (await get(port, "/metrics")).text
@@ -115,8 +129,12 @@ async def test_metrics_and_json_logs_describe_what_the_agent_did(
     labels = {"agent": "observed", "consumer": "observed.trends"}
     assert value(text, "chimera_events_processed_total", **labels) == 21
     assert value(text, "chimera_inbox_duplicates_total", **labels) == 1
-    assert value(text, "chimera_dead_letters_total", **labels, category="validation",
-                 topic=topics.trends) == 2
+    assert (
+        value(
+            text, "chimera_dead_letters_total", **labels, category="validation", topic=topics.trends
+        )
+        == 2
+    )
     # feed:flaky failed twice; the first failure may have been its batch's run.
     assert 1 <= value(text, "chimera_retries_total", **labels) <= 2
     assert flaky_failures["feed:flaky"] == 2
@@ -141,20 +159,26 @@ async def test_metrics_and_json_logs_describe_what_the_agent_did(
         assert line["agent"] == "observed"
         assert line["event_id"] == str(good[3].event_id)
         assert line["correlation_id"] == str(good[3].correlation_id)
-        assert line["trace_id"] == trace_id          # the producer's trace, continued
+        assert line["trace_id"] == trace_id  # the producer's trace, continued
         assert len(line["span_id"]) == 16 and line["span_id"] not in parent  # a new span
-    dead = [line for line in lines if line["message"].startswith("observed.trends: dead-lettered")
-            and "BAD_TREND" in line["message"]]
+    dead = [
+        line
+        for line in lines
+        if line["message"].startswith("observed.trends: dead-lettered")
+        and "BAD_TREND" in line["message"]
+    ]
     assert len(dead) == 1 and dead[0]["event_id"] == str(bad.event_id)
     assert dead[0]["level"] == "WARNING"
 
 
 async def test_skill_calls_are_timed_and_failures_counted_by_category(
-        settings: Settings, pool: asyncpg.Pool) -> None:
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
     runtime = build_orchestrator(settings, Policy(platforms=["local"]))
     async with runtime.running():
-        ok: Any = await runtime.skills.run_json(write_script,
-            {"trend": trend(1).model_dump(mode="json"), "target_duration_s": 15})
+        ok: Any = await runtime.skills.run_json(
+            write_script, {"trend": trend(1).model_dump(mode="json"), "target_duration_s": 15}
+        )
         bad: Any = await runtime.skills.run_json(write_script, {"nonsense": True})
         text = (await get(runtime.http_port, "/metrics")).text
     assert ok.success and not bad.success
@@ -176,7 +200,8 @@ async def _admin(dsn: str, *sql: str) -> None:
 
 
 async def test_readiness_follows_the_database_and_the_consume_loop(
-        settings: Settings, services: Services, database_url: str) -> None:
+    settings: Settings, services: Services, database_url: str
+) -> None:
     database = database_url.rsplit("/", 1)[1]
     runtime = build_orchestrator(settings, Policy(platforms=["local"]))
 
@@ -185,16 +210,19 @@ async def test_readiness_follows_the_database_and_the_consume_loop(
         return response.status_code, response.json()
 
     async with runtime.running():
+
         async def ready() -> bool:
             return (await ready_status())[0] == 200
 
         await wait_for(ready, timeout=30, what="the agent ready")
 
         # The database becomes unreachable: no new connections, existing ones cut.
-        await _admin(services.admin_dsn,
-                     f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false',
-                     f"""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                         WHERE datname = '{database}' AND pid <> pg_backend_pid()""")
+        await _admin(
+            services.admin_dsn,
+            f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false',
+            f"""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE datname = '{database}' AND pid <> pg_backend_pid()""",
+        )
         try:
             status, body = await ready_status()
             assert status == 503, body
@@ -204,15 +232,17 @@ async def test_readiness_follows_the_database_and_the_consume_loop(
             # Liveness is not readiness: the process itself is fine.
             assert (await get(runtime.http_port, "/health/live")).status_code == 200
         finally:
-            await _admin(services.admin_dsn,
-                         f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            await _admin(services.admin_dsn, f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
         await wait_for(ready, timeout=30, what="ready again once the database is back")
 
         # The consume loop dies (Kafka itself still answers metadata requests).
         for task in runtime.subscriber.tasks:
             task.cancel()
-        await wait_for(lambda: _not_ready_because(ready_status, "consume task"), timeout=10,
-                       what="not ready with a dead consume loop")
+        await wait_for(
+            lambda: _not_ready_because(ready_status, "consume task"),
+            timeout=10,
+            what="not ready with a dead consume loop",
+        )
         status, body = await ready_status()
         assert status == 503 and not body["checks"]["consume_loop"]["ok"]
         assert body["checks"]["database"]["ok"]
@@ -224,6 +254,7 @@ async def _not_ready_because(ready_status: Any, reason: str) -> bool:
 
 
 # --- the building blocks, without Kafka or PostgreSQL ----------------------------------------
+
 
 async def test_http_server_answers_routes_and_refuses_the_rest() -> None:
     async def hello() -> tuple[int, str, bytes]:
@@ -261,21 +292,24 @@ def test_trace_context_precedence() -> None:
     # A valid incoming traceparent wins over the root; a malformed one does not.
     incoming = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
     ctx = tracing.extract([("traceparent", incoming.encode())], causing.correlation_id)
-    assert format(otel_trace.get_current_span(ctx).get_span_context().trace_id,
-                  "032x") == incoming.split("-")[1]
+    assert (
+        format(otel_trace.get_current_span(ctx).get_span_context().trace_id, "032x")
+        == incoming.split("-")[1]
+    )
     bad = tracing.extract([("traceparent", b"00-zz-1-01")], causing.correlation_id)
     assert otel_trace.get_current_span(bad).get_span_context().trace_id == (
-        causing.correlation_id.int)
+        causing.correlation_id.int
+    )
     # The current span beats the root; the batch map (by causation id) beats both.
     current = otel_trace.get_current_span(ctx)
     with otel_trace.use_span(current, end_on_exit=False):
         assert tracing.headers_for(emitted)["traceparent"] == incoming
-        other = otel_trace.SpanContext(trace_id=7, span_id=9, is_remote=True,
-                                       trace_flags=otel_trace.TraceFlags(1))
+        other = otel_trace.SpanContext(
+            trace_id=7, span_id=9, is_remote=True, trace_flags=otel_trace.TraceFlags(1)
+        )
         token = tracing.batch_spans.set({causing.event_id: other})
         try:
-            assert tracing.headers_for(emitted)["traceparent"] == (
-                f"00-{7:032x}-{9:016x}-01")
+            assert tracing.headers_for(emitted)["traceparent"] == (f"00-{7:032x}-{9:016x}-01")
         finally:
             tracing.batch_spans.reset(token)
     # Outside any handling, a workflow seen recently resumes where it was last handled.
@@ -284,13 +318,13 @@ def test_trace_context_precedence() -> None:
 
 
 def test_json_log_lines_carry_context_extras_and_exceptions() -> None:
-    record = logging.LogRecord("chimera.x", logging.ERROR, __file__, 1, "failed %s", ("it",),
-                               None)
+    record = logging.LogRecord("chimera.x", logging.ERROR, __file__, 1, "failed %s", ("it",), None)
     record.http_port = 8000
     try:
         raise RuntimeError("boom")
     except RuntimeError:
         import sys
+
         record.exc_info = sys.exc_info()
     with log_context(event_id="e-1", correlation_id=None):
         line = json.loads(JsonFormatter().format(record))

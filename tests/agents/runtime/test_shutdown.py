@@ -29,17 +29,23 @@ DEADLINE_S = 15.0
 
 
 def start_agent(settings: Settings, name: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ,
-           "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "DATABASE_URL": settings.dsn(),
-           "CHIMERA_TOPIC_PREFIX": settings.topic_prefix,
-           "CHIMERA_STATE_DIR": str(settings.state_dir),
-           "CHIMERA_POLICY_DAILY_BUDGET": '{"local": 100000}',
-           "CHIMERA_SHUTDOWN_TIMEOUT_S": str(DEADLINE_S),
-           "CHIMERA_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "DATABASE_URL": settings.dsn(),
+        "CHIMERA_TOPIC_PREFIX": settings.topic_prefix,
+        "CHIMERA_STATE_DIR": str(settings.state_dir),
+        "CHIMERA_POLICY_DAILY_BUDGET": '{"local": 100000}',
+        "CHIMERA_SHUTDOWN_TIMEOUT_S": str(DEADLINE_S),
+        "CHIMERA_LOG_FORMAT": "json",
+    }
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "chimera.cli", "agent", name], env=env,
-                                stdout=subprocess.DEVNULL, stderr=out)
+        return subprocess.Popen(
+            [sys.executable, "-m", "chimera.cli", "agent", name],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
 
 
 async def produce_fast(settings: Settings, topic: str, events: list[TrendDiscovered]) -> None:
@@ -64,17 +70,20 @@ async def committed_offsets(settings: Settings, group: str, topic: str) -> int:
 
 
 async def test_sigterm_mid_batch_stops_in_time_and_commits_only_what_was_done(
-        settings: Settings, pool: asyncpg.Pool, tmp_path: Path) -> None:
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
     topics = Topics(settings.topic_prefix)
     group = f"{settings.topic_prefix}.orchestrator"
     log = tmp_path / "agent.log"
-    events = [TrendDiscovered.create(trend(n, id=f"feed:term-{n}"), producer="test")
-              for n in range(N)]
+    events = [
+        TrendDiscovered.create(trend(n, id=f"feed:term-{n}"), producer="test") for n in range(N)
+    ]
     # Everything is on the topic before the agent starts, so it is busy from its first poll.
     await ensure_topics(settings)
     await produce_fast(settings, topics.trends, events)
     agent = start_agent(settings, "orchestrator", log)
     try:
+
         async def some_but_not_all() -> bool:
             done = await pool.fetchval("SELECT count(*) FROM workflows")
             return bool(0 < done < N // 2)
@@ -99,9 +108,10 @@ async def test_sigterm_mid_batch_stops_in_time_and_commits_only_what_was_done(
         agent = start_agent(settings, "orchestrator", log)
 
         async def all_done() -> bool:
-            return (await pool.fetchval("SELECT count(*) FROM workflows") == N
-                    and await pool.fetchval(
-                        "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0)
+            return (
+                await pool.fetchval("SELECT count(*) FROM workflows") == N
+                and await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+            )
 
         await wait_for(all_done, timeout=120, what="every trend decided after the restart")
     finally:
@@ -112,12 +122,12 @@ async def test_sigterm_mid_batch_stops_in_time_and_commits_only_what_was_done(
     assert await pool.fetchval("SELECT count(*) FROM content") == N
     assert await pool.fetchval("SELECT count(*) FROM inbox") == N
     assert await pool.fetchval("SELECT count(DISTINCT trend_id) FROM workflows") == N
-    requested = await read_topic(settings.bootstrap_servers, topics.content_requests,
-                                 expect=N, timeout=60)
+    requested = await read_topic(
+        settings.bootstrap_servers, topics.content_requests, expect=N, timeout=60
+    )
     # One ContentRequested per trend and not one more (a clean stop re-sends nothing).
     assert len(requested) == N
-    assert {decode(r.value).payload.trend.id for r in requested} == {
-        e.payload.id for e in events}
+    assert {decode(r.value).payload.trend.id for r in requested} == {e.payload.id for e in events}
 
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     stopping = [line for line in lines if "stopping: no new batches" in line["message"]]
@@ -125,7 +135,8 @@ async def test_sigterm_mid_batch_stops_in_time_and_commits_only_what_was_done(
 
 
 async def test_work_past_the_deadline_is_handed_back_uncommitted(
-        settings: Settings, pool: asyncpg.Pool) -> None:
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
     """In-process, through the same stop path as SIGTERM (FastStream's graceful stop, then the
     lifespan): a handler still busy at the deadline is cancelled, nothing of it commits, and
     the next run of the agent gets the record again and handles it once."""
@@ -146,10 +157,16 @@ async def test_work_past_the_deadline_is_handed_back_uncommitted(
                 await tx.audit("quick", cause=event)
 
     def agent(handler: Any) -> AgentRuntime:
-        return AgentRuntime("slow", settings, [
-            Subscription("slow.trends", topics.trends, (TrendDiscovered,), long=handler,
-                         max_records=1),
-        ], observability=ObservabilitySettings(shutdown_timeout_s=1.0))
+        return AgentRuntime(
+            "slow",
+            settings,
+            [
+                Subscription(
+                    "slow.trends", topics.trends, (TrendDiscovered,), long=handler, max_records=1
+                ),
+            ],
+            observability=ObservabilitySettings(shutdown_timeout_s=1.0),
+        )
 
     await ensure_topics(settings)
     await produce_fast(settings, topics.trends, [event])
@@ -164,12 +181,19 @@ async def test_work_past_the_deadline_is_handed_back_uncommitted(
 
     again = agent(quick)
     async with again.running():
+
         async def handled() -> bool:
-            return bool(await pool.fetchval("SELECT count(*) FROM inbox") == 1
-                        and await committed_offsets(settings, again.group, topics.trends) == 1)
+            return bool(
+                await pool.fetchval("SELECT count(*) FROM inbox") == 1
+                and await committed_offsets(settings, again.group, topics.trends) == 1
+            )
 
         await wait_for(handled, timeout=30, what="the handed-back record handled")
-    assert again.stats()["slow.trends"] == {"processed": 1, "duplicates": 0,
-                                            "dead_lettered": 0, "retries": 0}
+    assert again.stats()["slow.trends"] == {
+        "processed": 1,
+        "duplicates": 0,
+        "dead_lettered": 0,
+        "retries": 0,
+    }
     audits = await pool.fetch("SELECT value FROM outbox WHERE event_type = 'AuditRecorded'")
     assert [decode(r["value"]).payload.action for r in audits] == ["quick"]

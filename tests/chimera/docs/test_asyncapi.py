@@ -42,7 +42,8 @@ def test_the_committed_documents_are_up_to_date() -> None:
     """CI runs the check: change a contract or a subscription, regenerate the documents."""
     result = runner.invoke(app, ["asyncapi", "--check", "--out", str(DOCS)])
     assert result.exit_code == 0, (
-        f"{result.output}\nRun `chimera asyncapi` and commit docs/asyncapi/.")
+        f"{result.output}\nRun `chimera asyncapi` and commit docs/asyncapi/."
+    )
     assert sorted(p.name for p in DOCS.glob("*.json")) == sorted(f"{a}.json" for a in agents.AGENTS)
 
 
@@ -107,6 +108,7 @@ def test_each_produced_channel_carries_what_the_agent_emits(agent: str) -> None:
 def test_the_declarations_say_what_each_agent_is_for() -> None:
     """The declared events, checked against what each agent is for (the end-to-end pipeline
     test checks them against what the agents really put in their outboxes)."""
+
     def emitted(agent: str) -> list[str]:
         return emitted_event_types(agents.build(agent, document_settings()))
 
@@ -150,6 +152,11 @@ def test_a_running_deployment_can_serve_its_own_document() -> None:
     document = specification(runtime).to_specification().to_jsonable()
     assert document["servers"]["development"]["host"] == "broker-a:9093"
     addresses = {c["address"] for c in document["channels"].values()}
-    assert addresses == {"staging.content.requests", "staging.content.events",
-                         "staging.content.requests.dlq", "staging.audit", "staging.alerts"}
+    assert addresses == {
+        "staging.content.requests",
+        "staging.content.events",
+        "staging.content.requests.dlq",
+        "staging.audit",
+        "staging.alerts",
+    }
     assert "staging.generate" in document["channels"]["generate.requests"]["description"]

@@ -16,15 +16,26 @@ from agents.runtime.topics import ensure_topics
 from chimera.ops import offsets
 from core.settings import Settings
 
-TABLES = ("trends", "content", "publications", "engagement", "audit_logs", "workflows",
-          "inbox", "outbox")
+TABLES = (
+    "trends",
+    "content",
+    "publications",
+    "engagement",
+    "audit_logs",
+    "workflows",
+    "inbox",
+    "outbox",
+)
 
 
 def _invoke(settings: Settings, args: list[str], stdin: str | None) -> Result:
     from chimera.cli import app
 
-    env = {"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "DATABASE_URL": settings.dsn(), "CHIMERA_TOPIC_PREFIX": settings.topic_prefix}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "DATABASE_URL": settings.dsn(),
+        "CHIMERA_TOPIC_PREFIX": settings.topic_prefix,
+    }
     return CliRunner().invoke(app, args, env=env, input=stdin)
 
 
@@ -50,13 +61,17 @@ Record = tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]], int | N
 
 async def send(settings: Settings, topic: str, records: list[Record]) -> list[int]:
     """Produce (partition, key, value, headers, timestamp_ms) records; returns offsets."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
-                                enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
-        acks = [await producer.send(topic, value, key=key, partition=partition,
-                                    headers=headers, timestamp_ms=ts)
-                for partition, key, value, headers, ts in records]
+        acks = [
+            await producer.send(
+                topic, value, key=key, partition=partition, headers=headers, timestamp_ms=ts
+            )
+            for partition, key, value, headers, ts in records
+        ]
         return [(await ack).offset for ack in acks]
     finally:
         await producer.stop()
@@ -78,6 +93,7 @@ async def contents(settings: Settings, topics: list[str]) -> dict[str, list[byte
     found: dict[str, list[bytes | None]] = {t: [] for t in topics}
     async with offsets.plain_consumer(settings) as consumer:
         async for record in offsets.read_range(
-                consumer, {tp: (beginning[tp], end[tp]) for tp in partitions}):
+            consumer, {tp: (beginning[tp], end[tp]) for tp in partitions}
+        ):
             found[record.topic].append(record.value)
     return {t: sorted(v, key=lambda b: b or b"") for t, v in found.items()}

@@ -18,35 +18,48 @@ from tests.chimera.ops.opsupport import chimera, flat, make_topics, send
 from tests.support import produce, read_topic, trend, wait_for
 
 
-def dlq_headers(original_topic: str, offset: int, code: str = "HANDLER_ERROR",
-                ) -> list[tuple[str, bytes]]:
+def dlq_headers(
+    original_topic: str,
+    offset: int,
+    code: str = "HANDLER_ERROR",
+) -> list[tuple[str, bytes]]:
     """Headers as agents.runtime.consumer writes them (plus an original one)."""
-    return [("source", b"test-producer"),
-            (DLQ_HEADER + "original.topic", original_topic.encode()),
-            (DLQ_HEADER + "original.partition", b"0"),
-            (DLQ_HEADER + "original.offset", str(offset).encode()),
-            (DLQ_HEADER + "consumer.group", b"g"),
-            (DLQ_HEADER + "consumer", b"orchestrator.trends"),
-            (DLQ_HEADER + "error.code", code.encode()),
-            (DLQ_HEADER + "error.category", b"unknown"),
-            (DLQ_HEADER + "exception.class", b"RuntimeError"),
-            (DLQ_HEADER + "exception.message", f"RuntimeError: boom {offset}".encode()),
-            (DLQ_HEADER + "timestamp", b"2026-11-25T17:00:00+00:00")]
+    return [
+        ("source", b"test-producer"),
+        (DLQ_HEADER + "original.topic", original_topic.encode()),
+        (DLQ_HEADER + "original.partition", b"0"),
+        (DLQ_HEADER + "original.offset", str(offset).encode()),
+        (DLQ_HEADER + "consumer.group", b"g"),
+        (DLQ_HEADER + "consumer", b"orchestrator.trends"),
+        (DLQ_HEADER + "error.code", code.encode()),
+        (DLQ_HEADER + "error.category", b"unknown"),
+        (DLQ_HEADER + "exception.class", b"RuntimeError"),
+        (DLQ_HEADER + "exception.message", f"RuntimeError: boom {offset}".encode()),
+        (DLQ_HEADER + "timestamp", b"2026-11-25T17:00:00+00:00"),
+    ]
 
 
 async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_orchestrator(
-        settings: Settings, pool: asyncpg.Pool) -> None:
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
     topics = Topics(settings.topic_prefix)
     dead_topic = Topics.dlq(topics.trends)
     good = TrendDiscovered.create(trend(1), producer="test")
     wrong_schema = json.loads(encode(TrendDiscovered.create(trend(2), producer="test")))
     wrong_schema["payload"]["velocity"] = "fast"
-    poison = [(b"k1", b"{not json"), (b"k1", json.dumps(wrong_schema).encode()),
-              (b"k1", b"\xff\xfe binary")]
+    poison = [
+        (b"k1", b"{not json"),
+        (b"k1", json.dumps(wrong_schema).encode()),
+        (b"k1", b"\xff\xfe binary"),
+    ]
     runtime = build_orchestrator(settings, Policy(platforms=["local"]))
     async with runtime.running():
-        await produce(settings.bootstrap_servers, topics.trends,
-                      [*poison, (b"k1", encode(good))], headers=[("source", b"test-producer")])
+        await produce(
+            settings.bootstrap_servers,
+            topics.trends,
+            [*poison, (b"k1", encode(good))],
+            headers=[("source", b"test-producer")],
+        )
         await read_topic(settings.bootstrap_servers, dead_topic, expect=3, timeout=15)
 
         # list: the three, with why, under every dead-letter topic of the prefix.
@@ -54,8 +67,11 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
         assert set(found) == {Topics.dlq(t) for t in topics.all(with_dlq=False)}
         letters = found[dead_topic]
         assert [d.value for d in letters] == [v for _, v in poison]
-        assert [d.error_code for d in letters] == ["INVALID_JSON", "SCHEMA_VIOLATION",
-                                                   "INVALID_JSON"]
+        assert [d.error_code for d in letters] == [
+            "INVALID_JSON",
+            "SCHEMA_VIOLATION",
+            "INVALID_JSON",
+        ]
         first = letters[0].summary()
         assert first["key"] == "k1" and first["exception_class"] == "DecodeError"
         assert first["original_topic"] == topics.trends and first["original_offset"] == 0
@@ -68,39 +84,48 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
         assert "INVALID_JSON" in result.output and "SCHEMA_VIOLATION" in result.output
         assert f"{topics.trends}/{letters[1].summary()['original_partition']}/1" in result.output
         assert result.output.splitlines()[-1] == (
-            "3 unhandled dead letter(s) in 1 of 9 dead-letter topic(s)")
+            "3 unhandled dead letter(s) in 1 of 9 dead-letter topic(s)"
+        )
         listing = result.output
 
         # show: pretty JSON when the payload is JSON, the bytes' repr otherwise.
         p = letters[0].partition
-        result = await chimera(settings, "dlq", "show", "trends", str(p),
-                               str(letters[1].offset))
+        result = await chimera(settings, "dlq", "show", "trends", str(p), str(letters[1].offset))
         assert result.exit_code == 0, result.output
         assert '"velocity": "fast"' in result.output and '\n  "payload": {' in result.output
         assert "source: test-producer" in result.output and "SCHEMA_VIOLATION" in result.output
-        result = await chimera(settings, "dlq", "show", dead_topic, str(p),
-                               str(letters[2].offset))
+        result = await chimera(settings, "dlq", "show", dead_topic, str(p), str(letters[2].offset))
         assert "b'\\xff\\xfe binary'" in result.output
         result = await chimera(settings, "dlq", "show", dead_topic, str(p), "99")
         assert result.exit_code == 1 and "no record at" in flat(result.output)
 
         # A fixed record (valid payload) in the dead-letter topic, redriven by offset.
         fixed = TrendDiscovered.create(trend(7), producer="test")
-        [fixed_offset] = await send(settings, dead_topic, [(p, b"feed:item-7", encode(fixed),
-                                                            dlq_headers(topics.trends, 9), None)])
-        result = await chimera(settings, "dlq", "redrive", "trends", "--offset",
-                               f"{p}:{fixed_offset}")
+        [fixed_offset] = await send(
+            settings,
+            dead_topic,
+            [(p, b"feed:item-7", encode(fixed), dlq_headers(topics.trends, 9), None)],
+        )
+        result = await chimera(
+            settings, "dlq", "redrive", "trends", "--offset", f"{p}:{fixed_offset}"
+        )
         assert result.exit_code == 0, result.output
         assert "redrove 1 dead letter(s)" in result.output
 
         async def processed() -> bool:
-            return await pool.fetchval(
-                "SELECT count(*) FROM workflows WHERE trend_id = 'feed:item-7'") == 1
+            return (
+                await pool.fetchval("SELECT count(*) FROM workflows WHERE trend_id = 'feed:item-7'")
+                == 1
+            )
 
         await wait_for(processed, timeout=15, what="the orchestrator to take the redriven trend")
-        redriven = [r for r in await read_topic(settings.bootstrap_servers, topics.trends,
-                                                expect=5, timeout=10)
-                    if r.value == encode(fixed)]
+        redriven = [
+            r
+            for r in await read_topic(
+                settings.bootstrap_servers, topics.trends, expect=5, timeout=10
+            )
+            if r.value == encode(fixed)
+        ]
         assert len(redriven) == 1
         headers = dict(redriven[0].headers)
         assert redriven[0].key == b"feed:item-7"
@@ -115,8 +140,9 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
     assert f"{dead_topic}: 3 unhandled, 1 handled" in result.output
     assert "redriven" in result.output
     # Handled already: a second redrive of it does nothing and says so.
-    result = await chimera(settings, "dlq", "redrive", dead_topic, "-p", str(p), "-o",
-                           str(fixed_offset))
+    result = await chimera(
+        settings, "dlq", "redrive", dead_topic, "-p", str(p), "-o", str(fixed_offset)
+    )
     assert result.exit_code == 1 and "already handled" in flat(result.output)
 
     # purge: asks; no answer on stdin or "n" purges nothing; --yes purges one.
@@ -132,8 +158,9 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
     left = (await dlq.list_dead_letters(settings, "trends"))[dead_topic]
     assert [d.offset for d in left] == [letters[1].offset, letters[2].offset]
     # Answering "y" on stdin confirms too.
-    result = await chimera(settings, "dlq", "purge", "trends", "--offset",
-                           f"{p}:{letters[2].offset}", stdin="y\n")
+    result = await chimera(
+        settings, "dlq", "purge", "trends", "--offset", f"{p}:{letters[2].offset}", stdin="y\n"
+    )
     assert result.exit_code == 0 and "purged 1 dead letter(s)" in result.output, result.output
     result = await chimera(settings, "dlq", "list", "--json")
     assert [d["offset"] for d in json.loads(result.output)[dead_topic]] == [letters[1].offset]
@@ -145,9 +172,14 @@ async def test_nothing_is_lost_across_partial_redrives_and_purges(settings: Sett
     dead_topic = Topics.dlq(topics.trends)
     events = [TrendDiscovered.create(trend(n), producer="test") for n in range(6)]
     codes = ["A", "B", "A", "B", "A", "B"]
-    await send(settings, dead_topic, [
-        (1, e.payload.id.encode(), encode(e), dlq_headers(topics.trends, n, codes[n]), None)
-        for n, e in enumerate(events)])
+    await send(
+        settings,
+        dead_topic,
+        [
+            (1, e.payload.id.encode(), encode(e), dlq_headers(topics.trends, n, codes[n]), None)
+            for n, e in enumerate(events)
+        ],
+    )
     tp = TopicPartition(dead_topic, 1)
 
     async def unhandled() -> list[int]:
@@ -155,13 +187,11 @@ async def test_nothing_is_lost_across_partial_redrives_and_purges(settings: Sett
         return [d.offset for d in found[dead_topic]]
 
     async def floor() -> int | None:
-        return (await offsets.committed_offsets(settings, dlq.handled_group(settings),
-                                                [tp]))[tp]
+        return (await offsets.committed_offsets(settings, dlq.handled_group(settings), [tp]))[tp]
 
     # A subset, out of order: the rest stays listed; the group's offset waits at the gap.
     done = await dlq.redrive(settings, "trends", dlq.Selection(records=((1, 3), (1, 1))))
-    assert [(r.letter.offset, r.topic) for r in done] == [(1, topics.trends),
-                                                          (3, topics.trends)]
+    assert [(r.letter.offset, r.topic) for r in done] == [(1, topics.trends), (3, topics.trends)]
     assert await unhandled() == [0, 2, 4, 5]
     assert await floor() == 0
     # Handling offset 0 closes the run 0..1: the group moves to 2.
@@ -177,11 +207,17 @@ async def test_nothing_is_lost_across_partial_redrives_and_purges(settings: Sett
     back = await read_topic(settings.bootstrap_servers, topics.trends, expect=4, timeout=10)
     assert sorted(r.value for r in back) == sorted(encode(events[n]) for n in (1, 2, 3, 4))
     # The history survives: --all shows each with what was done.
-    everything = (await dlq.list_dead_letters(settings, dead_topic,
-                                              include_handled=True))[dead_topic]
+    everything = (await dlq.list_dead_letters(settings, dead_topic, include_handled=True))[
+        dead_topic
+    ]
     assert [(d.offset, d.handled.action if d.handled else None) for d in everything] == [
-        (0, "purged"), (1, "redriven"), (2, "redriven"), (3, "redriven"), (4, "redriven"),
-        (5, None)]
+        (0, "purged"),
+        (1, "redriven"),
+        (2, "redriven"),
+        (3, "redriven"),
+        (4, "redriven"),
+        (5, None),
+    ]
     assert everything[1].handled and everything[1].handled.detail.startswith(topics.trends)
     # --all: what is left; then nothing is left and the group is at the end.
     result = await chimera(settings, "dlq", "redrive", "trends", "--all")
@@ -197,15 +233,22 @@ async def test_nothing_is_lost_across_partial_redrives_and_purges(settings: Sett
     result = await chimera(settings, "dlq", "purge", "trends", "--offset", "1:40", "--yes")
     assert result.exit_code == 1 and "no record in" in flat(result.output)
     # A record whose original-topic header names another topic is not redriven anywhere.
-    [odd] = await send(settings, dead_topic, [(0, b"k", b"{}",
-                                               dlq_headers(topics.alerts, 0), None)])
+    [odd] = await send(
+        settings, dead_topic, [(0, b"k", b"{}", dlq_headers(topics.alerts, 0), None)]
+    )
     result = await chimera(settings, "dlq", "redrive", "trends", "--offset", f"0:{odd}")
     assert result.exit_code == 1 and "disagrees" in flat(result.output)
     assert await unhandled() == [odd]
     # Junk in the handled log is skipped, not fatal, and marks nothing handled.
-    await send(settings, dlq.handled_log(settings), [
-        (0, b"junk", b"{", [], None), (0, b"a/b/c/d", b"{}", [], None),
-        (0, f"{dead_topic}/0/{odd}".encode(), b"[]", [], None)])
+    await send(
+        settings,
+        dlq.handled_log(settings),
+        [
+            (0, b"junk", b"{", [], None),
+            (0, b"a/b/c/d", b"{}", [], None),
+            (0, f"{dead_topic}/0/{odd}".encode(), b"[]", [], None),
+        ],
+    )
     assert await unhandled() == [odd]
     result = await chimera(settings, "dlq", "list", "nosuch")
     assert result.exit_code == 1 and "no dead-letter topic for 'nosuch'" in flat(result.output)

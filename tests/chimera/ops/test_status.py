@@ -34,8 +34,9 @@ def cli_env(settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPat
 
 
 async def _commit(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         consumer.assign(list(offsets))
@@ -61,7 +62,10 @@ def test_a_healthy_system_exits_0_in_both_formats(cli_env: Settings) -> None:
     topics = Topics(cli_env.topic_prefix)
     assert report["agents"]["orchestrator"]["group"] == f"{cli_env.topic_prefix}.orchestrator"
     assert set(report["agents"]["orchestrator"]["topics"]) == {
-        topics.trends, topics.content_events, topics.publish_events}
+        topics.trends,
+        topics.content_events,
+        topics.publish_events,
+    }
     for group in report["agents"].values():
         assert group["lag"] == 0 and group["state"] == "absent" and group["members"] == []
         for topic in group["topics"].values():
@@ -73,13 +77,17 @@ def test_a_healthy_system_exits_0_in_both_formats(cli_env: Settings) -> None:
     assert any("no running consumer" in w for w in report["warnings"])
 
 
-def test_lag_of_an_unconsumed_topic_is_shown_and_judged(cli_env: Settings,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lag_of_an_unconsumed_topic_is_shown_and_judged(
+    cli_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     topics = Topics(cli_env.topic_prefix)
     asyncio.run(ensure_topics(cli_env))
     # five requests for the generate agent, which is not running; one key, one partition
-    asyncio.run(produce(cli_env.bootstrap_servers, topics.content_requests,
-                        [(b"c-1", b'{"any": "bytes"}')] * 5))
+    asyncio.run(
+        produce(
+            cli_env.bootstrap_servers, topics.content_requests, [(b"c-1", b'{"any": "bytes"}')] * 5
+        )
+    )
 
     report = asyncio.run(collect(cli_env, StatusSettings(max_lag=10)))
     generate = report["agents"]["generate"]
@@ -93,8 +101,11 @@ def test_lag_of_an_unconsumed_topic_is_shown_and_judged(cli_env: Settings,
     tp = TopicPartition(topics.content_requests, busy["partition"])
     asyncio.run(_commit(cli_env, f"{cli_env.topic_prefix}.generate", {tp: 2}))
     report = asyncio.run(collect(cli_env, StatusSettings(max_lag=10)))
-    (busy,) = [r for r in report["agents"]["generate"]["topics"][topics.content_requests]
-               ["partitions"] if r["lag"]]
+    (busy,) = [
+        r
+        for r in report["agents"]["generate"]["topics"][topics.content_requests]["partitions"]
+        if r["lag"]
+    ]
     assert (busy["committed"], busy["lag"]) == (2, 3)
     assert report["agents"]["generate"]["state"] == "Empty"  # exists, nobody running
 
@@ -107,8 +118,9 @@ def test_lag_of_an_unconsumed_topic_is_shown_and_judged(cli_env: Settings,
     assert f"{topics.content_requests} [" in result.output
 
 
-def test_kafka_and_database_down_are_unhealthy(monkeypatch: pytest.MonkeyPatch,
-                                               topic_prefix: str) -> None:
+def test_kafka_and_database_down_are_unhealthy(
+    monkeypatch: pytest.MonkeyPatch, topic_prefix: str
+) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing")
     monkeypatch.setenv("CHIMERA_TOPIC_PREFIX", topic_prefix)
@@ -135,9 +147,16 @@ async def test_a_dead_letter_and_its_alert_show_up(settings: Settings) -> None:
 
         async def reported() -> dict:
             report = await collect(settings, StatusSettings())
-            return report if (report["dead_letters"][dlq]["depth"] and report["alerts"]
-                              and report["agents"]["audit"]["members"]
-                              and report["agents"]["audit"]["lag"] == 0) else {}
+            return (
+                report
+                if (
+                    report["dead_letters"][dlq]["depth"]
+                    and report["alerts"]
+                    and report["agents"]["audit"]["members"]
+                    and report["agents"]["audit"]["lag"] == 0
+                )
+                else {}
+            )
 
         report: dict = {}
 
@@ -153,7 +172,8 @@ async def test_a_dead_letter_and_its_alert_show_up(settings: Settings) -> None:
     (member,) = audit["members"]
     assert member["client_id"] == "chimera-audit" and member["host"]
     assert member["assigned"] == [
-        f"{topics.audit}[{','.join(map(str, range(settings.topic_partitions)))}]"]
+        f"{topics.audit}[{','.join(map(str, range(settings.topic_partitions)))}]"
+    ]
     assert report["dead_letters"][dlq] == {"depth": 1, "unhandled": None}
     assert all(d["depth"] == 0 for t, d in report["dead_letters"].items() if t != dlq)
     (alert,) = report["alerts"]
@@ -170,7 +190,8 @@ async def test_a_dead_letter_and_its_alert_show_up(settings: Settings) -> None:
     await reader.start()
     try:
         ends = await reader.end_offsets(
-            [TopicPartition(dlq, p) for p in range(settings.topic_partitions)])
+            [TopicPartition(dlq, p) for p in range(settings.topic_partitions)]
+        )
     finally:
         await reader.stop()
     (tp,) = [tp for tp, end in ends.items() if end]

@@ -72,9 +72,13 @@ async def make_ctx(settings: Settings) -> AsyncIterator[object]:
     def build(config: MediaSettings, retries: int = 0) -> SkillContext:
         client = httpx.AsyncClient()
         clients.append(client)
-        return SkillContext(http=client, paths=SkillPaths.of(settings),
-                            settings=SkillSettings(media=config), sleep=no_sleep,
-                            retry=RetryPolicy(max_retries=retries))
+        return SkillContext(
+            http=client,
+            paths=SkillPaths.of(settings),
+            settings=SkillSettings(media=config),
+            sleep=no_sleep,
+            retry=RetryPolicy(max_retries=retries),
+        )
 
     yield build
     for client in clients:
@@ -92,5 +96,7 @@ def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About four seconds of espeak-ng speech."""
-    return speech_wav(tmp_path_factory.mktemp("speech") / "speech.wav",
-                      "Hello world. This is a short test of the transcription pipeline.")
+    return speech_wav(
+        tmp_path_factory.mktemp("speech") / "speech.wav",
+        "Hello world. This is a short test of the transcription pipeline.",
+    )

@@ -18,12 +18,37 @@ from skills.settings.media import MediaSettings
 def make_clip(path: Path, seconds: float = 2.0, size: str = "320x240") -> Path:
     """A real mp4 (H.264 test pattern + AAC sine tone) made by ffmpeg."""
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc=size={size}:rate=25:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-         "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", str(path)],
-        check=True, timeout=60)
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size={size}:rate=25:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:sample_rate=44100:duration={seconds}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-shortest",
+            "-movflags",
+            "+faststart",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
     return path
 
 
@@ -72,15 +97,17 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.end_headers()
             self.close_connection = True
             for i in range(0, len(data), 4096):
-                self.wfile.write(data[i:i + 4096])
+                self.wfile.write(data[i : i + 4096])
             return
         super().do_GET()
 
 
 def media_config(**overrides: object) -> MediaSettings:
     values: dict[str, object] = {
-        "download_sleep_interval_s": 0, "download_max_sleep_interval_s": 0,
-        "download_socket_timeout_s": 5, "download_retries": 0,
+        "download_sleep_interval_s": 0,
+        "download_max_sleep_interval_s": 0,
+        "download_socket_timeout_s": 5,
+        "download_retries": 0,
     }
     values.update(overrides)
     return MediaSettings(**values)  # type: ignore[arg-type]
@@ -91,11 +118,13 @@ def serve(root: Path) -> Iterator[LoopbackServer]:
     """Serve `root` on 127.0.0.1 (a free port) while the block runs."""
     state = LoopbackServer(root)
     handler = type("Handler", (_Handler,), {"server_state": state})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(handler, directory=str(root)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(root))
+    )
     state.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield state
@@ -107,17 +136,40 @@ def serve(root: Path) -> Iterator[LoopbackServer]:
 
 def speech_wav(path: Path, text: str) -> Path:
     """Real speech from espeak-ng (a WAV file)."""
-    subprocess.run(["espeak-ng", "-v", "en", "-s", "170", "-w", str(path), text], check=True,
-                   timeout=60)
+    subprocess.run(
+        ["espeak-ng", "-v", "en", "-s", "170", "-w", str(path), text], check=True, timeout=60
+    )
     return path
 
 
 def video_with_audio(path: Path, audio: Path, size: str = "160x120") -> Path:
     """An mp4 with a test-pattern picture and `audio` as its sound, as long as the audio."""
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=15",
-         "-i", str(audio), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-         "-c:a", "aac", "-shortest", str(path)], check=True, timeout=60)
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size={size}:rate=15",
+            "-i",
+            str(audio),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
     return path
 
 
@@ -126,6 +178,11 @@ def ffprobe(path: Path, *args: str) -> dict:
     import json
 
     query = list(args) or ["-show_format", "-show_streams"]
-    done = subprocess.run(["ffprobe", "-v", "error", "-of", "json", *query, str(path)],
-                          check=True, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-of", "json", *query, str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return json.loads(done.stdout)

@@ -17,9 +17,12 @@ from tests.skills.media.support import ffprobe, media_config
 
 pytestmark = pytest.mark.slow  # real faster-whisper / moviepy+x264 work
 
-SCRIPT = {"title": "Chimera", "hook": "Did you know?",
-          "body": ["Octopuses have three hearts.", "And blue blood."],
-          "call_to_action": "Follow for more"}
+SCRIPT = {
+    "title": "Chimera",
+    "hook": "Did you know?",
+    "body": ["Octopuses have three hearts.", "And blue blood."],
+    "call_to_action": "Follow for more",
+}
 SMALL = {"resolution_scale": 0.25, "preset": "ultrafast", "fps": 15}
 
 
@@ -47,24 +50,26 @@ def check_file(out, settings) -> Path:
 
 async def test_vertical_video_without_narration(settings, make_ctx) -> None:
     ctx = make_ctx(media_config())
-    out = await invoke_json(generate_video, {"script": SCRIPT, "duration_s": 3, **SMALL,
-                                "output_name": "short"}, ctx)
+    out = await invoke_json(
+        generate_video, {"script": SCRIPT, "duration_s": 3, **SMALL, "output_name": "short"}, ctx
+    )
     assert out.success, out.error
     path = check_file(out, settings)
     assert path.name == "short.mp4"
     found = streams(path)
     assert set(found) == {"video"}  # no narration: no audio stream
-    assert (found["video"]["width"], found["video"]["height"]) == (270, 480) == (
-        out.width, out.height)
+    assert (
+        (found["video"]["width"], found["video"]["height"]) == (270, 480) == (out.width, out.height)
+    )
     assert found["video"]["codec_name"] == "h264" and found["video"]["pix_fmt"] == "yuv420p"
     assert abs(float(ffprobe(path)["format"]["duration"]) - 3.0) < 0.1
     assert out.resolution == "270x480" and not out.has_audio and out.captions == 4
 
     # The captions are burnt in: white text over the dark background where a caption shows.
     frame = frame_at(path, 1.5)
-    caption_band = frame[int(480 * 0.6):int(480 * 0.85)]
+    caption_band = frame[int(480 * 0.6) : int(480 * 0.85)]
     assert (caption_band.min(axis=2) > 200).sum() > 50
-    assert (frame[int(480 * 0.4):int(480 * 0.55)].max() < 60)  # nothing in the middle
+    assert frame[int(480 * 0.4) : int(480 * 0.55)].max() < 60  # nothing in the middle
     # The captions change with time (first cue, then the last); the title stays on top.
     first, last = frame_at(path, 0.2), frame_at(path, 2.8)
     band = slice(int(480 * 0.6), int(480 * 0.85))
@@ -75,8 +80,9 @@ async def test_vertical_video_without_narration(settings, make_ctx) -> None:
 
 async def test_narrated_landscape_video_has_audio(settings, make_ctx) -> None:
     ctx = make_ctx(media_config())
-    out = await invoke_json(generate_video, {"script": SCRIPT, "narrate": True, "aspect": "16:9", **SMALL},
-                               ctx)
+    out = await invoke_json(
+        generate_video, {"script": SCRIPT, "narrate": True, "aspect": "16:9", **SMALL}, ctx
+    )
     assert out.success, out.error
     path = check_file(out, settings)
     found = streams(path)
@@ -89,17 +95,29 @@ async def test_narrated_landscape_video_has_audio(settings, make_ctx) -> None:
 
 
 async def test_square_video_over_a_looped_background_with_given_captions(
-        settings, make_ctx, clip, speech) -> None:
+    settings, make_ctx, clip, speech
+) -> None:
     folder = settings.media_root / "in"
     folder.mkdir(parents=True)
     shutil.copy(clip, folder / "background.mp4")  # 2 s, 320x240: looped and cropped
     shutil.copy(speech, folder / "voice.wav")
-    captions = [{"start": 0.0, "end": 1.5, "text": "Hello world."},
-                {"start": 1.5, "end": 3.5, "text": "This is a test."}]
+    captions = [
+        {"start": 0.0, "end": 1.5, "text": "Hello world."},
+        {"start": 1.5, "end": 3.5, "text": "This is a test."},
+    ]
     ctx = make_ctx(media_config())
-    out = await invoke_json(generate_video, {
-        "script": {"title": "Square"}, "aspect": "1:1", "background_video": "in/background.mp4",
-        "narration_audio": "in/voice.wav", "captions": captions, **SMALL}, ctx)
+    out = await invoke_json(
+        generate_video,
+        {
+            "script": {"title": "Square"},
+            "aspect": "1:1",
+            "background_video": "in/background.mp4",
+            "narration_audio": "in/voice.wav",
+            "captions": captions,
+            **SMALL,
+        },
+        ctx,
+    )
     assert out.success, out.error
     path = Path(out.path)
     found = streams(path)
@@ -107,10 +125,11 @@ async def test_square_video_over_a_looped_background_with_given_captions(
     assert out.captions == 2
     voice = float(ffprobe(folder / "voice.wav")["format"]["duration"])
     assert abs(float(ffprobe(path)["format"]["duration"]) - voice) < 0.15
+
     # Past the background's 2 s it starts again (looped), rather than freezing or going black:
     # away from the texts, 2.2 s looks like 0.2 s, and unlike the last frames before 2 s.
     def middle(t: float) -> np.ndarray:
-        return frame_at(path, t)[int(270 * 0.25):int(270 * 0.55)].astype(int)
+        return frame_at(path, t)[int(270 * 0.25) : int(270 * 0.55)].astype(int)
 
     again = np.abs(middle(2.2) - middle(0.2)).mean()
     before = np.abs(middle(2.2) - middle(1.9)).mean()
@@ -121,24 +140,33 @@ async def test_bad_requests_are_validation_errors(settings, make_ctx) -> None:
     ctx = make_ctx(media_config())
     out = await invoke_json(generate_video, {"script": {}, "duration_s": 2, **SMALL}, ctx)
     assert out.error is not None and out.error.code == "EMPTY_SCRIPT"
-    out = await invoke_json(generate_video, {"script": SCRIPT, "background_video": "in/none.mp4", **SMALL},
-                               ctx)
+    out = await invoke_json(
+        generate_video, {"script": SCRIPT, "background_video": "in/none.mp4", **SMALL}, ctx
+    )
     assert out.error is not None and out.error.code == "FILE_NOT_FOUND"
     out = await invoke_json(generate_video, {"script": SCRIPT, "aspect": "4:3"}, ctx)
     assert out.error is not None and out.error.code == "INVALID_INPUT"
     out = await invoke_json(generate_video, {"script": SCRIPT, "preset": "warp-speed"}, ctx)
     assert out.error is not None and out.error.code == "INVALID_INPUT"
-    out = await invoke_json(generate_video, {"script": SCRIPT, "narration_audio": "/etc/hostname"}, ctx)
+    out = await invoke_json(
+        generate_video, {"script": SCRIPT, "narration_audio": "/etc/hostname"}, ctx
+    )
     assert out.error is not None and out.error.code == "PATH_OUTSIDE_MEDIA_ROOT"
     ctx = make_ctx(media_config(render_max_duration_s=5))
     out = await invoke_json(generate_video, {"script": SCRIPT, "duration_s": 10, **SMALL}, ctx)
     assert out.error is not None and out.error.code == "DURATION_TOO_LONG"
 
 
-@pytest.mark.parametrize(("aspect", "scale", "size"), [
-    ("9:16", 1.0, (1080, 1920)), ("16:9", 1.0, (1920, 1080)), ("1:1", 1.0, (1080, 1080)),
-    ("9:16", 0.25, (270, 480)), ("16:9", 0.33, (634, 356)),
-])
+@pytest.mark.parametrize(
+    ("aspect", "scale", "size"),
+    [
+        ("9:16", 1.0, (1080, 1920)),
+        ("16:9", 1.0, (1920, 1080)),
+        ("1:1", 1.0, (1080, 1080)),
+        ("9:16", 0.25, (270, 480)),
+        ("16:9", 0.33, (634, 356)),
+    ],
+)
 def test_frame_sizes_are_even(aspect: str, scale: float, size: tuple[int, int]) -> None:
     assert frame_size(aspect, scale) == size
     assert all(side % 2 == 0 for side in frame_size(aspect, scale))

@@ -33,8 +33,7 @@ def audio_duration(path: Path) -> float:
     return float(next(s for s in streams if s["codec_type"] == "audio")["duration"])
 
 
-SRT_CUE = re.compile(r"^(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n(.+)$",
-                     re.S)
+SRT_CUE = re.compile(r"^(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n(.+)$", re.S)
 
 
 def seconds(clock: str) -> float:
@@ -42,12 +41,14 @@ def seconds(clock: str) -> float:
     return int(h) * 3600 + int(m) * 60 + float(rest)
 
 
-async def test_transcribes_a_video_with_a_real_model(tiny_whisper, speech, settings,
-                                                     make_ctx) -> None:
+async def test_transcribes_a_video_with_a_real_model(
+    tiny_whisper, speech, settings, make_ctx
+) -> None:
     video = video_with_audio(in_media(settings, "talk.mp4"), speech)
     ctx = make_ctx(media_config(whisper_model=str(tiny_whisper), whisper_device="auto"))
-    out = await invoke_json(transcribe_audio, {"media_path": str(video), "word_timestamps": True, **FAST},
-                                 ctx)
+    out = await invoke_json(
+        transcribe_audio, {"media_path": str(video), "word_timestamps": True, **FAST}, ctx
+    )
     assert out.success, out.error
     assert out.language in languages()
     assert 0.0 < out.language_probability <= 1.0
@@ -88,8 +89,9 @@ async def test_transcribes_a_video_with_a_real_model(tiny_whisper, speech, setti
         assert len(packets) == len(spoken)
 
 
-async def test_the_model_is_loaded_once_and_reused(tiny_whisper, speech, settings,
-                                                   make_ctx) -> None:
+async def test_the_model_is_loaded_once_and_reused(
+    tiny_whisper, speech, settings, make_ctx
+) -> None:
     audio = in_media(settings, "speech.wav")
     shutil.copy(speech, audio)
     ctx = make_ctx(media_config(whisper_model=str(tiny_whisper), whisper_device="cpu"))
@@ -97,8 +99,9 @@ async def test_the_model_is_loaded_once_and_reused(tiny_whisper, speech, setting
     assert first.success, first.error
     key = (str(tiny_whisper), "cpu", "int8")
     model = transcribe._MODELS[key]
-    again = await asyncio.gather(*(invoke_json(transcribe_audio, {"media_path": str(audio), **FAST}, ctx)
-                                   for _ in range(2)))
+    again = await asyncio.gather(
+        *(invoke_json(transcribe_audio, {"media_path": str(audio), **FAST}, ctx) for _ in range(2))
+    )
     assert all(o.success for o in again)
     assert transcribe._MODELS[key] is model
     assert sum(1 for k in transcribe._MODELS if k[0] == str(tiny_whisper)) == 1
@@ -127,42 +130,51 @@ async def test_concurrency_is_bounded(settings, make_ctx, monkeypatch, speech) -
     for limit in (1, 2):
         peak = 0
         ctx = make_ctx(media_config(whisper_concurrency=limit))
-        outs = await asyncio.gather(*(invoke_json(transcribe_audio, {"media_path": str(audio)}, ctx)
-                                      for _ in range(4)))
+        outs = await asyncio.gather(
+            *(invoke_json(transcribe_audio, {"media_path": str(audio)}, ctx) for _ in range(4))
+        )
         assert all(o.success for o in outs)
         assert peak == limit
 
 
-async def test_missing_or_corrupt_model_is_a_clear_permanent_error(tiny_whisper, speech,
-                                                                   settings, make_ctx,
-                                                                   tmp_path) -> None:
+async def test_missing_or_corrupt_model_is_a_clear_permanent_error(
+    tiny_whisper, speech, settings, make_ctx, tmp_path
+) -> None:
     audio = in_media(settings, "speech.wav")
     shutil.copy(speech, audio)
     missing = tmp_path / "no-such-model"
-    out = await invoke_json(transcribe_audio, {"media_path": str(audio)},
-                                 make_ctx(media_config(whisper_model=str(missing))))
+    out = await invoke_json(
+        transcribe_audio,
+        {"media_path": str(audio)},
+        make_ctx(media_config(whisper_model=str(missing))),
+    )
     assert out.error is not None and out.error.code == "MODEL_UNAVAILABLE"
     assert out.error.category == "permanent" and str(missing) in out.error.message
 
     incomplete = tmp_path / "incomplete"
     incomplete.mkdir()
     shutil.copy(tiny_whisper / "config.json", incomplete / "config.json")
-    out = await invoke_json(transcribe_audio, {"media_path": str(audio)},
-                                 make_ctx(media_config(whisper_model=str(incomplete))))
+    out = await invoke_json(
+        transcribe_audio,
+        {"media_path": str(audio)},
+        make_ctx(media_config(whisper_model=str(incomplete))),
+    )
     assert out.error is not None and out.error.code == "MODEL_UNAVAILABLE"
     assert "model.bin" in out.error.message and str(incomplete) in out.error.message
 
     corrupt = tmp_path / "corrupt"
     shutil.copytree(tiny_whisper, corrupt)
     (corrupt / "model.bin").write_bytes(b"this is not a CTranslate2 model")
-    out = await invoke_json(transcribe_audio, {"media_path": str(audio)},
-                                 make_ctx(media_config(whisper_model=str(corrupt))))
+    out = await invoke_json(
+        transcribe_audio,
+        {"media_path": str(audio)},
+        make_ctx(media_config(whisper_model=str(corrupt))),
+    )
     assert out.error is not None and out.error.code == "MODEL_UNAVAILABLE"
     assert str(corrupt) in out.error.message
 
 
-async def test_bad_inputs_are_validation_errors(tiny_whisper, settings, make_ctx,
-                                                tmp_path) -> None:
+async def test_bad_inputs_are_validation_errors(tiny_whisper, settings, make_ctx, tmp_path) -> None:
     ctx = make_ctx(media_config(whisper_model=str(tiny_whisper)))
     garbage = in_media(settings, "garbage.mp4")
     garbage.write_bytes(b"\x00" * 2048)
@@ -188,16 +200,25 @@ def test_device_choice(monkeypatch) -> None:
     assert transcribe.choose_device(media_config(whisper_device="cpu")) == ("cpu", "int8")
     monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 0)
     assert transcribe.choose_device(media_config()) == ("cpu", "int8")
-    assert transcribe.choose_device(
-        media_config(whisper_compute_type="float32")) == ("cpu", "float32")
+    assert transcribe.choose_device(media_config(whisper_compute_type="float32")) == (
+        "cpu",
+        "float32",
+    )
 
 
-async def test_a_size_name_not_in_the_cache_fails_without_network(speech, settings, make_ctx,
-                                                                  tmp_path, connections) -> None:
+async def test_a_size_name_not_in_the_cache_fails_without_network(
+    speech, settings, make_ctx, tmp_path, connections
+) -> None:
     audio = in_media(settings, "speech.wav")
     shutil.copy(speech, audio)
-    ctx = make_ctx(media_config(whisper_model="tiny", whisper_local_files_only=True,
-                                whisper_download_root=tmp_path / "hub", whisper_device="cpu"))
+    ctx = make_ctx(
+        media_config(
+            whisper_model="tiny",
+            whisper_local_files_only=True,
+            whisper_download_root=tmp_path / "hub",
+            whisper_device="cpu",
+        )
+    )
     out = await invoke_json(transcribe_audio, {"media_path": str(audio)}, ctx)
     assert out.error is not None and out.error.code == "MODEL_UNAVAILABLE"
     assert "'tiny'" in out.error.message

@@ -62,8 +62,14 @@ def build_tiny_whisper(out: Path, seed: int = 0) -> Path:
     text.append("")  # CTranslate2's multilingual marker (see module docstring)
     specials = ["<|endoftext|>", "<|startoftranscript|>"]
     specials += [f"<|{code}|>" for code in languages()]
-    specials += ["<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>",
-                 "<|nocaptions|>", "<|notimestamps|>"]
+    specials += [
+        "<|translate|>",
+        "<|transcribe|>",
+        "<|startoflm|>",
+        "<|startofprev|>",
+        "<|nocaptions|>",
+        "<|notimestamps|>",
+    ]
     stamps = [f"<|{i * 0.02:.2f}|>" for i in range(1501)]
     vocabulary = text + specials + stamps
     assert len(vocabulary) == 51865
@@ -136,8 +142,15 @@ def build_tiny_whisper(out: Path, seed: int = 0) -> Path:
     spec.optimize(quantization="float16")
     spec.save(str(out))
 
-    (out / "preprocessor_config.json").write_text(json.dumps({
-        "feature_size": N_MELS, "sampling_rate": 16000, "hop_length": 160,
-        "chunk_length": 30, "n_fft": 400,
-    }))
+    (out / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "feature_size": N_MELS,
+                "sampling_rate": 16000,
+                "hop_length": 160,
+                "chunk_length": 30,
+                "n_fft": 400,
+            }
+        )
+    )
     return out

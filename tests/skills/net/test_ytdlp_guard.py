@@ -20,9 +20,17 @@ def test_the_guarded_handler_is_the_only_one() -> None:
     assert GUARDED_OPTIONS["nocheckcertificate"] is False
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "data:text/plain,hi",
-                                 "ftp://example.com/x", "http://10.0.0.1/", "http://[::1]/",
-                                 "http://169.254.169.254/latest/meta-data/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "data:text/plain,hi",
+        "ftp://example.com/x",
+        "http://10.0.0.1/",
+        "http://[::1]/",
+        "http://169.254.169.254/latest/meta-data/",
+    ],
+)
 def test_urlopen_refuses_without_connecting(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     attempts: list[object] = []
 
@@ -32,8 +40,10 @@ def test_urlopen_refuses_without_connecting(url: str, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(socket.socket, "connect", no_connect)
     guard = UrlGuard()
-    with (GuardedYoutubeDL({"quiet": True, **GUARDED_OPTIONS}, guard=guard) as ydl,
-          pytest.raises(RequestError) as caught):
+    with (
+        GuardedYoutubeDL({"quiet": True, **GUARDED_OPTIONS}, guard=guard) as ydl,
+        pytest.raises(RequestError) as caught,
+    ):
         ydl.urlopen(url)
     assert attempts == []
     if url.startswith("http"):

@@ -83,8 +83,13 @@ def limiter() -> FakeLimiter:
 
 
 @pytest.fixture
-async def ctx(tmp_path: Path, publish_settings: PublishSettings, router: respx.MockRouter,
-              fake_sleep: FakeSleep, limiter: FakeLimiter) -> AsyncIterator[SkillContext]:
+async def ctx(
+    tmp_path: Path,
+    publish_settings: PublishSettings,
+    router: respx.MockRouter,
+    fake_sleep: FakeSleep,
+    limiter: FakeLimiter,
+) -> AsyncIterator[SkillContext]:
     async with httpx.AsyncClient(timeout=5.0) as http:
         yield SkillContext(
             http=http,

@@ -56,9 +56,14 @@ def test_retry_after_parsing():
     date = email.utils.formatdate(now + 120, usegmt=True)
     assert retry_after_seconds(_response(**{"Retry-After": date}), now) == pytest.approx(120)
     assert retry_after_seconds(_response(**{"x-rate-limit-reset": str(int(now) + 40)}), now) == 40
-    capped = _response(**{"x-rate-limit-remaining": "12", "x-rate-limit-reset": str(now + 40),
-                          "x-user-limit-24hour-remaining": "0",
-                          "x-user-limit-24hour-reset": str(now + 7200)})
+    capped = _response(
+        **{
+            "x-rate-limit-remaining": "12",
+            "x-rate-limit-reset": str(now + 40),
+            "x-user-limit-24hour-remaining": "0",
+            "x-user-limit-24hour-reset": str(now + 7200),
+        }
+    )
     assert retry_after_seconds(capped, now) == 7200  # the daily cap, not the 15-minute window
     assert retry_after_seconds(_response(200), now) is None
     assert retry_after_seconds(_response(**{"x-rate-limit-reset": str(now - 5)}), now) == 0
@@ -71,8 +76,10 @@ def test_x_weighted_length_counts_like_x():
 
 
 def test_compose_text_fits_what_it_can():
-    assert compose_text("Title", "Body", ["a b", "#c", "!!"], limit=100, platform="p") == \
-        "Title\n\nBody\n\n#ab #c"
+    assert (
+        compose_text("Title", "Body", ["a b", "#c", "!!"], limit=100, platform="p")
+        == "Title\n\nBody\n\n#ab #c"
+    )
     assert compose_text("Title", "x" * 200, ["tag"], limit=20, platform="p") == "Title\n\n#tag"
     with pytest.raises(ValidationError):
         compose_text("x" * 30, "", [], limit=20, platform="p")

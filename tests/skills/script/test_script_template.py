@@ -16,7 +16,9 @@ from skills.script.template import key_points, write
 
 LONG_TRANSCRIPT = " ".join(
     f"Sentence number {i} talks about synthwave covers and why holiday songs work so well "
-    f"with analog synthesizers and gated drums in a short format." for i in range(200))
+    f"with analog synthesizers and gated drums in a short format."
+    for i in range(200)
+)
 
 
 def _spoken_words(script: Script) -> int:
@@ -45,25 +47,29 @@ async def test_template_script_is_complete_and_deterministic(skit, script_ctx) -
 
 @pytest.mark.parametrize("target", [10, 15, 30, 45, 60])
 def test_duration_never_exceeds_the_target(skit, target: int) -> None:
-    trend = skit.make_trend(description=" ".join(["A very long description sentence that "
-                                                  "goes on and on about the trend."] * 40),
-                            topic="an unusually long topic name for a trend")
+    trend = skit.make_trend(
+        description=" ".join(
+            ["A very long description sentence that goes on and on about the trend."] * 40
+        ),
+        topic="an unusually long topic name for a trend",
+    )
     script = write(trend, LONG_TRANSCRIPT, target)
     assert script.target_duration_s == target
     assert script.word_count == _spoken_words(script)
     assert script.word_count <= target * WORDS_PER_SECOND
-    assert script.estimated_duration_s == math.ceil(script.word_count / WORDS_PER_SECOND
-                                                    * 10) / 10
+    assert script.estimated_duration_s == math.ceil(script.word_count / WORDS_PER_SECOND * 10) / 10
     assert script.estimated_duration_s <= target <= 60
     assert script.body and script.hook and script.call_to_action
 
 
 def test_key_points_prefer_sentences_about_the_topic() -> None:
-    transcript = ("Hi everyone and welcome back. Today the weather is nice outside here. "
-                  "Synthwave covers use gated drums and warm analog pads on every track. "
-                  "Subscribe. The holiday synthwave covers trend started on a small channel "
-                  "with one viral clip that everybody then copied and remixed and shared "
-                  "again and again across every platform.")
+    transcript = (
+        "Hi everyone and welcome back. Today the weather is nice outside here. "
+        "Synthwave covers use gated drums and warm analog pads on every track. "
+        "Subscribe. The holiday synthwave covers trend started on a small channel "
+        "with one viral clip that everybody then copied and remixed and shared "
+        "again and again across every platform."
+    )
     points = key_points(transcript, "synthwave covers")
     assert len(points) == 2
     assert points[0].startswith("Synthwave covers use gated drums")
@@ -72,9 +78,16 @@ def test_key_points_prefer_sentences_about_the_topic() -> None:
 
 
 def test_x_trends_speak_of_posts_not_views(skit) -> None:
-    trend = skit.make_trend(id="twitter:1:europe", platform="twitter", topic="Europe",
-                            title="Europe", description="Trending on X.", velocity=0.0,
-                            engagement_metrics=EngagementMetrics.of(views=232408), tags=[])
+    trend = skit.make_trend(
+        id="twitter:1:europe",
+        platform="twitter",
+        topic="Europe",
+        title="Europe",
+        description="Trending on X.",
+        velocity=0.0,
+        engagement_metrics=EngagementMetrics.of(views=232408),
+        tags=[],
+    )
     script = write(trend, None, 30)
     assert any("232,408 posts in the last day" in line for line in script.body)
     assert not any("viewers" in line for line in script.body)
@@ -87,12 +100,16 @@ def test_long_titles_are_clipped_for_platforms(skit) -> None:
 
 async def test_trend_from_json_and_invalid_input(skit, script_ctx) -> None:
     as_json = skit.make_trend().model_dump(mode="json")  # timestamp is a string here
-    ok = await invoke_json(write_script, {"trend": as_json, "transcript": "Short one."}, script_ctx())
+    ok = await invoke_json(
+        write_script, {"trend": as_json, "transcript": "Short one."}, script_ctx()
+    )
     assert ok.success and ok.script is not None
-    for bad in ({"trend": as_json, "target_duration_s": 61},
-                {"trend": as_json, "target_duration_s": 5},
-                {"trend": {**as_json, "platform": "myspace"}},
-                {"trend": as_json, "writer": "poet"}):
+    for bad in (
+        {"trend": as_json, "target_duration_s": 61},
+        {"trend": as_json, "target_duration_s": 5},
+        {"trend": {**as_json, "platform": "myspace"}},
+        {"trend": as_json, "writer": "poet"},
+    ):
         out = await invoke_json(write_script, bad, script_ctx())
         assert out.error is not None and out.error.category is ErrorCategory.VALIDATION
 

@@ -31,10 +31,14 @@ SECRETS = (YOUTUBE_KEY, X_TOKEN, TIKTOK_KEY, TIKTOK_SECRET)
 def trends_settings(**overrides: Any) -> TrendsSettings:
     """Settings with every credential explicit (the developer's environment cannot leak in)."""
     values: dict[str, Any] = {
-        "youtube_api_key": None, "x_bearer_token": None, "tiktok_client_key": None,
-        "tiktok_client_secret": None, "trends_feed_urls": [str(SAMPLE_FEED)],
+        "youtube_api_key": None,
+        "x_bearer_token": None,
+        "tiktok_client_key": None,
+        "tiktok_client_secret": None,
+        "trends_feed_urls": [str(SAMPLE_FEED)],
         "youtube_base_url": "https://www.googleapis.com/youtube/v3",
-        "x_base_url": "https://api.x.com", "tiktok_base_url": "https://open.tiktokapis.com",
+        "x_base_url": "https://api.x.com",
+        "tiktok_base_url": "https://open.tiktokapis.com",
     }
     values.update(overrides)
     return TrendsSettings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -73,9 +77,14 @@ def assert_no_secret(text: str) -> None:
 def kit() -> SimpleNamespace:
     """The helpers above, for the test modules."""
     return SimpleNamespace(
-        DATA=DATA, YOUTUBE_KEY=YOUTUBE_KEY, X_TOKEN=X_TOKEN, TIKTOK_KEY=TIKTOK_KEY,
-        TIKTOK_SECRET=TIKTOK_SECRET, trends_settings=trends_settings,
-        RecordingLimiter=RecordingLimiter, assert_no_secret=assert_no_secret,
+        DATA=DATA,
+        YOUTUBE_KEY=YOUTUBE_KEY,
+        X_TOKEN=X_TOKEN,
+        TIKTOK_KEY=TIKTOK_KEY,
+        TIKTOK_SECRET=TIKTOK_SECRET,
+        trends_settings=trends_settings,
+        RecordingLimiter=RecordingLimiter,
+        assert_no_secret=assert_no_secret,
     )
 
 
@@ -87,16 +96,20 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def make_ctx(http: httpx.AsyncClient) -> Callable[..., SkillContext]:
-    def build(ts: TrendsSettings | None = None, *, pool: Any = None,
-              limiter: Any = None) -> SkillContext:
+    def build(
+        ts: TrendsSettings | None = None, *, pool: Any = None, limiter: Any = None
+    ) -> SkillContext:
         ts = ts or trends_settings()
         if limiter is None and pool is not None:  # what the agents' runtime gives the skill
             limiter = PgRateLimiter(pool, max_wait=ts.trends_limiter_max_wait_s)
         return SkillContext(
-            http=http, paths=SkillPaths(Path("/nonexistent"), Path("/nonexistent/media")),
-            settings=SkillSettings(trends=ts), limiter=limiter,
+            http=http,
+            paths=SkillPaths(Path("/nonexistent"), Path("/nonexistent/media")),
+            settings=SkillSettings(trends=ts),
+            limiter=limiter,
             snapshots=PgTrendSnapshots(pool) if pool is not None else None,
-            retry=RetryPolicy(base_delay=0.0, jitter=0.0), sleep=Sleeps(),
+            retry=RetryPolicy(base_delay=0.0, jitter=0.0),
+            sleep=Sleeps(),
         )
 
     return build

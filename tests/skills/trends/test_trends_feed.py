@@ -20,14 +20,18 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def request(time_range: str = "24h", categories: list[str] | None = None) -> SourceRequest:
-    return SourceRequest(categories=categories or [], time_range=time_range, max_results=50,
-                         now=NOW)
+    return SourceRequest(
+        categories=categories or [], time_range=time_range, max_results=50, now=NOW
+    )
 
 
 def test_rss2_items_with_media_and_slash_counts(kit) -> None:
     items = parse_feed((kit.DATA / "rss.xml").read_bytes())
-    assert [i.title for i in items] == ["Foldable phones get cheaper & thinner",
-                                        "Open-source robot vacuum firmware", "Not a web link"]
+    assert [i.title for i in items] == [
+        "Foldable phones get cheaper & thinner",
+        "Open-source robot vacuum firmware",
+        "Not a web link",
+    ]
     first = items[0]
     assert first.key == "news-example-4411"
     assert first.link == "https://news.example.org/2026/11/foldables"
@@ -41,8 +45,7 @@ def test_rss2_items_with_media_and_slash_counts(kit) -> None:
     assert [t.id for t in trends] == ["feed:news-example-4411"]  # old and javascript: dropped
     trend = trends[0]
     assert trend.platform == "feed" and trend.topic == "technology"
-    assert trend.engagement_metrics == EngagementMetrics.of(views=48200, likes=1900,
-                                                            comments=57)
+    assert trend.engagement_metrics == EngagementMetrics.of(views=48200, likes=1900, comments=57)
     assert trend.timestamp == NOW
     assert len(to_trends(items, request("30d"))) == 2
 
@@ -85,13 +88,16 @@ def test_doctype_and_entities_are_refused(kit, name: str) -> None:
         parse_feed((kit.DATA / name).read_bytes())
 
 
-@pytest.mark.parametrize(("data", "match"), [
-    (b'{"title": "ok", "url": "https://e.x/1"}\n{"title": "no url"}\n', "entry 2: url"),
-    (b'{"title": "ok", "url": "https://e.x/1"}\n{not json\n', "line 2"),
-    (b"<html><body>not a feed</body></html>", "unknown XML feed type"),
-    (b"<rss><channel><item></channel></rss>", "not well-formed"),
-    (b"hello", "not a feed"),
-])
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b'{"title": "ok", "url": "https://e.x/1"}\n{"title": "no url"}\n', "entry 2: url"),
+        (b'{"title": "ok", "url": "https://e.x/1"}\n{not json\n', "line 2"),
+        (b"<html><body>not a feed</body></html>", "unknown XML feed type"),
+        (b"<rss><channel><item></channel></rss>", "not well-formed"),
+        (b"hello", "not a feed"),
+    ],
+)
 def test_malformed_feeds_are_refused(data: bytes, match: str) -> None:
     with pytest.raises(FeedInvalid, match=match):
         parse_feed(data)
@@ -102,8 +108,7 @@ async def test_bundled_sample_feed_is_the_offline_default(make_ctx) -> None:
     assert out.success and out.metadata.platforms_queried == ["feed"]
     assert len(out.trends) == 5 and out.metadata.total_results == 5
     assert {t.platform for t in out.trends} == {"feed"}
-    assert all(t.url.startswith("https://") and t.engagement_metrics.views > 0
-               for t in out.trends)
+    assert all(t.url.startswith("https://") and t.engagement_metrics.views > 0 for t in out.trends)
     assert SAMPLE_FEED.exists()
 
 
@@ -112,63 +117,97 @@ async def test_local_feed_from_input_must_be_inside_the_roots(kit, make_ctx, tmp
     root.mkdir()
     (root / "mine.jsonl").write_text('{"title": "Mine", "url": "https://e.x/mine"}\n')
     ts = kit.trends_settings(trends_feed_roots=[root])
-    inside = await invoke_json(fetch_trends, {"platforms": ["feed"],
-                                 "feed_urls": [str(root / "mine.jsonl")]}, make_ctx(ts))
+    inside = await invoke_json(
+        fetch_trends, {"platforms": ["feed"], "feed_urls": [str(root / "mine.jsonl")]}, make_ctx(ts)
+    )
     assert inside.success and [t.title for t in inside.trends] == ["Mine"]
     outside = tmp_path / "feed.jsonl"
     outside.write_text('{"title": "t", "url": "https://e.x/"}\n')
-    out = await invoke_json(fetch_trends, {"platforms": ["feed"], "feed_urls": [str(outside)]}, make_ctx(ts))
+    out = await invoke_json(
+        fetch_trends, {"platforms": ["feed"], "feed_urls": [str(outside)]}, make_ctx(ts)
+    )
     assert out.error is not None and out.error.code == "FEED_PATH_NOT_ALLOWED"
     assert out.error.category is ErrorCategory.VALIDATION
     traversal = str(root / ".." / "feed.jsonl")
-    out = await invoke_json(fetch_trends, {"platforms": ["feed"], "feed_urls": [traversal]}, make_ctx(ts))
+    out = await invoke_json(
+        fetch_trends, {"platforms": ["feed"], "feed_urls": [traversal]}, make_ctx(ts)
+    )
     assert out.error is not None and out.error.code == "FEED_PATH_NOT_ALLOWED"
-    out = await invoke_json(fetch_trends, {"platforms": ["feed"], "feed_urls": ["ftp://e.x/feed"]},
-                             make_ctx(ts))
+    out = await invoke_json(
+        fetch_trends, {"platforms": ["feed"], "feed_urls": ["ftp://e.x/feed"]}, make_ctx(ts)
+    )
     assert out.error is not None and out.error.code == "FEED_SOURCE_INVALID"
 
 
-async def test_http_feeds_partial_failure_size_limit_and_redaction(kit, make_ctx,
-                                                                   respx_mock) -> None:
+async def test_http_feeds_partial_failure_size_limit_and_redaction(
+    kit, make_ctx, respx_mock
+) -> None:
     today = format_datetime(datetime.now(UTC))
-    rss = (kit.DATA / "rss.xml").read_bytes().replace(b"Tue, 24 Nov 2026 18:30:00 +0000",
-                                                       today.encode())
+    rss = (
+        (kit.DATA / "rss.xml")
+        .read_bytes()
+        .replace(b"Tue, 24 Nov 2026 18:30:00 +0000", today.encode())
+    )
     respx_mock.get("https://news.example.org/feed.xml").mock(
-        return_value=httpx.Response(200, content=rss,
-                                    headers={"Content-Type": "application/rss+xml"}))
+        return_value=httpx.Response(
+            200, content=rss, headers={"Content-Type": "application/rss+xml"}
+        )
+    )
     respx_mock.get("https://gone.example.org/feed.xml").mock(
-        return_value=httpx.Response(404, text="not here"))
+        return_value=httpx.Response(404, text="not here")
+    )
     respx_mock.get("https://huge.example.org/feed.xml").mock(
-        return_value=httpx.Response(200, content=b"{" + b" " * 5000 + b"}"))
+        return_value=httpx.Response(200, content=b"{" + b" " * 5000 + b"}")
+    )
     ts = kit.trends_settings(trends_feed_max_bytes=4000)
-    out = await invoke_json(fetch_trends, {"platforms": ["feed"], "time_range": "24h", "feed_urls": [
-        "https://news.example.org/feed.xml",
-        "https://gone.example.org/feed.xml?token=feed-secret-123",
-        "https://huge.example.org/feed.xml",
-    ]}, make_ctx(ts))
+    out = await invoke_json(
+        fetch_trends,
+        {
+            "platforms": ["feed"],
+            "time_range": "24h",
+            "feed_urls": [
+                "https://news.example.org/feed.xml",
+                "https://gone.example.org/feed.xml?token=feed-secret-123",
+                "https://huge.example.org/feed.xml",
+            ],
+        },
+        make_ctx(ts),
+    )
     assert out.success
     assert [t.url for t in out.trends] == ["https://news.example.org/2026/11/foldables"]
     by_source = {e.source: e.error.code for e in out.errors}
-    assert by_source == {"https://gone.example.org/feed.xml": "FEED_UNAVAILABLE",
-                         "https://huge.example.org/feed.xml": "FEED_TOO_LARGE"}
+    assert by_source == {
+        "https://gone.example.org/feed.xml": "FEED_UNAVAILABLE",
+        "https://huge.example.org/feed.xml": "FEED_TOO_LARGE",
+    }
     assert "feed-secret-123" not in out.model_dump_json()
 
 
 async def test_feed_server_errors_are_transient(make_ctx, respx_mock) -> None:
     route = respx_mock.get("https://busy.example.org/feed").mock(
-        return_value=httpx.Response(503, headers={"Retry-After": "5"}))
+        return_value=httpx.Response(503, headers={"Retry-After": "5"})
+    )
     ctx = make_ctx()
-    out = await invoke_json(fetch_trends, {"platforms": ["feed"],
-                              "feed_urls": ["https://busy.example.org/feed"]}, ctx)
+    out = await invoke_json(
+        fetch_trends, {"platforms": ["feed"], "feed_urls": ["https://busy.example.org/feed"]}, ctx
+    )
     assert out.error is not None and out.error.code == "FEED_UNAVAILABLE" and out.error.retryable
     assert route.call_count == 4 and ctx.sleep.delays == [5.0, 5.0, 5.0]
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:8080/feed.xml", "http://localhost/feed", "http://169.254.169.254/latest",
-    "http://10.1.2.3/rss", "http://[::1]/rss", "http://[::ffff:192.168.0.1]/rss",
-    "https://api.localhost/feed", "http:///no-host",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/feed.xml",
+        "http://localhost/feed",
+        "http://169.254.169.254/latest",
+        "http://10.1.2.3/rss",
+        "http://[::1]/rss",
+        "http://[::ffff:192.168.0.1]/rss",
+        "https://api.localhost/feed",
+        "http:///no-host",
+    ],
+)
 async def test_input_feed_urls_may_not_name_private_hosts(make_ctx, respx_mock, url: str) -> None:
     respx_mock.route().mock(return_value=httpx.Response(200, text="{}"))
     out = await invoke_json(fetch_trends, {"platforms": ["feed"], "feed_urls": [url]}, make_ctx())
@@ -178,9 +217,13 @@ async def test_input_feed_urls_may_not_name_private_hosts(make_ctx, respx_mock, 
 
 
 async def test_private_hosts_can_be_allowed_for_local_feeds(kit, make_ctx, respx_mock) -> None:
-    respx_mock.get("http://127.0.0.1:8080/feed.jsonl").mock(return_value=httpx.Response(
-        200, text='{"title": "Local", "url": "https://e.x/local"}\n'))
+    respx_mock.get("http://127.0.0.1:8080/feed.jsonl").mock(
+        return_value=httpx.Response(200, text='{"title": "Local", "url": "https://e.x/local"}\n')
+    )
     ts = kit.trends_settings(trends_feed_allow_private_hosts=True)
-    out = await invoke_json(fetch_trends, {"platforms": ["feed"],
-                              "feed_urls": ["http://127.0.0.1:8080/feed.jsonl"]}, make_ctx(ts))
+    out = await invoke_json(
+        fetch_trends,
+        {"platforms": ["feed"], "feed_urls": ["http://127.0.0.1:8080/feed.jsonl"]},
+        make_ctx(ts),
+    )
     assert out.success and [t.title for t in out.trends] == ["Local"]

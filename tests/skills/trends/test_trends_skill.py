@@ -20,21 +20,46 @@ X_TRENDS = "https://api.x.com/2/trends/by/woeid/1"
 
 
 def youtube_listing(*ids: str) -> dict:
-    return {"kind": "youtube#videoListResponse", "items": [
-        {"kind": "youtube#video", "id": i, "snippet": {"title": f"Video {i}", "tags": ["t"]},
-         "statistics": {"viewCount": "100", "likeCount": "5", "commentCount": "1"}}
-        for i in ids], "pageInfo": {"totalResults": len(ids), "resultsPerPage": len(ids)}}
+    return {
+        "kind": "youtube#videoListResponse",
+        "items": [
+            {
+                "kind": "youtube#video",
+                "id": i,
+                "snippet": {"title": f"Video {i}", "tags": ["t"]},
+                "statistics": {"viewCount": "100", "likeCount": "5", "commentCount": "1"},
+            }
+            for i in ids
+        ],
+        "pageInfo": {"totalResults": len(ids), "resultsPerPage": len(ids)},
+    }
 
 
-async def test_partial_failure_returns_the_others_trends_and_the_errors(kit, make_ctx,
-                                                                        respx_mock) -> None:
-    respx_mock.get(VIDEOS).mock(return_value=httpx.Response(
-        200, json=youtube_listing("aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc")))
-    respx_mock.get(X_TRENDS).mock(return_value=httpx.Response(401, json={
-        "title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}))
+async def test_partial_failure_returns_the_others_trends_and_the_errors(
+    kit, make_ctx, respx_mock
+) -> None:
+    respx_mock.get(VIDEOS).mock(
+        return_value=httpx.Response(
+            200, json=youtube_listing("aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc")
+        )
+    )
+    respx_mock.get(X_TRENDS).mock(
+        return_value=httpx.Response(
+            401,
+            json={
+                "title": "Unauthorized",
+                "type": "about:blank",
+                "status": 401,
+                "detail": "Unauthorized",
+            },
+        )
+    )
     ts = kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY, x_bearer_token=kit.X_TOKEN)
-    out = await invoke_json(fetch_trends, {"platforms": ["youtube", "twitter", "tiktok", "feed"],
-                              "categories": [], "max_results": 6}, make_ctx(ts))
+    out = await invoke_json(
+        fetch_trends,
+        {"platforms": ["youtube", "twitter", "tiktok", "feed"], "categories": [], "max_results": 6},
+        make_ctx(ts),
+    )
 
     assert out.success and out.error is None
     # Interleaved by rank: youtube #1, feed #1, youtube #2, feed #2, ...
@@ -51,9 +76,18 @@ async def test_partial_failure_returns_the_others_trends_and_the_errors(kit, mak
     dumped = json.loads(out.model_dump_json())
     assert set(dumped) == {"success", "trends", "metadata", "error", "errors"}
     assert set(dumped["metadata"]) == {"total_results", "fetch_time", "platforms_queried"}
-    assert set(dumped["trends"][0]) == {"id", "platform", "topic", "title", "description",
-                                        "engagement_metrics", "velocity", "timestamp", "url",
-                                        "tags"}
+    assert set(dumped["trends"][0]) == {
+        "id",
+        "platform",
+        "topic",
+        "title",
+        "description",
+        "engagement_metrics",
+        "velocity",
+        "timestamp",
+        "url",
+        "tags",
+    }
 
 
 async def test_when_every_platform_fails_the_call_fails(kit, make_ctx, respx_mock) -> None:
@@ -69,8 +103,9 @@ async def test_when_every_platform_fails_the_call_fails(kit, make_ctx, respx_moc
     assert out.trends == [] and out.metadata.total_results == 0
 
 
-async def test_all_transient_failures_are_retried_as_one_transient_error(kit, make_ctx,
-                                                                         respx_mock) -> None:
+async def test_all_transient_failures_are_retried_as_one_transient_error(
+    kit, make_ctx, respx_mock
+) -> None:
     x = respx_mock.get(X_TRENDS).mock(return_value=httpx.Response(503))
     yt = respx_mock.get(VIDEOS).mock(side_effect=httpx.ConnectTimeout("slow"))
     ts = kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY, x_bearer_token=kit.X_TOKEN)
@@ -80,15 +115,18 @@ async def test_all_transient_failures_are_retried_as_one_transient_error(kit, ma
     assert x.call_count == 4 and yt.call_count == 4
 
 
-@pytest.mark.parametrize("bad", [
-    {"platforms": ["myspace"]},
-    {"platforms": []},
-    {"max_results": 0},
-    {"max_results": 51},
-    {"time_range": "1y"},
-    {"region_code": "usa"},
-    {"unexpected": True},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"platforms": ["myspace"]},
+        {"platforms": []},
+        {"max_results": 0},
+        {"max_results": 51},
+        {"time_range": "1y"},
+        {"region_code": "usa"},
+        {"unexpected": True},
+    ],
+)
 async def test_invalid_input_is_a_validation_error(make_ctx, bad: dict) -> None:
     out = await invoke_json(fetch_trends, bad, make_ctx())
     assert isinstance(out, FetchTrendsOutput)
@@ -102,9 +140,15 @@ def test_the_skill_is_registered() -> None:
 
 
 def _trend(trend_id: str, views: int, at: datetime) -> Trend:
-    return Trend(id=trend_id, platform="feed", topic="t", title="T",
-                 engagement_metrics=EngagementMetrics.of(views=views), timestamp=at,
-                 url="https://e.x/")
+    return Trend(
+        id=trend_id,
+        platform="feed",
+        topic="t",
+        title="T",
+        engagement_metrics=EngagementMetrics.of(views=views),
+        timestamp=at,
+        url="https://e.x/",
+    )
 
 
 async def test_velocity_from_two_snapshots(pool: asyncpg.Pool) -> None:
@@ -118,14 +162,16 @@ async def test_velocity_from_two_snapshots(pool: asyncpg.Pool) -> None:
     soon = later + timedelta(seconds=10)
     [third] = await apply_velocity(pool, [_trend("feed:a", 1700, soon)], soon)
     assert third.velocity == pytest.approx(700 / ((30 * 60 + 10) / 3600), rel=1e-4)
-    rows = await pool.fetch("SELECT views FROM trend_snapshots WHERE trend_id = 'feed:a' "
-                            "ORDER BY observed_at")
+    rows = await pool.fetch(
+        "SELECT views FROM trend_snapshots WHERE trend_id = 'feed:a' ORDER BY observed_at"
+    )
     assert [r["views"] for r in rows] == [1000, 1600, 1700]
     assert views_per_hour(10, 5, t0, t0) == 0.0
 
 
-async def test_skill_records_snapshots_and_reports_velocity(kit, make_ctx, pool: asyncpg.Pool,
-                                                            tmp_path) -> None:
+async def test_skill_records_snapshots_and_reports_velocity(
+    kit, make_ctx, pool: asyncpg.Pool, tmp_path
+) -> None:
     feed = tmp_path / "feed.jsonl"
     feed.write_text('{"id": "v1", "title": "Growing", "url": "https://e.x/v1", "views": 1000}\n')
     ts = kit.trends_settings(trends_feed_urls=[str(feed)])
@@ -139,12 +185,21 @@ async def test_skill_records_snapshots_and_reports_velocity(kit, make_ctx, pool:
     assert await pool.fetchval("SELECT count(*) FROM trend_snapshots") == 2
 
 
-async def test_a_429_holds_the_shared_postgres_bucket(kit, make_ctx, respx_mock,
-                                                      pool: asyncpg.Pool) -> None:
-    respx_mock.get(X_TRENDS).mock(return_value=httpx.Response(
-        429, headers={"Retry-After": "40"}, json={"title": "Too Many Requests",
-                                                  "status": 429, "type": "about:blank",
-                                                  "detail": "Too Many Requests"}))
+async def test_a_429_holds_the_shared_postgres_bucket(
+    kit, make_ctx, respx_mock, pool: asyncpg.Pool
+) -> None:
+    respx_mock.get(X_TRENDS).mock(
+        return_value=httpx.Response(
+            429,
+            headers={"Retry-After": "40"},
+            json={
+                "title": "Too Many Requests",
+                "status": 429,
+                "type": "about:blank",
+                "detail": "Too Many Requests",
+            },
+        )
+    )
     ts = kit.trends_settings(x_bearer_token=kit.X_TOKEN, trends_limiter_max_wait_s=5)
     ctx = make_ctx(ts, pool=pool)  # no ctx.limiter: the skill uses PostgreSQL's
     out = await invoke_json(fetch_trends, {"platforms": ["twitter"]}, ctx)

@@ -12,29 +12,47 @@ from skills.ratelimit import X_TRENDS
 from skills.trends import fetch_trends
 
 TRENDS = "https://api.x.com/2/trends/by/woeid/{}"
-DOCUMENTED = {"data": [
-    {"trend_name": "Europe", "tweet_count": 232408},
-    {"trend_name": "#Isak", "tweet_count": 2956},
-    {"trend_name": "RNLI"},
-    {"trend_name": "europe", "tweet_count": 5},  # same trend, other case: dropped
-]}
-UNAUTHORIZED = {"title": "Unauthorized", "type": "about:blank", "status": 401,
-                "detail": "Unauthorized"}
-TOO_MANY = {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank",
-            "status": 429}
-USAGE_CAPPED = {"account_id": 1234567890, "product_name": "standard-basic",
-                "title": "UsageCapExceeded", "period": "Monthly", "scope": "Product",
-                "detail": "Usage cap exceeded: Monthly product cap",
-                "type": "https://api.twitter.com/2/problems/usage-capped"}
+DOCUMENTED = {
+    "data": [
+        {"trend_name": "Europe", "tweet_count": 232408},
+        {"trend_name": "#Isak", "tweet_count": 2956},
+        {"trend_name": "RNLI"},
+        {"trend_name": "europe", "tweet_count": 5},  # same trend, other case: dropped
+    ]
+}
+UNAUTHORIZED = {
+    "title": "Unauthorized",
+    "type": "about:blank",
+    "status": 401,
+    "detail": "Unauthorized",
+}
+TOO_MANY = {
+    "title": "Too Many Requests",
+    "detail": "Too Many Requests",
+    "type": "about:blank",
+    "status": 429,
+}
+USAGE_CAPPED = {
+    "account_id": 1234567890,
+    "product_name": "standard-basic",
+    "title": "UsageCapExceeded",
+    "period": "Monthly",
+    "scope": "Product",
+    "detail": "Usage cap exceeded: Monthly product cap",
+    "type": "https://api.twitter.com/2/problems/usage-capped",
+}
 
 
 async def test_documented_response_becomes_trends(kit, make_ctx, respx_mock) -> None:
     route = respx_mock.get(TRENDS.format(23424977)).mock(
-        return_value=httpx.Response(200, json=DOCUMENTED))
+        return_value=httpx.Response(200, json=DOCUMENTED)
+    )
     limiter = kit.RecordingLimiter()
-    out = await invoke_json(fetch_trends, {"platforms": ["twitter"], "woeid": 23424977, "max_results": 20},
-                             make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN),
-                                      limiter=limiter))
+    out = await invoke_json(
+        fetch_trends,
+        {"platforms": ["twitter"], "woeid": 23424977, "max_results": 20},
+        make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN), limiter=limiter),
+    )
     assert out.success, out.error
     request = route.calls.last.request
     assert request.headers["Authorization"] == f"Bearer {kit.X_TOKEN}"
@@ -55,12 +73,20 @@ async def test_documented_response_becomes_trends(kit, make_ctx, respx_mock) -> 
 
 async def test_429_holds_the_bucket_until_reset_then_retries(kit, make_ctx, respx_mock) -> None:
     reset = int(time.time()) + 45
-    respx_mock.get(TRENDS.format(1)).mock(side_effect=[
-        httpx.Response(429, json=TOO_MANY, headers={
-            "x-rate-limit-limit": "75", "x-rate-limit-remaining": "0",
-            "x-rate-limit-reset": str(reset)}),
-        httpx.Response(200, json=DOCUMENTED),
-    ])
+    respx_mock.get(TRENDS.format(1)).mock(
+        side_effect=[
+            httpx.Response(
+                429,
+                json=TOO_MANY,
+                headers={
+                    "x-rate-limit-limit": "75",
+                    "x-rate-limit-remaining": "0",
+                    "x-rate-limit-reset": str(reset),
+                },
+            ),
+            httpx.Response(200, json=DOCUMENTED),
+        ]
+    )
     limiter = kit.RecordingLimiter()
     ctx = make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN), limiter=limiter)
     out = await invoke_json(fetch_trends, {"platforms": ["twitter"]}, ctx)
@@ -72,7 +98,8 @@ async def test_429_holds_the_bucket_until_reset_then_retries(kit, make_ctx, resp
 
 async def test_retry_after_header_is_used_when_present(kit, make_ctx, respx_mock) -> None:
     respx_mock.get(TRENDS.format(1)).mock(
-        return_value=httpx.Response(429, json=TOO_MANY, headers={"Retry-After": "30"}))
+        return_value=httpx.Response(429, json=TOO_MANY, headers={"Retry-After": "30"})
+    )
     ctx = make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN))
     out = await invoke_json(fetch_trends, {"platforms": ["twitter"]}, ctx)
     assert out.error is not None and out.error.code == "RATE_LIMITED" and out.error.retryable
@@ -81,9 +108,13 @@ async def test_retry_after_header_is_used_when_present(kit, make_ctx, respx_mock
 
 async def test_unauthorized_is_permanent_and_hides_the_token(kit, make_ctx, respx_mock) -> None:
     route = respx_mock.get(TRENDS.format(1)).mock(
-        return_value=httpx.Response(401, json=UNAUTHORIZED))
-    out = await invoke_json(fetch_trends, {"platforms": ["twitter"]},
-                             make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN)))
+        return_value=httpx.Response(401, json=UNAUTHORIZED)
+    )
+    out = await invoke_json(
+        fetch_trends,
+        {"platforms": ["twitter"]},
+        make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN)),
+    )
     assert out.error is not None and out.error.code == "X_AUTH_FAILED"
     assert out.error.category is ErrorCategory.PERMANENT and route.call_count == 1
     assert "Unauthorized" in out.error.message
@@ -92,26 +123,39 @@ async def test_unauthorized_is_permanent_and_hides_the_token(kit, make_ctx, resp
 
 async def test_usage_cap_is_transient(kit, make_ctx, respx_mock) -> None:
     respx_mock.get(TRENDS.format(1)).mock(return_value=httpx.Response(429, json=USAGE_CAPPED))
-    out = await invoke_json(fetch_trends, {"platforms": ["twitter"]},
-                             make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN)))
+    out = await invoke_json(
+        fetch_trends,
+        {"platforms": ["twitter"]},
+        make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN)),
+    )
     assert out.error is not None and out.error.code == "USAGE_CAPPED" and out.error.retryable
 
 
 async def test_unknown_woeid_errors_body_is_permanent(kit, make_ctx, respx_mock) -> None:
-    body = {"errors": [{"parameters": {"woeid": ["999"]}, "message": "The `woeid` query "
-                        "parameter value [999] is not one of [1, 23424977]",
-                        "title": "Invalid Request", "detail": "One or more parameters to "
-                        "your request was invalid.",
-                        "type": "https://api.twitter.com/2/problems/invalid-request"}]}
+    body = {
+        "errors": [
+            {
+                "parameters": {"woeid": ["999"]},
+                "message": "The `woeid` query parameter value [999] is not one of [1, 23424977]",
+                "title": "Invalid Request",
+                "detail": "One or more parameters to your request was invalid.",
+                "type": "https://api.twitter.com/2/problems/invalid-request",
+            }
+        ]
+    }
     respx_mock.get(TRENDS.format(999)).mock(return_value=httpx.Response(200, json=body))
-    out = await invoke_json(fetch_trends, {"platforms": ["twitter"], "woeid": 999},
-                             make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN)))
+    out = await invoke_json(
+        fetch_trends,
+        {"platforms": ["twitter"], "woeid": 999},
+        make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN)),
+    )
     assert out.error is not None and out.error.code == "X_TRENDS_ERROR"
     assert out.error.category is ErrorCategory.PERMANENT
 
 
-async def test_server_error_is_transient_and_malformed_is_unknown(kit, make_ctx,
-                                                                  respx_mock) -> None:
+async def test_server_error_is_transient_and_malformed_is_unknown(
+    kit, make_ctx, respx_mock
+) -> None:
     route = respx_mock.get(TRENDS.format(1)).mock(return_value=httpx.Response(503, text="busy"))
     ctx = make_ctx(kit.trends_settings(x_bearer_token=kit.X_TOKEN))
     out = await invoke_json(fetch_trends, {"platforms": ["twitter"]}, ctx)
