@@ -2,6 +2,7 @@
 
 from events.catalog import (
     EVENTS,
+    ApproveContent,
     AuditRecorded,
     ContentFailed,
     ContentReady,
@@ -12,6 +13,7 @@ from events.catalog import (
     Published,
     PublishFailed,
     PublishRequested,
+    RejectContent,
     TrendDiscovered,
 )
 from events.codec import DecodeError, decode, encode
@@ -21,6 +23,7 @@ from events.trend import EngagementMetrics, Trend
 
 __all__ = [
     "EVENTS",
+    "ApproveContent",
     "AuditRecorded",
     "ContentFailed",
     "ContentReady",
@@ -34,6 +37,7 @@ __all__ = [
     "PublishFailed",
     "PublishRequested",
     "Published",
+    "RejectContent",
     "Topics",
     "Trend",
     "TrendDiscovered",

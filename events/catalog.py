@@ -476,6 +476,93 @@ class OperatorAlert(Envelope[OperatorAlertPayload]):
     EVENT_TYPE = "OperatorAlert"
 
 
+# --- review (people in the loop) ------------------------------------------------------------
+class ContentEdits(Payload):
+    """Changes a reviewer makes when approving; each field left out keeps the generated one."""
+
+    title: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Title to publish with instead."
+    )
+    description: str | None = Field(
+        default=None, max_length=5000, description="Description to publish with instead."
+    )
+    tags: list[str] | None = Field(
+        default=None, max_length=30, description="Tags to publish with instead."
+    )
+    scheduled_at: AwareDatetime | None = Field(
+        default=None, description="Publish at this time instead of now."
+    )
+    platforms: list[PublishPlatform] | None = Field(
+        default=None,
+        min_length=1,
+        description="Publish only on these platforms (a subset of the planned ones).",
+    )
+
+
+class ApproveContentPayload(Payload):
+    """A person's decision to publish a piece of content that waits for approval."""
+
+    content_id: str = Field(min_length=1, max_length=255, description="The content approved.")
+    actor: str = Field(min_length=1, max_length=64, description="Who decided (a user name).")
+    decided_at: AwareDatetime = Field(description="When they decided.")
+    reason: str = Field(default="", max_length=2000, description="Why, if they said.")
+    edits: ContentEdits = Field(
+        default_factory=ContentEdits, description="What they changed before approving."
+    )
+
+
+class ApproveContent(Envelope[ApproveContentPayload]):
+    """Command: publish this content (it waits in `awaiting_approval`). Key: the content id.
+
+    Handled by the orchestrator once per content: a second decision is refused (audited)."""
+
+    model_config = _example(
+        "ApproveContent",
+        {
+            "content_id": _CONTENT_ID,
+            "actor": "maria",
+            "decided_at": "2026-11-25T12:10:00Z",
+            "reason": "on brand",
+            "edits": {"title": "Synthwave, explained in 60 seconds"},
+        },
+        producer="chimera-console",
+        event_id="6a1f0c3e-2b4d-4e5f-8a9b-0c1d2e3f4a06",
+        caused_by=None,
+        at="2026-11-25T12:10:00Z",
+    )
+
+    EVENT_TYPE = "ApproveContent"
+
+
+class RejectContentPayload(Payload):
+    """A person's decision not to publish a piece of content."""
+
+    content_id: str = Field(min_length=1, max_length=255, description="The content rejected.")
+    actor: str = Field(min_length=1, max_length=64, description="Who decided (a user name).")
+    decided_at: AwareDatetime = Field(description="When they decided.")
+    reason: str = Field(min_length=1, max_length=2000, description="Why (required).")
+
+
+class RejectContent(Envelope[RejectContentPayload]):
+    """Command: do not publish this content. Key: the content id."""
+
+    model_config = _example(
+        "RejectContent",
+        {
+            "content_id": _CONTENT_ID,
+            "actor": "maria",
+            "decided_at": "2026-11-25T12:10:00Z",
+            "reason": "the footage does not match the topic",
+        },
+        producer="chimera-console",
+        event_id="7b2e1d4f-3c5e-4f60-9bac-1d2e3f4a5b07",
+        caused_by=None,
+        at="2026-11-25T12:10:00Z",
+    )
+
+    EVENT_TYPE = "RejectContent"
+
+
 EVENTS: dict[str, type[Envelope[Any]]] = {
     cls.EVENT_TYPE: cls
     for cls in (
@@ -490,6 +577,8 @@ EVENTS: dict[str, type[Envelope[Any]]] = {
         EngagementRecorded,
         AuditRecorded,
         OperatorAlert,
+        ApproveContent,
+        RejectContent,
     )
 }
 

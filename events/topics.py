@@ -111,3 +111,4 @@ class Topics:
     engagement = property(lambda self: self.name("engagement"))
     audit = property(lambda self: self.name("audit"))
     alerts = property(lambda self: self.name("alerts"))
+    review_commands = property(lambda self: self.name("review.commands"))

@@ -20,6 +20,7 @@ from chimera import stack
 from chimera.cli.common import ErrorsAsOneLine, load_settings, package_version
 from chimera.cli.ops import dlq_app, replay_app
 from chimera.cli.stack import stack_app
+from chimera.cli.users import users_app
 from core import db
 from core.errors import ChimeraError
 
@@ -45,6 +46,7 @@ def _options(
 
 
 app.add_typer(stack_app, name="stack")
+app.add_typer(users_app, name="users")
 
 
 @app.command()

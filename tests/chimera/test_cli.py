@@ -111,3 +111,45 @@ def test_stack_status_exits_non_zero_when_a_part_is_down(monkeypatch: pytest.Mon
     result = runner.invoke(app, ["stack", "status"])
     assert result.exit_code == 1
     assert "DOWN" in result.output and "127.0.0.1:1" in result.output
+
+
+def test_version_and_help_speak_to_users() -> None:
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("chimera ")
+    helped = runner.invoke(app, ["--help"])
+    assert helped.exit_code == 0
+    assert "composition root" not in helped.output and "chimera migrate" in helped.output
+
+
+@pytest.mark.parametrize("command", [["status"], ["users", "list"], ["agent", "audit"]])
+def test_an_unmigrated_database_is_one_line_naming_migrate(
+    command: list[str],
+    services: Services,
+    topic_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncpg
+
+    name = f"empty_{topic_prefix}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(services.admin_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        monkeypatch.setenv("DATABASE_URL", services.admin_dsn.rsplit("/", 1)[0] + f"/{name}")
+        monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", services.bootstrap_servers)
+        monkeypatch.setenv("CHIMERA_TOPIC_PREFIX", topic_prefix)
+        result = runner.invoke(app, command)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [
+        f"error: database {services.admin_dsn.rsplit('/', 1)[0]}/{name} is not "
+        "migrated: run `chimera migrate`"
+    ], result.output
