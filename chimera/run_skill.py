@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from core.db import create_pool
+from core.db import create_pool, require_schema
 from core.settings import Settings
 from skills.base import SkillOutput, SkillSpec, invoke_json
 from skills.context import SkillContext, SkillPaths
@@ -27,6 +27,12 @@ async def skill_context(settings: Settings) -> AsyncIterator[SkillContext]:
         pool = await create_pool(settings, max_size=2, connect_timeout=5)
     except (OSError, asyncpg.PostgresError, TimeoutError):
         pool = None
+    if pool is not None:
+        try:
+            await require_schema(settings)  # reachable but not migrated: one line, not a trace
+        except BaseException:
+            await pool.close()
+            raise
     try:
         async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
             yield SkillContext(

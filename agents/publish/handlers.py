@@ -12,8 +12,9 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
+import asyncpg
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -110,7 +111,9 @@ async def publish_due(rt: AgentRuntime, settings: PublishAgentSettings) -> bool:
     return True
 
 
-async def _record_outcome(rt: AgentRuntime, row: Any, output: PublishContentOutput) -> None:
+async def _record_outcome(
+    rt: AgentRuntime, row: asyncpg.Record, output: PublishContentOutput
+) -> None:
     if not output.success and publication.outcome_is_unknown(output.error):
         await reconcile(rt, row, output.error)
         return
@@ -130,7 +133,7 @@ async def _record_outcome(rt: AgentRuntime, row: Any, output: PublishContentOutp
 
 
 async def reconcile(
-    rt: AgentRuntime, row: Any, cause_error: ErrorInfo | None = None
+    rt: AgentRuntime, row: asyncpg.Record, cause_error: ErrorInfo | None = None
 ) -> publication.Reconciled:
     """Ask the platform whether an in-doubt publication exists; never post it again blindly."""
     ref = cause_error.details.get("platform_ref") if cause_error else None
@@ -166,7 +169,7 @@ async def reconcile(
 
 
 async def _mark_published(
-    tx: Tx, row: Any, post_id: str | None, url: str, published_at: datetime | None
+    tx: Tx, row: asyncpg.Record, post_id: str | None, url: str, published_at: datetime | None
 ) -> None:
     """`post_id` is None while the platform still processes the post (TikTok inbox/processing):
     it is then published without a post id and engagement is not fetched for it."""
@@ -193,7 +196,7 @@ async def _mark_published(
     )
 
 
-async def _mark_failed(tx: Tx, row: Any, error: ErrorInfo, *, status: str) -> None:
+async def _mark_failed(tx: Tx, row: asyncpg.Record, error: ErrorInfo, *, status: str) -> None:
     await publications.mark_failed(tx.conn, row["id"], status, error)
     event = PublishFailed.create(
         PublishFailedPayload(

@@ -54,7 +54,7 @@ from events import Topics
 log = logging.getLogger("chimera.agent")
 
 # Consumers' handler retries: the specification's 3, backing off from half a second.
-CONSUMER_RETRY = RetryPolicy(base_delay=0.5, max_delay=30.0)
+CONSUMER_RETRY = RetryPolicy(base_delay=0.5, max_delay=30.0, max_retry_after=3600.0)
 
 
 class AgentRuntime:

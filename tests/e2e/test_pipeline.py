@@ -21,6 +21,7 @@ from agents.publish.handlers import PublishAgentSettings
 from agents.research.app import build as build_research
 from agents.research.handlers import ResearchSettings
 from agents.runtime import AgentRuntime
+from agents.runtime.specification import emitted_event_types
 from chimera.ops.offsets import reset_to_earliest
 from core.settings import Settings
 from events import Topics, TrendDiscovered, decode, encode
@@ -140,6 +141,10 @@ async def test_injected_trends_flow_to_published_videos_and_replay_changes_nothi
         "skill_publish_content",
         "skill_fetch_engagement",
     } <= skills_called
+    # What each agent declares it emits (the AsyncAPI documents' source) covers what it did.
+    declared = {r.name: set(emitted_event_types(r)) for r in [audit, *others]}
+    for row in await pool.fetch("SELECT DISTINCT agent, event_type FROM outbox"):
+        assert row["event_type"] in declared[row["agent"]], dict(row)
     page = (settings.state_dir / "publish" / "index.html").read_text()
     assert all(row["title"] in page for row in await pool.fetch("SELECT title FROM publications"))
 

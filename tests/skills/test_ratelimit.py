@@ -47,7 +47,10 @@ async def test_waiters_over_the_limit_are_served_in_order_and_none_is_dropped(
     started = time.monotonic()
     done = await _timed_acquires(limiter, "test:order", FIVE_PER_SECOND, 8, started)
 
-    assert [i for i, _ in done] == list(range(8))
+    order = [i for i, _ in done]
+    # The burst's five pass together (their finishing order is the event loop's); the paced
+    # ones are served in the order they reserved.
+    assert sorted(order[:5]) == [0, 1, 2, 3, 4] and order[5:] == [5, 6, 7]
     times = [t for _, t in done]
     # The burst of 5 passes at once (within the stagger and a few round trips, far from the
     # 0.8 s it would take if they were paced); then one every 0.2 s.
