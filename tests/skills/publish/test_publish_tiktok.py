@@ -174,7 +174,7 @@ async def test_direct_post_uploads_chunks_in_order_and_polls(
         "total_chunk_count": 3,
     }
     assert init["post_info"] == {
-        "title": "A title\n\nAbout it\n\n#ai #deeplearning",
+        "title": "A title\n\nAbout it\n\n#ai #DeepLearning",
         "privacy_level": "SELF_ONLY",
         "disable_duet": False,
         "disable_comment": True,
