@@ -1,29 +1,23 @@
-"""Errors and HTTP helpers shared by the publishers.
+"""Errors and helpers shared by the publishers (requests go through `skills.http.send`).
 
 The rule that matters most: a publish is never blindly retried once the platform may have
 accepted it. Requests that cannot have created anything (uploads of parts, reads) fail with
 `TransientError` and may be retried; a request that may have created the post and whose answer
 was lost fails with `OutcomeUnknownError`, a *permanent* error, so the `@skill` retry wrapper
-does not run the publish again. The caller reconciles with `skill_find_publication`.
+does not run the publish again. The caller reconciles with `skill_find_publication`. Such a
+request passes `outcome_unknown=committing(...)` to `skills.http.send`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from core.errors import PermanentError, TransientError
 from skills.context import SkillContext
 from skills.ratelimit import Limit
-
-#: Errors raised before a request left this machine: nothing can have been created.
-NOT_SENT: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-)
 
 
 class OutcomeUnknownError(PermanentError):
@@ -60,6 +54,23 @@ def outcome_unknown(
     )
 
 
+def committing(
+    platform: str, step: str, publication_id: str | None, *, platform_ref: str | None = None
+) -> Callable[[str], OutcomeUnknownError]:
+    """`skills.http.send`'s `outcome_unknown` for a step that may create the post.
+
+    `send` calls it with the reason (the httpx error's type) when the request may have reached
+    the platform but no answer came back: the publish fails OUTCOME_UNKNOWN, never transient.
+    """
+
+    def build(reason: str) -> OutcomeUnknownError:
+        return outcome_unknown(
+            platform, step, publication_id, reason=reason, platform_ref=platform_ref
+        )
+
+    return build
+
+
 def bearer(token: SecretStr | None, platform: str, variable: str) -> dict[str, str]:
     """The Authorization header for a configured access token; a missing one is permanent."""
     if token is None or not token.get_secret_value():
@@ -69,48 +80,6 @@ def bearer(token: SecretStr | None, platform: str, variable: str) -> dict[str, s
             details={"platform": platform},
         )
     return {"Authorization": f"Bearer {token.get_secret_value()}"}
-
-
-async def send(
-    ctx: SkillContext,
-    method: str,
-    url: str,
-    *,
-    platform: str,
-    step: str,
-    commit: bool = False,
-    publication_id: str | None = None,
-    platform_ref: str | None = None,
-    **kwargs: Any,
-) -> httpx.Response:
-    """Send one request through `ctx.http`, translating transport failures.
-
-    With `commit=True` (the request may create the post), a failure after the request may have
-    reached the platform raises `OutcomeUnknownError`; otherwise `TransientError`.
-    Messages name the platform and step only: never URLs (signed upload URLs) or headers.
-    """
-    try:
-        return await ctx.http.request(method, url, **kwargs)
-    except NOT_SENT as exc:
-        raise TransientError(
-            f"{platform} {step}: could not connect ({type(exc).__name__})",
-            code="NETWORK_ERROR",
-            details={"platform": platform, "step": step},
-        ) from exc
-    except httpx.TransportError as exc:
-        if commit:
-            raise outcome_unknown(
-                platform,
-                step,
-                publication_id,
-                reason=type(exc).__name__,
-                platform_ref=platform_ref,
-            ) from exc
-        raise TransientError(
-            f"{platform} {step}: {type(exc).__name__}",
-            code="TIMEOUT" if isinstance(exc, httpx.TimeoutException) else "NETWORK_ERROR",
-            details={"platform": platform, "step": step},
-        ) from exc
 
 
 async def wait_error(
@@ -144,12 +113,3 @@ async def acquire(ctx: SkillContext, bucket: str, limit: Limit, cost: int = 1) -
     """Wait for the shared rate limiter, when the caller provided one."""
     if ctx.limiter is not None:
         await ctx.limiter.acquire(bucket, limit, cost)
-
-
-def json_or_empty(response: httpx.Response) -> dict[str, Any]:
-    """The response's JSON object, or {} when the body is not a JSON object."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

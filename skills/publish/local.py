@@ -31,6 +31,7 @@ from skills.publish.models import (
     PublishResult,
     ReconcileQuery,
 )
+from skills.text import parse_time
 
 INDEX_VERSION = 1
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,5}$")
@@ -144,8 +145,8 @@ class LocalPublisher:
             post_id=item["post_id"],
             url=self.url_of(item["post_id"]),
             status=item["status"],
-            published_at=_parse_time(item.get("published_at")),
-            scheduled_at=_parse_time(item.get("scheduled_at")),
+            published_at=parse_time(item.get("published_at")),
+            scheduled_at=parse_time(item.get("scheduled_at")),
             reused=reused,
         )
 
@@ -175,10 +176,6 @@ class LocalPublisher:
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 _STYLE = """

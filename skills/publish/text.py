@@ -6,15 +6,11 @@ import re
 from collections.abc import Callable
 
 from core.errors import ValidationError
+from skills.text import hashtag
 
 _URL = re.compile(r"https?://\S+")
 # twitter-text v3: these code point ranges weigh 1, everything else 2; URLs weigh 23.
 _LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
-
-
-def hashtag(tag: str) -> str:
-    """A tag as a hashtag word (letters, digits, underscore), '' if nothing is left."""
-    return "".join(ch for ch in tag if ch.isalnum() or ch == "_")
 
 
 def x_weighted_length(text: str) -> int:
@@ -40,7 +36,11 @@ def compose_text(
     length: Callable[[str], int] = len,
     platform: str,
 ) -> str:
-    """Title, then the description if it fits, then as many hashtags as fit."""
+    """Title, then the description if it fits, then as many hashtags as fit.
+
+    Tags are written as `skills.text.hashtag` writes them ("deep learning" -> #DeepLearning);
+    a tag with no letter or digit is skipped.
+    """
     if length(title) > limit:
         raise ValidationError(
             f"{platform}: title is longer than {limit} characters",
@@ -55,9 +55,9 @@ def compose_text(
     separator = "\n\n"
     for tag in tags:
         word = hashtag(tag)
-        if not word:
+        if word is None:
             continue
-        candidate = f"{text}{separator}#{word}"
+        candidate = f"{text}{separator}{word}"
         if length(candidate) <= limit:
             text = candidate
             separator = " "

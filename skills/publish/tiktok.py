@@ -38,16 +38,8 @@ import httpx
 
 from core.errors import OperationError, PermanentError, TransientError, ValidationError
 from skills.context import SkillContext
-from skills.http import retry_after_seconds
-from skills.publish.errors import (
-    NOT_SENT,
-    acquire,
-    bearer,
-    json_or_empty,
-    outcome_unknown,
-    send,
-    wait_error,
-)
+from skills.http import json_object, retry_after_seconds, send
+from skills.publish.errors import acquire, bearer, committing, outcome_unknown, wait_error
 from skills.publish.media import read_range, video_mime, video_size
 from skills.publish.models import (
     EngagementCounts,
@@ -179,7 +171,7 @@ class TikTokPublisher:
 
     async def error_for(self, response: httpx.Response, step: str) -> OperationError:
         """The chimera error for a TikTok error answer (`error.code` other than "ok")."""
-        body = json_or_empty(response)
+        body = json_object(response)
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
         assert isinstance(error, dict)
         code = str(error.get("code") or "")
@@ -246,7 +238,7 @@ class TikTokPublisher:
     ) -> dict[str, Any]:
         await acquire(self.ctx, self._bucket(bucket), limit)
         response = await send(
-            self.ctx,
+            self.ctx.http,
             "POST",
             f"{self.settings.tiktok_api_url}{path}",
             platform=PLATFORM,
@@ -255,7 +247,7 @@ class TikTokPublisher:
             json=json,
             params=params,
         )
-        body = json_or_empty(response)
+        body = json_object(response)
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
         assert isinstance(error, dict)
         if response.status_code != 200 or error.get("code", "ok") != "ok":
@@ -406,6 +398,7 @@ class TikTokPublisher:
         ranges = plan.ranges()
         for index, (first, last) in enumerate(ranges):
             is_final = index == len(ranges) - 1
+            step = "upload last chunk" if is_final else "upload"
             data = await read_range(request.video_path, first, last - first + 1)
             headers = {
                 "Content-Type": mime,
@@ -416,19 +409,26 @@ class TikTokPublisher:
             while True:
                 problem: str
                 try:
-                    response = await self.ctx.http.put(upload_url, content=data, headers=headers)
-                except NOT_SENT as exc:
-                    problem = type(exc).__name__
-                except httpx.TransportError as exc:
-                    if is_final:
-                        raise outcome_unknown(
-                            PLATFORM,
-                            "upload last chunk",
-                            request.publication_id,
-                            reason=type(exc).__name__,
-                            platform_ref=publish_id,
-                        ) from exc
-                    problem = type(exc).__name__
+                    # The last chunk starts the post: once it may have arrived, the outcome is
+                    # unknown (raised by send); a chunk that never left is retried.
+                    response = await send(
+                        self.ctx.http,
+                        "PUT",
+                        upload_url,
+                        platform=PLATFORM,
+                        step=step,
+                        outcome_unknown=(
+                            committing(
+                                PLATFORM, step, request.publication_id, platform_ref=publish_id
+                            )
+                            if is_final
+                            else None
+                        ),
+                        content=data,
+                        headers=headers,
+                    )
+                except TransientError as exc:
+                    problem = exc.code
                 else:
                     if 200 <= response.status_code < 300:
                         break

@@ -29,15 +29,8 @@ import httpx
 
 from core.errors import OperationError, PermanentError, TransientError, ValidationError
 from skills.context import SkillContext
-from skills.http import retry_after_seconds
-from skills.publish.errors import (
-    acquire,
-    bearer,
-    json_or_empty,
-    outcome_unknown,
-    send,
-    wait_error,
-)
+from skills.http import json_object, retry_after_seconds, send
+from skills.publish.errors import acquire, bearer, committing, outcome_unknown, wait_error
 from skills.publish.media import read_range, video_mime, video_size
 from skills.publish.models import (
     EngagementCounts,
@@ -48,6 +41,7 @@ from skills.publish.models import (
 from skills.publish.text import compose_text, x_weighted_length
 from skills.ratelimit import Limit
 from skills.settings.publish import PublishSettings
+from skills.text import parse_time
 
 PLATFORM = "twitter"
 TWEETS_LIMIT = Limit(calls=100, per_seconds=900)  # POST /2/tweets per user
@@ -94,7 +88,7 @@ class XPublisher:
         self, response: httpx.Response, step: str, bucket: str | None = None
     ) -> OperationError:
         """The chimera error for an X error answer (problem details or errors[])."""
-        body = json_or_empty(response)
+        body = json_object(response)
         errors = body.get("errors") if isinstance(body.get("errors"), list) else []
         first = errors[0] if errors and isinstance(errors[0], dict) else {}
         detail = str(
@@ -144,7 +138,7 @@ class XPublisher:
         self, method: str, path: str, *, step: str, ok: tuple[int, ...] = (200,), **kwargs: Any
     ) -> dict[str, Any]:
         response = await send(
-            self.ctx,
+            self.ctx.http,
             method,
             self._url(path),
             platform=PLATFORM,
@@ -154,7 +148,7 @@ class XPublisher:
         )
         if response.status_code not in ok:
             raise await self.error_for(response, step)
-        return json_or_empty(response)
+        return json_object(response)
 
     # --- Publisher protocol -------------------------------------------------------------------
     def validate(self, request: PublishContentInput) -> None:
@@ -215,16 +209,11 @@ class XPublisher:
         for post in timeline.get("data") or []:
             text = html.unescape(str(post.get("text") or ""))
             if text.strip().startswith(query.title.strip()) and post.get("id"):
-                created = post.get("created_at")
                 return PublishResult(
                     post_id=str(post["id"]),
                     url=status_url(str(post["id"])),
                     status="published",
-                    published_at=(
-                        datetime.fromisoformat(created.replace("Z", "+00:00"))
-                        if isinstance(created, str)
-                        else None
-                    ),
+                    published_at=parse_time(post.get("created_at")),
                     reused=True,
                 )
         return None
@@ -316,13 +305,12 @@ class XPublisher:
     async def _post(self, request: PublishContentInput, text: str, media_id: str) -> PublishResult:
         await acquire(self.ctx, self._bucket("tweets"), TWEETS_LIMIT)
         response = await send(
-            self.ctx,
+            self.ctx.http,
             "POST",
             self._url("/2/tweets"),
             platform=PLATFORM,
             step="create post",
-            commit=True,
-            publication_id=request.publication_id,
+            outcome_unknown=committing(PLATFORM, "create post", request.publication_id),
             headers=self._auth(),
             json={"text": text, "media": {"media_ids": [media_id]}},
         )
@@ -335,7 +323,7 @@ class XPublisher:
             )
         if response.status_code not in (200, 201):
             raise await self.error_for(response, "create post", bucket="tweets")
-        post_id = (json_or_empty(response).get("data") or {}).get("id")
+        post_id = (json_object(response).get("data") or {}).get("id")
         if not post_id:
             raise outcome_unknown(
                 PLATFORM, "create post", request.publication_id, reason="answer without a post id"

@@ -35,14 +35,13 @@ import httpx
 
 from core.errors import PermanentError, TransientError, ValidationError
 from skills.context import SkillContext
-from skills.http import retry_after_seconds
+from skills.http import json_body, json_object, retry_after_seconds, send
 from skills.publish.errors import (
-    NOT_SENT,
+    OutcomeUnknownError,
     acquire,
     bearer,
-    json_or_empty,
+    committing,
     outcome_unknown,
-    send,
     wait_error,
 )
 from skills.publish.media import read_range, video_mime, video_size
@@ -54,6 +53,7 @@ from skills.publish.models import (
 )
 from skills.ratelimit import Limit
 from skills.settings.publish import PublishSettings
+from skills.text import parse_time
 
 PLATFORM = "youtube"
 INSERT_LIMIT = Limit(calls=100, per_seconds=86_400)  # videos.insert: own bucket, 100 a day
@@ -95,7 +95,7 @@ class YouTubePublisher:
 
     async def error_for(self, response: httpx.Response, step: str) -> Exception:
         """The chimera error for a YouTube error response."""
-        body = json_or_empty(response)
+        body = json_object(response)
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
         assert isinstance(error, dict)
         errors = error.get("errors") if isinstance(error.get("errors"), list) else []
@@ -155,7 +155,7 @@ class YouTubePublisher:
     async def _get(self, path: str, params: dict[str, str], step: str) -> dict[str, Any]:
         await acquire(self.ctx, self._units_bucket, UNITS_LIMIT)
         response = await send(
-            self.ctx,
+            self.ctx.http,
             "GET",
             f"{self.settings.youtube_api_url}/{path}",
             platform=PLATFORM,
@@ -165,7 +165,7 @@ class YouTubePublisher:
         )
         if response.status_code != 200:
             raise await self.error_for(response, step)
-        return json_or_empty(response)
+        return json_object(response)
 
     # --- Publisher protocol -------------------------------------------------------------------
     def validate(self, request: PublishContentInput) -> None:
@@ -216,7 +216,7 @@ class YouTubePublisher:
         published_at = None
         if not scheduled:
             raw = (video.get("snippet") or {}).get("publishedAt")
-            published_at = _parse_time(raw) or datetime.now(UTC)
+            published_at = parse_time(raw) or datetime.now(UTC)
         return PublishResult(
             post_id=video_id,
             url=watch_url(video_id),
@@ -267,7 +267,7 @@ class YouTubePublisher:
                     post_id=video_id,
                     url=watch_url(video_id),
                     status="published",
-                    published_at=_parse_time(snippet.get("publishedAt")),
+                    published_at=parse_time(snippet.get("publishedAt")),
                     reused=True,
                 )
         return None
@@ -297,7 +297,7 @@ class YouTubePublisher:
         self, request: PublishContentInput, size: int, auth: dict[str, str]
     ) -> str:
         response = await send(
-            self.ctx,
+            self.ctx.http,
             "POST",
             self.settings.youtube_upload_url,
             platform=PLATFORM,
@@ -359,20 +359,32 @@ class YouTubePublisher:
                 data = b""
                 is_final = False
                 headers = {**auth, "Content-Length": "0", "Content-Range": f"bytes */{size}"}
+            # Once a request that may complete the upload has left, its failures are not
+            # transient: send raises OutcomeUnknownError, and the status query asks the server.
             try:
-                response = await self.ctx.http.put(session, content=data, headers=headers)
-            except NOT_SENT as exc:
-                problem = type(exc).__name__
-            except httpx.TransportError as exc:
-                problem = type(exc).__name__
-                final_sent = final_sent or is_final
+                response = await send(
+                    self.ctx.http,
+                    "PUT",
+                    session,
+                    platform=PLATFORM,
+                    step="upload",
+                    outcome_unknown=(
+                        committing(PLATFORM, "upload", request.publication_id)
+                        if is_final or final_sent
+                        else None
+                    ),
+                    content=data,
+                    headers=headers,
+                )
+            except OutcomeUnknownError as exc:
+                problem = str(exc.details["reason"])
+                final_sent = True
+            except TransientError as exc:
+                problem = exc.code
             if response is not None:
                 code = response.status_code
                 if code in (200, 201):
-                    try:
-                        video = response.json()
-                    except ValueError:
-                        video = None
+                    video = json_body(response)
                     if not isinstance(video, dict):
                         raise outcome_unknown(
                             PLATFORM,
@@ -443,12 +455,3 @@ def _int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -44,15 +43,6 @@ class WriteScriptInput(SkillInput):
         if isinstance(value, dict):
             return Trend.model_validate(value, strict=False)
         return value
-
-
-def hashtag(text: str) -> str | None:
-    """`#CamelCase` of a phrase (letters and digits only), or None when nothing is left."""
-    words = re.findall(r"[^\W_]+", text.lstrip("#"), flags=re.UNICODE)
-    if not words:
-        return None
-    joined = words[0] if len(words) == 1 else "".join(w[:1].upper() + w[1:] for w in words)
-    return f"#{joined[:50]}"
 
 
 class Script(BaseModel):

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 
 from events.trend import Trend
-from skills.script.models import MAX_DURATION_S, WORDS_PER_SECOND, Script, hashtag
+from skills.script.models import MAX_DURATION_S, WORDS_PER_SECOND, Script
+from skills.text import hashtag
 
 HOOKS = (
     "Everyone is talking about {topic}. Here is why, in under a minute.",

@@ -1,10 +1,13 @@
-"""What every trend source shares: the request, the environment, HTTP error mapping, redaction.
+"""What every trend source shares: the request, the environment, status mapping, redaction.
 
-Error mapping (the specification's categories), used by every platform module:
+Requests go through `skills.http.send` (timeouts and connection failures are mapped there, the
+same for every skill: NETWORK_ERROR, TIMEOUT, REQUEST_FAILED) with `report_url=redact_url`, so
+an error's `details.url` carries no secret. Status mapping (the specification's categories),
+used by every platform module:
 
 * 429, quota exceeded, rate limit exceeded, usage capped -> `TransientError`, `retry_after`
   from Retry-After (seconds or HTTP date) or X's `x-rate-limit-reset`;
-* 5xx, timeouts, connection errors -> `TransientError`;
+* 5xx -> `TransientError`;
 * 401/403 for an invalid, expired or revoked credential -> `PermanentError` (a person fixes it);
 * a body that is not what the platform documents -> `UnknownError`.
 
@@ -132,6 +135,9 @@ class SourceEnv:
     settings: TrendsSettings
     limiter: RateLimiter | None = None
 
+    def __post_init__(self) -> None:
+        install_log_redaction()  # before the first request: httpx logs each URL
+
     @property
     def timeout(self) -> float:
         return self.settings.trends_http_timeout_s
@@ -187,53 +193,10 @@ class SourceEnv:
             log.warning("could not hold %s for %.0fs", bucket, seconds, exc_info=True)
 
 
-# --- HTTP ---------------------------------------------------------------------------------------
-async def send(
-    env: SourceEnv, platform: str, method: str, url: str, **kwargs: Any
-) -> httpx.Response:
-    """One request through the shared client; transport failures become TransientError."""
-    install_log_redaction()
-    try:
-        return await env.http.request(method, url, timeout=env.timeout, **kwargs)
-    except httpx.TimeoutException as exc:
-        raise TransientError(
-            f"{platform}: request timed out after {env.timeout:.0f}s",
-            code="TIMEOUT",
-            details={"platform": platform, "url": _reported(url, kwargs)},
-        ) from exc
-    except httpx.TransportError as exc:
-        raise TransientError(
-            f"{platform}: connection failed ({type(exc).__name__})",
-            code="CONNECTION_ERROR",
-            details={"platform": platform, "url": _reported(url, kwargs)},
-        ) from exc
-    except httpx.RequestError as exc:  # undecodable body, too many redirects
-        raise UnknownError(
-            f"{platform}: request failed ({type(exc).__name__})",
-            code="REQUEST_FAILED",
-            details={"platform": platform, "url": _reported(url, kwargs)},
-        ) from exc
-
-
-def _reported(url: str, kwargs: dict[str, Any]) -> str:
-    try:
-        return redact_url(httpx.URL(url, params=kwargs.get("params")))
-    except Exception:
-        return redact_url(url)
-
-
-def json_body(response: httpx.Response) -> Any:
-    """The decoded JSON body, or None when it is not JSON."""
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
+# --- Status mapping -------------------------------------------------------------------------
 def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
     """Seconds to wait from Retry-After (seconds or HTTP date) or X's rate-limit reset headers."""
     return retry_after_seconds(response, now.timestamp() if now is not None else None)
-    return None
 
 
 def status_error(

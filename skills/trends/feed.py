@@ -43,13 +43,14 @@ from pydantic import ValidationError as PydanticValidationError
 
 from core.errors import OperationError, PermanentError, TransientError, ValidationError
 from events.trend import EngagementMetrics, Trend
+from skills.http import request_error
+from skills.text import parse_time
 from skills.trends import safexml
 from skills.trends.common import (
     SourceEnv,
     SourceRequest,
     SourceResult,
     clip,
-    install_log_redaction,
     interleave,
     redact_url,
     retry_after,
@@ -190,18 +191,16 @@ def _plain(markup: str) -> str:
 
 
 def _date(value: str) -> datetime | None:
+    """ISO 8601 (Atom, JSON feeds) or RFC 822 (RSS) dates; naive ones are UTC."""
     value = value.strip()
     if not value:
         return None
-    parsed: datetime | None
+    iso = parse_time(value)
+    if iso is not None:
+        return iso
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if parsed is None:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -394,7 +393,6 @@ async def read_source(source: str, env: SourceEnv, *, trusted: bool) -> bytes:
             ) from None
     if not trusted and not env.settings.trends_feed_allow_private_hosts:
         refuse_private_host(source)
-    install_log_redaction()
     label = _label(source)
     try:
         async with env.http.stream(
@@ -432,15 +430,9 @@ async def read_source(source: str, env: SourceEnv, *, trusted: bool) -> bytes:
                     )
                 chunks.append(chunk)
             return b"".join(chunks)
-    except httpx.TimeoutException as exc:
-        raise TransientError(
-            "feed request timed out", code="TIMEOUT", details={"source": label}
-        ) from exc
-    except httpx.TransportError as exc:
-        raise TransientError(
-            f"feed connection failed ({type(exc).__name__})",
-            code="CONNECTION_ERROR",
-            details={"source": label},
+    except httpx.RequestError as exc:  # also while reading the body
+        raise request_error(
+            exc, platform=PLATFORM, step="fetch", details={"source": label}
         ) from exc
 
 

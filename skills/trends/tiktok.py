@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from core.errors import PermanentError, TransientError
 from events.trend import EngagementMetrics, Trend
+from skills.http import json_body, send
 from skills.ratelimit import TIKTOK_RESEARCH, bucket_name
 from skills.trends.common import (
     SourceEnv,
@@ -34,12 +35,10 @@ from skills.trends.common import (
     SourceResult,
     as_count,
     clip,
-    json_body,
     malformed,
     redact_url,
     retry_after,
     scrub,
-    send,
     stable_id,
     status_error,
 )
@@ -114,10 +113,13 @@ async def client_token(env: SourceEnv) -> str:
     key, secret = env.settings.tiktok_client_key, env.settings.tiktok_client_secret
     assert key is not None and secret is not None
     response = await send(
-        env,
-        PLATFORM,
+        env.http,
         "POST",
         f"{env.settings.tiktok_base_url}/v2/oauth/token/",
+        platform=PLATFORM,
+        step="oauth token",
+        timeout=env.timeout,
+        report_url=redact_url,
         data={
             "client_key": key.get_secret_value(),
             "client_secret": secret.get_secret_value(),
@@ -170,10 +172,13 @@ async def fetch(req: SourceRequest, env: SourceEnv) -> SourceResult:
     regions = [req.region_code] if req.region_code else env.settings.tiktok_region_codes
     await env.acquire(bucket, TIKTOK_RESEARCH)
     response = await send(
-        env,
-        PLATFORM,
+        env.http,
         "POST",
         f"{env.settings.tiktok_base_url}/v2/research/video/query/",
+        platform=PLATFORM,
+        step="video query",
+        timeout=env.timeout,
+        report_url=redact_url,
         params={"fields": FIELDS},
         json=query_body(req, regions),
         headers={"Authorization": f"Bearer {token}"},

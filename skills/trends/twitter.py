@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from core.errors import PermanentError, TransientError
 from events.trend import EngagementMetrics, Trend
+from skills.http import json_body, send
 from skills.ratelimit import X_TRENDS, bucket_name
 from skills.trends.common import (
     SourceEnv,
@@ -30,12 +31,10 @@ from skills.trends.common import (
     SourceResult,
     as_count,
     clip,
-    json_body,
     malformed,
     redact_url,
     retry_after,
     scrub,
-    send,
     stable_id,
     status_error,
 )
@@ -71,10 +70,13 @@ async def fetch(req: SourceRequest, env: SourceEnv) -> SourceResult:
     bucket = bucket_name("x", "trends", token.get_secret_value())
     await env.acquire(bucket, X_TRENDS)
     response = await send(
-        env,
-        PLATFORM,
+        env.http,
         "GET",
         f"{env.settings.x_base_url}/2/trends/by/woeid/{woeid}",
+        platform=PLATFORM,
+        step="trends",
+        timeout=env.timeout,
+        report_url=redact_url,
         params={"max_trends": min(req.max_results, 50), "trend.fields": "trend_name,tweet_count"},
         headers={"Authorization": f"Bearer {token.get_secret_value()}"},
     )

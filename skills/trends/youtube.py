@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import OperationError, PermanentError, TransientError
 from events.trend import EngagementMetrics, Trend
+from skills.http import json_body, send
 from skills.ratelimit import YOUTUBE_VIDEOS_LIST_COST, bucket_name, youtube_quota
 from skills.trends.common import (
     SourceEnv,
@@ -30,12 +31,10 @@ from skills.trends.common import (
     SourceResult,
     as_count,
     clip,
-    json_body,
     malformed,
     redact_url,
     retry_after,
     scrub,
-    send,
     stable_id,
     status_error,
 )
@@ -172,7 +171,14 @@ async def fetch(req: SourceRequest, env: SourceEnv) -> SourceResult:
             params["videoCategoryId"] = category_id
         await env.acquire(bucket, limit, YOUTUBE_VIDEOS_LIST_COST)
         response = await send(
-            env, PLATFORM, "GET", f"{env.settings.youtube_base_url}/videos", params=params
+            env.http,
+            "GET",
+            f"{env.settings.youtube_base_url}/videos",
+            platform=PLATFORM,
+            step="videos.list",
+            timeout=env.timeout,
+            report_url=redact_url,
+            params=params,
         )
         try:
             items = await _items(env, response, bucket, req.now)

@@ -78,7 +78,7 @@ def test_x_weighted_length_counts_like_x():
 def test_compose_text_fits_what_it_can():
     assert (
         compose_text("Title", "Body", ["a b", "#c", "!!"], limit=100, platform="p")
-        == "Title\n\nBody\n\n#ab #c"
+        == "Title\n\nBody\n\n#AB #c"
     )
     assert compose_text("Title", "x" * 200, ["tag"], limit=20, platform="p") == "Title\n\n#tag"
     with pytest.raises(ValidationError):

@@ -83,6 +83,8 @@ class UploadServer:
         fault = self.faults.get(len(self.calls) - 1)
         if fault == "timeout":
             raise httpx.ReadTimeout("timed out", request=request)
+        if fault == "refused":
+            raise httpx.ConnectError("connection refused", request=request)
         if fault == "500":
             return httpx.Response(500)
         first = int(content_range.split()[1].split("-")[0])
@@ -174,7 +176,7 @@ async def test_direct_post_uploads_chunks_in_order_and_polls(
         "total_chunk_count": 3,
     }
     assert init["post_info"] == {
-        "title": "A title\n\nAbout it\n\n#ai #deeplearning",
+        "title": "A title\n\nAbout it\n\n#ai #DeepLearning",
         "privacy_level": "SELF_ONLY",
         "disable_duet": False,
         "disable_comment": True,
@@ -341,6 +343,19 @@ async def test_final_chunk_timeout_is_outcome_unknown_and_not_retried(
         "bytes 2000-3499/3500",
     ]
     assert routes["status"].call_count == 0
+
+
+async def test_final_chunk_that_never_left_is_sent_again(
+    ctx: SkillContext, router, tmp_path, make_video, fake_sleep
+):
+    video = make_video(tmp_path / "v.mp4", 3500)
+    server = UploadServer(3500, faults={2: "refused"})
+    routes = _mock_flow(router, server, [COMPLETE])
+    out = await invoke_json(publish_content, _request(video), small_chunks(ctx))
+    assert out.success, out.error  # a refused connection cannot have started the post
+    assert [c[0] for c in server.calls][2:] == ["bytes 2000-3499/3500"] * 2
+    assert routes["init"].call_count == 1 and not server.problems
+    assert len(fake_sleep.calls) >= 1
 
 
 async def test_middle_chunk_failure_is_retried_in_place(

@@ -20,7 +20,7 @@ from skills.ratelimit import Limit
 API = "https://api.x.com"
 MEDIA_ID = "1880028106020515840"
 POST_ID = "1445880548472328192"
-TEXT = "A title\n\nAbout it\n\n#ai #deeplearning"
+TEXT = "A title\n\nAbout it\n\n#ai #DeepLearning"
 
 
 def media(processing: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

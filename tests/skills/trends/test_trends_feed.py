@@ -196,6 +196,29 @@ async def test_feed_server_errors_are_transient(make_ctx, respx_mock) -> None:
 
 
 @pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (httpx.ConnectError("refused"), "NETWORK_ERROR"),
+        (httpx.ReadTimeout("slow"), "TIMEOUT"),
+        (httpx.TooManyRedirects("loop"), "REQUEST_FAILED"),
+    ],
+)
+async def test_feed_transport_failures_have_the_codes_of_every_skill(
+    make_ctx, respx_mock, error: httpx.RequestError, code: str
+) -> None:
+    respx_mock.get("https://down.example.org/feed").mock(side_effect=error)
+    out = await invoke_json(
+        fetch_trends,
+        {"platforms": ["feed"], "feed_urls": ["https://down.example.org/feed?token=feed-secret"]},
+        make_ctx(),
+    )
+    assert out.error is not None and out.error.code == code
+    assert out.error.details["source"] == "https://down.example.org/feed"
+    assert out.error.details["step"] == "fetch" and out.error.details["platform"] == "feed"
+    assert "feed-secret" not in out.model_dump_json()
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "http://127.0.0.1:8080/feed.xml",

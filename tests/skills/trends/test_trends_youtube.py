@@ -259,7 +259,7 @@ async def test_timeout_and_connection_errors_are_transient(kit, make_ctx, respx_
         {"platforms": ["youtube"]},
         make_ctx(kit.trends_settings(youtube_api_key=kit.YOUTUBE_KEY)),
     )
-    assert out.error is not None and out.error.code == "CONNECTION_ERROR"
+    assert out.error is not None and out.error.code == "NETWORK_ERROR"
     kit.assert_no_secret(out.model_dump_json())
 
 
