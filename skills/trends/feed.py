@@ -231,7 +231,7 @@ def to_trends(items: list[FeedItem], req: SourceRequest) -> list[Trend]:
 async def _one(source: str, req: SourceRequest, env: SourceEnv, trusted: bool) -> list[Trend]:
     data = await read_source(source, env, trusted=trusted)
     try:
-        items = parse_feed(data)
+        items = parse_feed(data, base=source if _is_url(source) else "")
     except FeedInvalid as exc:
         exc.details.setdefault("source", _label(source))
         raise

@@ -16,7 +16,8 @@ What an item becomes:
 
 * title: `title` (Atom, RSS, `dc:title`), tags removed; without one, the start of the summary;
 * link: the alternate link; an RSS `guid` that is a permalink (`isPermaLink` absent or true)
-  when there is no `link`; the channel's link when the item has neither;
+  when there is no `link`; the channel's link when the item has neither; relative links are
+  resolved against `xml:base` and the feed's own URL, and so are thumbnails;
 * date: published, else updated (`dc:date`, Atom 0.3 `issued`/`modified`), else created;
 * description: the summary (escaped HTML unescaped, base64 decoded), else the content, as text;
 * thumbnail: `media:thumbnail` (the widest), else `media:content` that is an image, else an
@@ -45,6 +46,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
+from urllib.parse import urljoin
 
 import feedparser
 from feedparser.encodings import convert_to_utf8
@@ -92,13 +94,14 @@ class FeedInvalid(PermanentError):
     default_code = "FEED_INVALID"
 
 
-def parse_feed(data: bytes) -> list[FeedItem]:
-    """Items of an XML feed, a JSON Feed or a JSON lines document (format detected)."""
+def parse_feed(data: bytes, base: str = "") -> list[FeedItem]:
+    """Items of an XML feed, a JSON Feed or a JSON lines document (format detected); relative
+    links and thumbnails are resolved against `base`, the feed's own URL, when given."""
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if head in (b"{", b"["):
-        return parse_json(data)
+        return parse_json(data, base)
     if head == b"<" or data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return parse_xml(data)
+        return parse_xml(data, base)
     raise FeedInvalid("not a feed: expected RSS, Atom, JSON Feed or JSON lines")
 
 
@@ -119,8 +122,14 @@ def _count(value: object) -> int:
         return 0
 
 
-def _web_url(value: object) -> str | None:
-    text = value.strip() if isinstance(value, str) else ""
+def _link(value: str, base: str) -> str:
+    """`value` resolved against `base` (when both are given); other schemes are kept as they
+    are, for the caller to refuse."""
+    return urljoin(base, value) if base and value else value
+
+
+def _web_url(value: object, base: str = "") -> str | None:
+    text = _link(value.strip(), base) if isinstance(value, str) else ""
     return text if text.lower().startswith(("http://", "https://")) else None
 
 
@@ -158,7 +167,7 @@ def _is_image(node: Node) -> bool:
     return _str(node, "medium") == "image" or _str(node, "type").startswith("image/")
 
 
-def _thumbnail(entry: Node) -> str | None:
+def _thumbnail(entry: Node, base: str) -> str | None:
     thumbnails = sorted(
         _nodes(entry, "media_thumbnail"), key=lambda t: _count(t.get("width")), reverse=True
     )
@@ -166,7 +175,7 @@ def _thumbnail(entry: Node) -> str | None:
     candidates += [c.get("url") for c in _nodes(entry, "media_content") if _is_image(c)]
     candidates += [e.get("href") for e in _nodes(entry, "enclosures") if _is_image(e)]
     candidates.append(_node(entry, "image").get("href"))  # itunes:image
-    return next((url for url in map(_web_url, candidates) if url), None)
+    return next((url for c in candidates if (url := _web_url(c, base))), None)
 
 
 def _description(entry: Node) -> str:
@@ -176,8 +185,16 @@ def _description(entry: Node) -> str:
     return next((text for c in _nodes(entry, "content") if (text := plain(_str(c, "value")))), "")
 
 
-def _entry(entry: Node, fallback_link: str) -> FeedItem:
-    link = _str(entry, "link") or fallback_link
+def _entry_base(entry: Node, base: str) -> str:
+    """The base URI in force for the entry: its `xml:base` (feedparser records it with each
+    text construct) resolved against the feed's own URL."""
+    detail = _node(entry, "title_detail") or _node(entry, "summary_detail")
+    return _link(_str(detail, "base"), base) or base
+
+
+def _entry(entry: Node, fallback_link: str, base: str) -> FeedItem:
+    base = _entry_base(entry, base)
+    link = _link(_str(entry, "link"), base) or fallback_link
     description = _description(entry)
     title = plain(_str(entry, "title")) or clip(description, 100)
     tags = [_str(t, "term") or _str(t, "label") for t in _nodes(entry, "tags")]
@@ -188,7 +205,7 @@ def _entry(entry: Node, fallback_link: str) -> FeedItem:
         description=description,
         published=_when(entry),
         categories=[t for t in dict.fromkeys(tags) if t],
-        thumbnail=_thumbnail(entry),
+        thumbnail=_thumbnail(entry, base),
         views=_count(_node(entry, "media_statistics").get("views")),
         likes=_count(
             _node(entry, "media_starrating").get("count")
@@ -215,7 +232,7 @@ def _as_utf8(data: bytes) -> bytes:
     return utf8
 
 
-def parse_xml(data: bytes) -> list[FeedItem]:
+def parse_xml(data: bytes, base: str = "") -> list[FeedItem]:
     """Items of an RSS, RDF or Atom document, read by feedparser behind the safe-XML guard."""
     utf8 = _as_utf8(data)
     try:
@@ -226,8 +243,8 @@ def parse_xml(data: bytes) -> list[FeedItem]:
     entries = _nodes(parsed, "entries")
     if not _str(parsed, "version") and not entries:
         raise FeedInvalid(f"unknown XML feed type <{checked.root}>")
-    fallback_link = _str(_node(parsed, "feed"), "link")
-    items = [_entry(e, fallback_link) for e in entries]
+    fallback_link = _link(_str(_node(parsed, "feed"), "link"), base)
+    items = [_entry(e, fallback_link, base) for e in entries]
     if checked.error is not None:
         items = [i for i in items if i.title and i.link]
         if not items:
@@ -266,10 +283,11 @@ class JsonFeed(BaseModel):
     items: list[JsonFeedItem]
 
 
-def _json_feed_item(item: JsonFeedItem, home: str) -> FeedItem:
+def _json_feed_item(item: JsonFeedItem, home: str, base: str) -> FeedItem:
     description = plain(item.summary or "") or plain(item.content_text or "")
     description = description or plain(item.content_html or "")
-    link = _web_url(item.url) or _web_url(item.external_url) or item.url or home
+    link = _web_url(item.url, base) or _web_url(item.external_url, base)
+    link = link or _link(item.url or home, base)
     title = plain(item.title or "") or clip(description, 100)
     return FeedItem(
         key=str(item.id) if item.id not in (None, "") else link or title,
@@ -278,18 +296,18 @@ def _json_feed_item(item: JsonFeedItem, home: str) -> FeedItem:
         description=description,
         published=_utc(item.date_published or item.date_modified),
         categories=[t for t in dict.fromkeys(item.tags) if t.strip()],
-        thumbnail=_web_url(item.image) or _web_url(item.banner_image),
+        thumbnail=_web_url(item.image, base) or _web_url(item.banner_image, base),
     )
 
 
-def parse_json_feed(document: Mapping[str, object]) -> list[FeedItem]:
+def parse_json_feed(document: Mapping[str, object], base: str = "") -> list[FeedItem]:
     """Items of a JSON Feed 1.0 or 1.1 document."""
     try:
         feed = JsonFeed.model_validate(document)
     except PydanticValidationError as exc:
         fields = ", ".join(".".join(map(str, e["loc"])) or "feed" for e in exc.errors())
         raise FeedInvalid(f"invalid JSON Feed: {fields}") from None
-    return [_json_feed_item(item, feed.home_page_url or "") for item in feed.items]
+    return [_json_feed_item(item, feed.home_page_url or "", base) for item in feed.items]
 
 
 # --- JSON lines --------------------------------------------------------------------------------
@@ -328,7 +346,7 @@ def _json_lines(text: str) -> list[object]:
     return rows
 
 
-def parse_json(data: bytes) -> list[FeedItem]:
+def parse_json(data: bytes, base: str = "") -> list[FeedItem]:
     """Items of a JSON Feed, or of JSON lines (a single JSON array is accepted too)."""
     try:
         text = data.decode("utf-8-sig")
@@ -342,7 +360,7 @@ def parse_json(data: bytes) -> list[FeedItem]:
         rows = _json_lines(text)  # several values: one per line
     else:
         if isinstance(whole, dict) and "items" in whole and "version" in whole:
-            return parse_json_feed(whole)
+            return parse_json_feed(whole, base)
         rows = list(whole) if isinstance(whole, list) else [whole]
     items: list[FeedItem] = []
     for number, row in enumerate(rows, 1):
@@ -355,12 +373,12 @@ def parse_json(data: bytes) -> list[FeedItem]:
             FeedItem(
                 key=str(entry.id) if entry.id not in (None, "") else entry.url,
                 title=entry.title,
-                link=entry.url,
+                link=_link(entry.url, base),
                 description=entry.description,
                 published=_utc(entry.published),
                 categories=entry.tags,
                 topic=entry.topic,
-                thumbnail=_web_url(entry.thumbnail),
+                thumbnail=_web_url(entry.thumbnail, base),
                 views=entry.views,
                 likes=entry.likes,
                 comments=entry.comments,

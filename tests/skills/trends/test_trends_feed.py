@@ -261,6 +261,15 @@ CORPUS: dict[str, list[Seen]] = {
             tags=("ai",),
         ),
     ],
+    "atom10_xml_base.xml": [
+        Seen(
+            "Mapping bird song with cheap microphones",
+            "https://notes.example.io/blog/2026/bird-song.html",
+            at("2026-11-24T12:00:00+00:00"),
+            description="Twelve microphones, one park, a month of mornings.",
+            thumbnail_url="https://notes.example.io/images/bird-song.jpg",
+        )
+    ],
     "jsonfeed10.json": [
         Seen(  # an empty title: the start of the text stands in
             "Watched the comet from the roof tonight. Worth the cold.",
@@ -537,6 +546,47 @@ async def test_http_feeds_partial_failure_size_limit_and_redaction(
         "https://huge.example.org/feed.xml": "FEED_TOO_LARGE",
     }
     assert "feed-secret-123" not in out.model_dump_json()
+
+
+async def test_relative_links_resolve_against_the_feed_url(make_ctx, respx_mock) -> None:
+    rss = (
+        b'<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+        b"<title>c</title><link>/</link>"
+        b"<item><title>Relative</title><link>/posts/1</link>"
+        b'<media:thumbnail url="img/1.png"/></item>'
+        b"<item><title>Scheme-less guid</title><guid>//cdn.example.org/posts/2</guid></item>"
+        b"</channel></rss>"
+    )
+    json_feed = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "j",
+            "items": [{"id": "3", "url": "3.html", "title": "Relative JSON", "image": "/3.png"}],
+        }
+    )
+    respx_mock.get("https://blog.example.org/feeds/main.xml").mock(
+        return_value=httpx.Response(200, content=rss)
+    )
+    respx_mock.get("https://json.example.org/a/feed.json").mock(
+        return_value=httpx.Response(200, text=json_feed)
+    )
+    out = await invoke_json(
+        fetch_trends,
+        {
+            "platforms": ["feed"],
+            "feed_urls": [
+                "https://blog.example.org/feeds/main.xml",
+                "https://json.example.org/a/feed.json",
+            ],
+        },
+        make_ctx(),
+    )
+    assert out.success
+    assert {(t.url, t.thumbnail_url) for t in out.trends} == {
+        ("https://blog.example.org/posts/1", "https://blog.example.org/feeds/img/1.png"),
+        ("https://cdn.example.org/posts/2", None),
+        ("https://json.example.org/a/3.html", "https://json.example.org/3.png"),
+    }
 
 
 async def test_feed_server_errors_are_transient(make_ctx, respx_mock) -> None:
