@@ -55,7 +55,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from core.errors import PermanentError
 from skills.trends import safexml
-from skills.trends.common import clip
+from skills.trends.common import as_count, clip
 
 JSON_FEED_VERSION: Final = re.compile(r"^https?://jsonfeed\.org/version/1(\.\d+)?/?$")
 TAG_RE: Final = re.compile(r"<[^>]*>")
@@ -113,15 +113,6 @@ def plain(markup: str) -> str:
     return SPACE_BEFORE_PUNCTUATION_RE.sub("", text)
 
 
-def _count(value: object) -> int:
-    if isinstance(value, int):
-        return max(value, 0)
-    try:
-        return max(int(float(str(value or 0).replace(",", ""))), 0)
-    except ValueError:
-        return 0
-
-
 def _link(value: str, base: str) -> str:
     """`value` resolved against `base` (when both are given); other schemes are kept as they
     are, for the caller to refuse."""
@@ -169,7 +160,7 @@ def _is_image(node: Node) -> bool:
 
 def _thumbnail(entry: Node, base: str) -> str | None:
     thumbnails = sorted(
-        _nodes(entry, "media_thumbnail"), key=lambda t: _count(t.get("width")), reverse=True
+        _nodes(entry, "media_thumbnail"), key=lambda t: as_count(t.get("width")), reverse=True
     )
     candidates = [t.get("url") for t in thumbnails]
     candidates += [c.get("url") for c in _nodes(entry, "media_content") if _is_image(c)]
@@ -206,12 +197,12 @@ def _entry(entry: Node, fallback_link: str, base: str) -> FeedItem:
         published=_when(entry),
         categories=[t for t in dict.fromkeys(tags) if t],
         thumbnail=_thumbnail(entry, base),
-        views=_count(_node(entry, "media_statistics").get("views")),
-        likes=_count(
+        views=as_count(_node(entry, "media_statistics").get("views")),
+        likes=as_count(
             _node(entry, "media_starrating").get("count")
             or _node(entry, "media_statistics").get("favorites")
         ),
-        comments=_count(entry.get("slash_comments") or entry.get("thr_total")),
+        comments=as_count(entry.get("slash_comments") or entry.get("thr_total")),
     )
 
 

@@ -403,6 +403,17 @@ def test_rss1_rdf(kit) -> None:
     assert item.published == datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 
 
+def test_counts_that_are_not_numbers_are_zero() -> None:
+    [item] = parse_feed(
+        b'<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><item>'
+        b"<title>t</title><link>https://x.example/</link>"
+        b'<media:community><media:statistics views="inf"/><media:starRating count="n/a"/>'
+        b"</media:community><slash:comments xmlns:slash='http://purl.org/rss/1.0/modules/slash/'>"
+        b"-3</slash:comments></item></channel></rss>"
+    )
+    assert (item.views, item.likes, item.comments) == (0, 0, 0)
+
+
 # --- Safety ------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "name", ["billion_laughs.xml", "external_entity.xml", "parameter_entity.xml"]
