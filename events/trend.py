@@ -101,3 +101,12 @@ class Trend(BaseModel):
     timestamp: AwareDatetime = Field(description="When the item was observed (ISO 8601).")
     url: str = Field(min_length=1, description="Link to the item on its platform.")
     tags: list[str] = Field(default_factory=list, description="Tags or hashtags, without '#'.")
+    thumbnail_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description=(
+            "An http(s) image that stands for the item (a feed's media:thumbnail or JSON Feed "
+            "image), for visuals made from the trend; absent when the source gives none."
+        ),
+    )

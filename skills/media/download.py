@@ -7,6 +7,8 @@
   knows them; yt-dlp's `max_filesize` aborts when the server's Content-Length is too large; a
   progress hook stops a download that grows past the limit; the result is probed afterwards.
 * Format: mp4 at most 1080p (video+audio merged by ffmpeg when they come apart).
+* YouTube's JavaScript challenges are solved by yt-dlp's EJS scripts on Deno (the runtime is
+  `CHIMERA_DOWNLOAD_JS_RUNTIME`, default the `deno` package's binary; see `skills.net.ytdlp`).
 * At most once: yt-dlp's download archive (`downloads/archive.txt`, yt-dlp's own format) plus a
   small index of what was downloaded, by source URL and by archive key. Asking again for a URL
   already downloaded answers from the index without any request; a different URL of a video in
@@ -222,7 +224,7 @@ def _format(max_height: int) -> str:
 def _options(
     paths: SkillPaths, cfg: MediaSettings, run: _Run, folder: Path, max_height: int
 ) -> dict[str, Any]:
-    from skills.net.ytdlp import GUARDED_OPTIONS
+    from skills.net.ytdlp import GUARDED_OPTIONS, js_runtime_options
 
     max_duration = cfg.download_max_duration_s
     options: dict[str, Any] = {
@@ -254,6 +256,7 @@ def _options(
         "color": {"stdout": "never", "stderr": "never"},
         "updatetime": False,
         "overwrites": True,
+        **js_runtime_options(cfg.download_js_runtime, cfg.download_js_runtime_path),
     }
     options.update(GUARDED_OPTIONS)  # last: nothing may switch the guard's options off
     return options

@@ -14,6 +14,13 @@ director with one holding a single handler, `GuardedUrllibRH`, which:
 Every yt-dlp download path that fetches over the network goes through `YoutubeDL.urlopen`
 when native downloaders are used; `GUARDED_OPTIONS` forces them (external downloaders such as
 ffmpeg or aria2c would open their own connections, outside the guard).
+
+YouTube (since yt-dlp 2025.11) needs JavaScript run on its player to solve the "n" and signature
+challenges: yt-dlp's EJS solver scripts (the `yt-dlp-ejs` package, which `yt-dlp[default]`
+installs) and a JavaScript runtime (Deno, from the `deno` package). `js_runtime_options` hands
+yt-dlp the runtime; `GUARDED_OPTIONS` allows no remote components, so no solver code is
+fetched from GitHub or npm at run time. yt-dlp runs Deno without permissions (`--no-remote`,
+no `--allow-*`); the player script itself is fetched by yt-dlp, through the guard.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import functools
 import http.client
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from yt_dlp import YoutubeDL
@@ -29,6 +37,7 @@ from yt_dlp.networking._urllib import HTTPHandler, RedirectHandler, UrllibRH
 from yt_dlp.networking.exceptions import RequestError
 
 from skills.net.guard import UrlGuard, URLRefused
+from skills.settings.media import JsRuntime
 
 
 class GuardRefusedRequest(RequestError):
@@ -191,6 +200,24 @@ class GuardedYoutubeDL(YoutubeDL):
         return self.build_request_director([handler])
 
 
+def bundled_deno() -> Path | None:
+    """The Deno binary that the `deno` package installed for this Python, if any."""
+    try:
+        import deno
+
+        return Path(deno.find_deno_bin())
+    except (ImportError, FileNotFoundError):
+        return None
+
+
+def js_runtime_options(runtime: JsRuntime, path: Path | None = None) -> dict[str, Any]:
+    """yt-dlp's `js_runtimes` option: `runtime` at `path` (for Deno without a path, the `deno`
+    package's binary; when there is none, yt-dlp looks beside Python and on PATH itself)."""
+    if path is None and runtime == "deno":
+        path = bundled_deno()
+    return {"js_runtimes": {runtime: {"path": str(path)} if path is not None else {}}}
+
+
 #: Options that keep every fetch inside the guard; merge them last over any other options.
 GUARDED_OPTIONS: dict[str, Any] = {
     "proxy": "",  # no environment proxies: the guard's address checks must be the real route
@@ -204,4 +231,5 @@ GUARDED_OPTIONS: dict[str, Any] = {
     "writesubtitles": False,
     "writeautomaticsub": False,
     "noplaylist": True,
+    "remote_components": [],  # no EJS solver code from GitHub or npm: the installed package only
 }

@@ -14,6 +14,8 @@ Every variable has the `CHIMERA_` prefix, like the rest of Chimera's settings. L
 | CHIMERA_DOWNLOAD_RETRIES              | yt-dlp's HTTP retries (default 3)                        |
 | CHIMERA_DOWNLOAD_RATE_LIMIT_BYTES_S   | bandwidth cap per download (default none)                |
 | CHIMERA_DOWNLOAD_ALLOWED_EXTRACTORS   | yt-dlp extractors allowed (regexes, full match)          |
+| CHIMERA_DOWNLOAD_JS_RUNTIME           | JavaScript runtime for YouTube's challenges (deno)       |
+| CHIMERA_DOWNLOAD_JS_RUNTIME_PATH      | its executable (default: the `deno` package's binary)    |
 | CHIMERA_WHISPER_MODEL                 | size name ("base") or a local CTranslate2 model folder   |
 | CHIMERA_WHISPER_DEVICE                | auto (CUDA when a GPU is visible), cpu or cuda           |
 | CHIMERA_WHISPER_COMPUTE_TYPE          | default: int8 on CPU, float16 on CUDA                    |
@@ -36,6 +38,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 #: case-insensitively, against yt-dlp's extractor names. Everything else is refused, which
 #: also limits what the generic extractor can hand an embedded link to.
 DEFAULT_EXTRACTORS = ["generic", "youtube", "youtubeytbe", "tiktok", "twitter", "vimeo"]
+
+JsRuntime = Literal["deno", "node", "bun", "quickjs"]
+"""yt-dlp's names of the JavaScript runtimes it can solve YouTube's challenges with."""
 
 X264_PRESETS = (
     "ultrafast",
@@ -69,6 +74,14 @@ class MediaSettings(BaseSettings):
     download_rate_limit_bytes_s: int | None = Field(default=None, ge=1024)
     download_allowed_extractors: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_EXTRACTORS)
+    )
+    download_js_runtime: JsRuntime = Field(
+        default="deno",
+        description="The JavaScript runtime yt-dlp solves YouTube's challenges with.",
+    )
+    download_js_runtime_path: Path | None = Field(
+        default=None,
+        description="Its executable; unset: the `deno` package's binary for deno, else PATH.",
     )
 
     # --- skill_transcribe_audio ---------------------------------------------------------------

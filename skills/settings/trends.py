@@ -51,7 +51,7 @@ class TrendsSettings(BaseSettings):
     tiktok_base_url: str = "https://open.tiktokapis.com"
     tiktok_region_codes: list[str] = Field(default_factory=lambda: ["US"])
 
-    # Feeds (RSS 2.0, Atom, JSON lines): the offline default is the bundled sample.
+    # Feeds (RSS, RDF, Atom, JSON Feed, JSON lines): the offline default is the bundled sample.
     trends_feed_urls: list[str] = Field(default_factory=lambda: [str(SAMPLE_FEED)])
     trends_feed_roots: list[Path] = Field(default_factory=lambda: [SAMPLES_DIR])
     trends_feed_max_bytes: int = Field(default=5_000_000, ge=1_000)

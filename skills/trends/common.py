@@ -264,7 +264,7 @@ def as_count(value: Any) -> int:
     if isinstance(value, str | float):
         try:
             return max(int(float(value)), 0)
-        except ValueError:
+        except (ValueError, OverflowError):  # "n/a", "inf"
             return 0
     return 0
 

@@ -1,28 +1,48 @@
-"""Parse untrusted XML with the standard library, refusing what makes XML dangerous.
+"""The safe-XML guard in front of the feed parser: refuse what makes XML dangerous, nothing else.
 
-`xml.etree` expands internal entities, which allows "billion laughs" style memory bombs, and
-defusedxml is not a dependency here. Feeds never need a DOCTYPE, so this parser drives expat
-directly and refuses any document type declaration, entity declaration or external entity
-reference before anything is expanded; the tree is built with `ElementTree.TreeBuilder`, so the
-result is an ordinary `xml.etree.ElementTree.Element` (namespaced tags as "{uri}local").
+XML's danger is in entities: internal entities expand ("billion laughs" memory bombs), external
+ones read files or URLs (XXE), parameter entities pull in DTDs that declare either. A DOCTYPE by
+itself is harmless and real feeds carry one (RSS 0.91's Netscape DOCTYPE), so `scan` drives
+expat over the whole document and:
+
+* refuses any entity declaration (general, parameter, unparsed; used or not), any external
+  entity reference, and a prolog that is not well-formed (nothing shows it is safe);
+* accepts a DOCTYPE, with or without an external DTD: external DTDs are never read
+  (`XML_PARAM_ENTITY_PARSING_NEVER`), so entities they would declare stay undefined;
+* reports, rather than refuses, a well-formedness error after the root element started (a bare
+  `&` in a title): entities can only be declared in the prolog, which was then checked whole,
+  so a lenient parser may still read such a document.
+
+Nothing is built here: `scan` says what the document is; the feed parser reads it afterwards.
 """
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-from typing import Any
+from dataclasses import dataclass
 from xml.parsers import expat
 
 
 class UnsafeXml(ValueError):
-    """The document declares a DOCTYPE or entities (refused), or is not well-formed."""
+    """The document declares entities or references external ones (refused), or its prolog is
+    not well-formed XML."""
 
 
-def _refuse(what: str) -> Any:
-    def handler(*_: Any) -> Any:
-        raise UnsafeXml(f"XML with {what} is refused")
+@dataclass(frozen=True)
+class XmlScan:
+    """What the guard saw in a document it did not refuse."""
 
-    return handler
+    root: str
+    """The root element's name, `{namespace}local` when it has a namespace."""
+    doctype: str | None = None
+    """The DOCTYPE's name, when the document has one (it is allowed)."""
+    error: str | None = None
+    """The well-formedness error after the root element started, if any."""
+
+
+class _Refused(Exception):
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
 
 
 def _name(raw: str) -> str:
@@ -30,32 +50,38 @@ def _name(raw: str) -> str:
     return f"{{{uri}}}{local}" if sep else raw
 
 
-def parse(data: bytes) -> ET.Element:
-    """The root element of `data`; raises `UnsafeXml` for DOCTYPE/entities or malformed XML."""
-    builder = ET.TreeBuilder()
+def scan(data: bytes) -> XmlScan:
+    """Check `data` (see the module notes); raises `UnsafeXml` when it is refused."""
     parser = expat.ParserCreate(namespace_separator=" ")
-    parser.buffer_text = True
-    parser.ordered_attributes = False
-    parser.StartDoctypeDeclHandler = _refuse("a DOCTYPE")
-    parser.EntityDeclHandler = _refuse("an entity declaration")
-    parser.UnparsedEntityDeclHandler = _refuse("an entity declaration")
-    parser.ExternalEntityRefHandler = _refuse("an external entity")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    root: list[str] = []
+    doctype: list[str] = []
 
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        builder.start(_name(tag), {_name(k): v for k, v in attrs.items()})
+    def start_doctype(name: str, *_: object) -> None:
+        doctype.append(name)
 
-    def end(tag: str) -> None:
-        builder.end(_name(tag))
+    def entity_declaration(*_: object) -> None:
+        raise _Refused("an entity declaration")
 
+    def external_entity(*_: object) -> int:
+        raise _Refused("an external entity")
+
+    def start(tag: str, _attrs: object) -> None:
+        if not root:
+            root.append(_name(tag))
+
+    parser.StartDoctypeDeclHandler = start_doctype
+    parser.EntityDeclHandler = entity_declaration
+    parser.UnparsedEntityDeclHandler = entity_declaration
+    parser.ExternalEntityRefHandler = external_entity
     parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = builder.data
+    error: str | None = None
     try:
         parser.Parse(data, True)
+    except _Refused as exc:
+        raise UnsafeXml(f"XML with {exc.what} is refused") from None
     except expat.ExpatError as exc:
-        raise UnsafeXml(
-            f"not well-formed XML: {expat.ErrorString(exc.code)} at line {exc.lineno}"
-        ) from None
-    root = builder.close()
-    return root
+        error = f"not well-formed XML: {expat.ErrorString(exc.code)} at line {exc.lineno}"
+        if not root:
+            raise UnsafeXml(error) from None
+    return XmlScan(root=root[0], doctype=doctype[0] if doctype else None, error=error)

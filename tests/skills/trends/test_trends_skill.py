@@ -72,7 +72,8 @@ async def test_partial_failure_returns_the_others_trends_and_the_errors(
     assert errors["tiktok"].code == "TIKTOK_NOT_CONFIGURED"
     assert errors["tiktok"].category is ErrorCategory.PERMANENT
     kit.assert_no_secret(out.model_dump_json())
-    # The output is the specification's shape (plus `errors`).
+    # The output is the specification's shape (plus `errors`, and the trends' optional
+    # `thumbnail_url`).
     dumped = json.loads(out.model_dump_json())
     assert set(dumped) == {"success", "trends", "metadata", "error", "errors"}
     assert set(dumped["metadata"]) == {"total_results", "fetch_time", "platforms_queried"}
@@ -87,6 +88,7 @@ async def test_partial_failure_returns_the_others_trends_and_the_errors(
         "timestamp",
         "url",
         "tags",
+        "thumbnail_url",
     }
 
 
