@@ -73,6 +73,12 @@ STREAMS: dict[str, Stream] = {
             "Every skill call and state transition, for the audit sink.",
         ),
         Stream("alerts", ("OperatorAlert",), "subject", "Things a person must look at."),
+        Stream(
+            "review.commands",
+            ("ApproveContent", "RejectContent"),
+            "content id",
+            "People's decisions on content that waits for approval, for the orchestrator.",
+        ),
     )
 }
 

@@ -1,4 +1,5 @@
-"""The orchestrator agent: decides what deserves content, where and when it goes.
+"""The orchestrator agent: decides what deserves content, where and when it goes, and applies
+people's approvals and rejections of the content the approval gate holds.
 
 Run alone: `chimera agent orchestrator`, or
 `faststream run agents.orchestrator.app:create_app --factory`.
@@ -10,11 +11,20 @@ from functools import partial
 
 from faststream import FastStream
 
-from agents.orchestrator import handlers
+from agents.orchestrator import handlers, review
 from agents.orchestrator.policy import Policy
 from agents.runtime import AgentRuntime, Subscription
 from core.settings import Settings
-from events import ContentFailed, ContentReady, Published, PublishFailed, Topics, TrendDiscovered
+from events import (
+    ApproveContent,
+    ContentFailed,
+    ContentReady,
+    Published,
+    PublishFailed,
+    RejectContent,
+    Topics,
+    TrendDiscovered,
+)
 
 
 def build(settings: Settings, policy: Policy | None = None) -> AgentRuntime:
@@ -42,7 +52,14 @@ def build(settings: Settings, policy: Policy | None = None) -> AgentRuntime:
                 (Published, PublishFailed),
                 in_tx=partial(handlers.on_publication_event, policy=policy),
             ),
+            Subscription[ApproveContent | RejectContent](
+                "orchestrator.reviews",
+                topics.review_commands,
+                (ApproveContent, RejectContent),
+                in_tx=partial(review.on_review_command, policy=policy),
+            ),
         ],
+        [review.expiry_loop(policy)],
         description=__doc__ or "",
     )
 

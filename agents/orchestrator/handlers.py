@@ -6,12 +6,14 @@ Workflow state lives in `workflows`, one row per trend event (its correlation id
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from agents import publication
 from agents.orchestrator.policy import Policy, decide
-from agents.repositories import content, publications, trends, workflows
+from agents.repositories import content, publications, reviews, trends, workflows
 from agents.runtime import Tx, delegates_to, emits
 from core.ids import derived_id
 from events import (
@@ -118,46 +120,109 @@ async def on_trends_discovered(events: list[TrendDiscovered], tx: Tx, policy: Po
 
 @emits(PublishRequested, AuditRecorded)
 async def on_content_ready(event: ContentReady, tx: Tx, policy: Policy) -> None:
+    """Publish a ready video where the gate is `auto`; hold it for approval where `required`."""
     ready = event.payload
     workflow = await workflows.for_content(tx.conn, ready.content_id)
     if workflow is None or workflow["state"] != "generating":
         await tx.audit("ignore", cause=event, output_data={"reason": "no generating workflow"})
         return
-    await workflows.set_state(tx.conn, workflow["correlation_id"], "publishing")
+    auto, gated = policy.split_by_gate(workflows.platforms(workflow))
     scheduled = datetime.now(UTC) + timedelta(seconds=policy.publish_delay_seconds)
-    for platform in workflows.platforms(workflow):
-        publication_id = str(derived_id("publication", ready.content_id, platform))
+    await request_publications(
+        tx,
+        event,
+        Release(
+            content_id=ready.content_id,
+            correlation_id=workflow["correlation_id"],
+            path=ready.path,
+            title=ready.title,
+            description=ready.description,
+            tags=list(ready.tags),
+            scheduled_at=scheduled,
+        ),
+        auto,
+    )
+    if gated:
+        await workflows.set_state(tx.conn, workflow["correlation_id"], "awaiting_approval")
+        await content.set_content_status(tx.conn, ready.content_id, "awaiting_approval")
+        await reviews.open_review(
+            tx.conn,
+            content_id=ready.content_id,
+            correlation_id=workflow["correlation_id"],
+            platforms=gated,
+            title=ready.title,
+            description=ready.description,
+            tags=ready.tags,
+            path=ready.path,
+            expires_in_s=policy.approval_expiry_seconds or None,
+        )
+        await tx.audit(
+            "review:requested",
+            cause=event,
+            output_data={
+                "content_id": ready.content_id,
+                "platforms": gated,
+                "published_at_once": auto,
+                "expires_in_s": policy.approval_expiry_seconds or None,
+            },
+        )
+    else:
+        await workflows.set_state(tx.conn, workflow["correlation_id"], "publishing")
+    if auto:
+        await tx.audit(
+            "schedule",
+            cause=event,
+            output_data={
+                "content_id": ready.content_id,
+                "platforms": auto,
+                "scheduled_at": scheduled.isoformat(),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class Release:
+    """What a piece of content is published with (the generated values, or a reviewer's)."""
+
+    content_id: str
+    correlation_id: uuid.UUID
+    path: str
+    title: str
+    description: str
+    tags: list[str]
+    scheduled_at: datetime
+
+
+async def request_publications(
+    tx: Tx, cause: Envelope[Any], release: Release, platforms: list[str]
+) -> None:
+    """One PublishRequested per platform; ids derived from the cause, so a replay adds none."""
+    for platform in platforms:
         await tx.emit(
             PublishRequested.create(
                 PublishRequestedPayload.model_validate(
                     {
-                        "publication_id": publication_id,
-                        "content_id": ready.content_id,
+                        "publication_id": str(
+                            derived_id("publication", release.content_id, platform)
+                        ),
+                        "content_id": release.content_id,
                         "platform": platform,
-                        "path": ready.path,
-                        "title": ready.title,
-                        "description": ready.description,
-                        "tags": ready.tags,
-                        "scheduled_at": scheduled.isoformat(),
+                        "path": release.path,
+                        "title": release.title,
+                        "description": release.description,
+                        "tags": release.tags,
+                        "scheduled_at": release.scheduled_at.isoformat(),
                         "attempt": 1,
                     },
                     strict=False,
                 ),
                 producer=AGENT,
-                causation=event,
-                event_id=derived_id("publish", event.event_id, platform),
+                causation=cause,
+                correlation_id=release.correlation_id,
+                event_id=derived_id("publish", cause.event_id, platform),
             ),
-            key=ready.content_id,
+            key=release.content_id,
         )
-    await tx.audit(
-        "schedule",
-        cause=event,
-        output_data={
-            "content_id": ready.content_id,
-            "platforms": workflows.platforms(workflow),
-            "scheduled_at": scheduled.isoformat(),
-        },
-    )
 
 
 @emits(ContentRequested, AuditRecorded, OperatorAlert)
@@ -222,7 +287,7 @@ async def on_content_failed(event: ContentFailed, tx: Tx, policy: Policy) -> Non
 @emits(AuditRecorded)
 async def on_published(event: Published, tx: Tx, policy: Policy) -> None:
     del policy
-    await _settle(tx, event, event.payload.content_id)
+    await settle(tx, event, event.payload.content_id)
 
 
 @emits(PublishRequested, AuditRecorded, OperatorAlert)
@@ -274,7 +339,7 @@ async def on_publish_failed(event: PublishFailed, tx: Tx, policy: Policy) -> Non
         cause=event,
         context={"platform": failed.platform, "outcome_unknown": failed.outcome_unknown},
     )
-    await _settle(tx, event, failed.content_id)
+    await settle(tx, event, failed.content_id)
 
 
 @delegates_to(on_published, on_publish_failed)
@@ -295,7 +360,7 @@ async def on_content_event(event: ContentReady | ContentFailed, tx: Tx, policy: 
         await on_content_failed(event, tx, policy)
 
 
-async def _settle(tx: Tx, event: Envelope[Any], content_id: str) -> None:
+async def settle(tx: Tx, event: Envelope[Any], content_id: str) -> None:
     """Close the workflow once every platform has a final outcome."""
     workflow = await workflows.for_content(tx.conn, content_id)
     if workflow is None or workflow["state"] != "publishing":

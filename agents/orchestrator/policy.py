@@ -6,13 +6,16 @@ Pure decisions over plain values; the handlers fetch the facts (recent topics, b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.retry import RetryPolicy
 from events import Trend
 from events.catalog import PublishPlatform, VideoFormat
+
+Approval = Literal["auto", "required"]
 
 
 class Policy(BaseSettings):
@@ -36,6 +39,43 @@ class Policy(BaseSettings):
     max_publish_attempts: int = Field(default=3, ge=1)
     style: str = "explainer"
     format: VideoFormat = "vertical"
+    approval: dict[str, Approval] = Field(
+        default_factory=dict,
+        description='Per platform: "auto" publishes ready content, "required" holds it in '
+        'awaiting_approval until a person decides, e.g. {"youtube": "required"}.',
+    )
+    approval_default: Approval = Field(
+        default="auto", description="The gate of platforms that `approval` does not name."
+    )
+    approval_expiry_seconds: float = Field(
+        default=172_800.0,
+        ge=0,
+        description="Content not decided within this long is decided by the expiry "
+        "(0: it waits for ever).",
+    )
+    approval_expiry_action: Literal["reject", "approve"] = Field(
+        default="reject", description="What the expiry decides."
+    )
+    approval_check_seconds: float = Field(
+        default=30.0, gt=0, description="How often the orchestrator looks for expired reviews."
+    )
+
+    def gate(self, platform: str) -> Approval:
+        """Whether content for `platform` waits for a person."""
+        return self.approval.get(platform, self.approval_default)
+
+    def split_by_gate(self, platforms: list[str]) -> tuple[list[str], list[str]]:
+        """(published at once, held for approval) among `platforms`, in their order."""
+        auto = [p for p in platforms if self.gate(p) == "auto"]
+        return auto, [p for p in platforms if p not in auto]
+
+    @field_validator("approval")
+    @classmethod
+    def _known_platforms(cls, value: dict[str, Approval]) -> dict[str, Approval]:
+        unknown = sorted(set(value) - set(get_args(PublishPlatform)))
+        if unknown:
+            raise ValueError(f"no platform {', '.join(unknown)}")
+        return value
 
     @property
     def generate_retry(self) -> RetryPolicy:

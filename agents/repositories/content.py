@@ -1,7 +1,19 @@
 """The `content` table: one row per piece of content, moved through its states.
 
-States: `draft` (decided) -> `generating` -> `ready` | `failed`; `ready` -> `published` once a
-platform has it; a failed item may go back to `draft` for another attempt.
+    draft ──▶ generating ──▶ ready ─────────────(gate auto)──────────────▶ published
+      ▲            │           │                                             ▲
+      └─(retry)── failed       └─(gate required)─▶ awaiting_approval         │
+                                                    │   ├─ approve ─▶ approved ┘
+                                                    │   └─ reject ──▶ rejected
+                                                    └─ expiry: reject (or approve, by policy)
+
+`draft` (decided) -> `generating` -> `ready` | `failed`; a failed item may go back to `draft`
+for another attempt. With the approval gate (`CHIMERA_POLICY_APPROVAL*`) a ready item whose
+platforms need approval waits in `awaiting_approval` (its review row in `reviews`) until one
+decision: `approved` (then `published` once a platform has it) or `rejected`. Content not
+decided within `CHIMERA_POLICY_APPROVAL_EXPIRY_SECONDS` is decided by the expiry
+(`CHIMERA_POLICY_APPROVAL_EXPIRY_ACTION`, reject by default). A second decision is refused
+(`review_refusals`), never applied.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 `budget_usage` counters the orchestrator spends when it accepts a trend.
 
 Workflow states: `rejected` | `generating` -> `publishing` -> `completed` | `partial` |
-`abandoned`; `generating` -> `abandoned` when generation fails for good.
+`abandoned`; `generating` -> `abandoned` when generation fails for good. With the approval
+gate: `generating` -> `awaiting_approval` -> `publishing` (approved, or rejected while
+platforms without a gate still publish) | `declined` (rejected, nothing else to publish).
 """
 
 from __future__ import annotations
@@ -68,6 +70,15 @@ async def set_state(
         correlation_id,
         state,
         reason,
+    )
+
+
+async def set_platforms(conn: Conn, correlation_id: uuid.UUID, platforms: Sequence[str]) -> None:
+    """The platforms the workflow publishes on (a review may narrow them)."""
+    await conn.execute(
+        "UPDATE workflows SET platforms = $2, updated_at = now() WHERE correlation_id = $1",
+        correlation_id,
+        list(platforms),
     )
 
 

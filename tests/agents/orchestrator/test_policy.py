@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError as PydanticValidationError
+
 from agents.orchestrator.policy import Policy, decide
 from tests.support import trend
 
@@ -30,3 +33,20 @@ def test_topic_cooldown_and_daily_budget_per_platform() -> None:
         policy, trend(1), topic_recently_covered=False, used_today={"youtube": 2, "local": 5}
     )
     assert not none_left.accept and "budget" in none_left.reason
+
+
+def test_the_approval_gate_is_per_platform_with_a_default() -> None:
+    policy = Policy(approval={"youtube": "required"})
+    assert policy.split_by_gate(["local", "youtube", "twitter"]) == (
+        ["local", "twitter"],
+        ["youtube"],
+    )
+    strict = Policy(approval_default="required", approval={"local": "auto"})
+    assert strict.split_by_gate(["local", "youtube"]) == (["local"], ["youtube"])
+    assert Policy().split_by_gate(["local"]) == (["local"], [])
+
+
+def test_an_unknown_platform_in_the_gate_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHIMERA_POLICY_APPROVAL", '{"myspace": "required"}')
+    with pytest.raises(PydanticValidationError, match="no platform myspace"):
+        Policy()
