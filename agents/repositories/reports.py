@@ -1,8 +1,11 @@
 """Read-only views across the tables, for people: `chimera status`, the demo's summary, the
-console's overview. Nothing here writes."""
+console's pages and `chimera review`. Nothing here writes."""
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import datetime
 from typing import Any
 
 from core.db import Executor
@@ -77,3 +80,169 @@ async def totals(conn: Executor) -> dict[str, Any]:
 async def processed(conn: Executor, consumer: str) -> int:
     """How many events `consumer` has processed (its inbox rows)."""
     return int(await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer))
+
+
+# --- the console and `chimera review` ---------------------------------------------------------
+async def review_queue(conn: Executor, status: str = "pending", limit: int = 200) -> list[Any]:
+    """Reviews in `status` (oldest first for pending, newest first otherwise), each with the
+    trend it came from and its video."""
+    order = "r.requested_at" if status == "pending" else "r.decided_at DESC NULLS LAST"
+    return [
+        dict(r)
+        for r in await conn.fetch(
+            f"""SELECT r.content_id, r.title, r.platforms, r.requested_at, r.expires_at,
+                       r.status, r.decided_by, r.decided_at, r.reason, r.expired,
+                       c.local_path, c.metadata, t.id AS trend_id, t.topic, t.platform AS source,
+                       t.velocity
+                FROM reviews r JOIN content c ON c.id = r.content_id
+                LEFT JOIN trends t ON t.id = c.trend_id
+                WHERE r.status = $1 ORDER BY {order} LIMIT $2""",
+            status,
+            limit,
+        )
+    ]
+
+
+async def content_detail(conn: Executor, content_id: str) -> dict[str, Any] | None:
+    """One piece of content with its trend, workflow, review, refusals and publications."""
+    row = await conn.fetchrow(
+        """SELECT c.id, c.status, c.script, c.style, c.local_path, c.metadata, c.created_at,
+                  c.updated_at, t.id AS trend_id, t.topic, t.title AS trend_title,
+                  t.platform AS source, t.url AS trend_url, t.velocity, t.tags AS trend_tags,
+                  t.description AS trend_description, w.state AS workflow_state,
+                  w.reason AS workflow_reason, w.platforms, w.correlation_id::text AS workflow
+           FROM content c LEFT JOIN trends t ON t.id = c.trend_id
+           LEFT JOIN workflows w ON w.content_id = c.id WHERE c.id = $1""",
+        content_id,
+    )
+    if row is None:
+        return None
+    detail = dict(row)
+    detail["metadata"] = json.loads(row["metadata"]) if row["metadata"] else {}
+    review = await conn.fetchrow("SELECT * FROM reviews WHERE content_id = $1", content_id)
+    detail["review"] = dict(review) if review is not None else None
+    if review is not None and review["edits"]:
+        detail["review"]["edits"] = json.loads(review["edits"])
+    detail["refusals"] = [
+        dict(r)
+        for r in await conn.fetch(
+            """SELECT event_id::text AS event_id, decision, actor, reason, refused_at
+               FROM review_refusals WHERE content_id = $1 ORDER BY refused_at DESC""",
+            content_id,
+        )
+    ]
+    detail["publications"] = [
+        dict(r)
+        for r in await conn.fetch(
+            """SELECT id, platform, status, title, url, scheduled_at, published_at
+               FROM publications WHERE content_id = $1 ORDER BY platform""",
+            content_id,
+        )
+    ]
+    return detail
+
+
+async def trends_overview(conn: Executor, limit: int = 200) -> list[dict[str, Any]]:
+    """The latest trends: velocity, source, and what became of each (decision, content,
+    publications)."""
+    return [
+        dict(r)
+        for r in await conn.fetch(
+            """SELECT t.id, t.platform AS source, t.topic, t.title, t.url, t.velocity,
+                      t.fetched_at, t.tags, w.state AS workflow_state, w.reason,
+                      w.content_id, c.status AS content_status,
+                      (SELECT string_agg(p.platform || ':' || p.status, ', ' ORDER BY p.platform)
+                         FROM publications p WHERE p.content_id = w.content_id) AS publications
+               FROM trends t
+               LEFT JOIN LATERAL (SELECT * FROM workflows w WHERE w.trend_id = t.id
+                                  ORDER BY w.created_at DESC LIMIT 1) w ON true
+               LEFT JOIN content c ON c.id = w.content_id
+               ORDER BY t.fetched_at DESC, t.velocity DESC LIMIT $1""",
+            limit,
+        )
+    ]
+
+
+async def publications_overview(conn: Executor, limit: int = 200) -> list[dict[str, Any]]:
+    """Publications, newest first, with their latest engagement snapshot."""
+    return [
+        dict(r)
+        for r in await conn.fetch(
+            """SELECT p.id, p.content_id, p.platform, p.status, p.title, p.url, p.post_id,
+                      p.scheduled_at, p.published_at, p.attempt,
+                      e.views, e.likes, e.comments, e.shares, e.recorded_at
+               FROM publications p
+               LEFT JOIN LATERAL (SELECT * FROM engagement e WHERE e.publication_id = p.id
+                                  ORDER BY e.recorded_at DESC LIMIT 1) e ON true
+               ORDER BY coalesce(p.published_at, p.scheduled_at) DESC NULLS LAST LIMIT $1""",
+            limit,
+        )
+    ]
+
+
+async def engagement_series(conn: Executor, publication_ids: list[str]) -> dict[str, list[Any]]:
+    """Per publication, its engagement snapshots in time order (recorded_at, views, likes,
+    comments, shares)."""
+    series: dict[str, list[Any]] = {p: [] for p in publication_ids}
+    for r in await conn.fetch(
+        """SELECT publication_id, recorded_at, views, likes, comments, shares FROM engagement
+           WHERE publication_id = ANY($1) ORDER BY recorded_at""",
+        publication_ids,
+    ):
+        series[r["publication_id"]].append(dict(r))
+    return series
+
+
+async def audit_search(
+    conn: Executor,
+    *,
+    content_id: str = "",
+    agent: str = "",
+    actor: str = "",
+    action: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Audit rows, newest first, narrowed by any of: the content they are about, the agent,
+    the person (`actor` in the input), the action (prefix), a time window."""
+    rows = await conn.fetch(
+        """SELECT id, agent_id, action, skill_name, input_data, output_data, status, timestamp
+           FROM audit_logs
+           WHERE ($1 = '' OR input_data->>'content_id' = $1 OR output_data->>'content_id' = $1)
+             AND ($2 = '' OR agent_id = $2)
+             AND ($3 = '' OR input_data->>'actor' = $3)
+             AND ($4 = '' OR action LIKE $4 || '%')
+             AND ($5::timestamptz IS NULL OR timestamp >= $5)
+             AND ($6::timestamptz IS NULL OR timestamp <= $6)
+           ORDER BY timestamp DESC LIMIT $7""",
+        content_id,
+        agent,
+        actor,
+        action,
+        since,
+        until,
+        limit,
+    )
+    found = []
+    for r in rows:
+        row = dict(r)
+        row["input_data"] = json.loads(r["input_data"]) if r["input_data"] else None
+        row["output_data"] = json.loads(r["output_data"]) if r["output_data"] else None
+        found.append(row)
+    return found
+
+
+async def audit_agents(conn: Executor) -> list[str]:
+    """The agents (and the console) that have audit rows."""
+    return [r[0] for r in await conn.fetch("SELECT DISTINCT agent_id FROM audit_logs ORDER BY 1")]
+
+
+async def acknowledgements(conn: Executor, alert_ids: list[uuid.UUID]) -> dict[str, Any]:
+    """Alert event id -> who acknowledged it and when (only the acknowledged ones)."""
+    return {
+        str(r["alert_event_id"]): dict(r)
+        for r in await conn.fetch(
+            "SELECT * FROM alert_acknowledgements WHERE alert_event_id = ANY($1)", alert_ids
+        )
+    }

@@ -18,7 +18,9 @@ from pydantic import ValidationError as PydanticValidationError
 
 from chimera import stack
 from chimera.cli.common import ErrorsAsOneLine, load_settings, package_version
+from chimera.cli.console import console
 from chimera.cli.ops import dlq_app, replay_app
+from chimera.cli.review import review_app
 from chimera.cli.stack import stack_app
 from chimera.cli.users import users_app
 from core import db
@@ -47,6 +49,8 @@ def _options(
 
 app.add_typer(stack_app, name="stack")
 app.add_typer(users_app, name="users")
+app.add_typer(review_app, name="review")
+app.command()(console)
 
 
 @app.command()

@@ -27,10 +27,21 @@ from core.ids import derived_id
 from core.settings import Settings
 from events import ApproveContent, Envelope, RejectContent, decode, encode
 from events.catalog import ApproveContentPayload, ContentEdits, RejectContentPayload
+from skills.script.models import Script
 
 E = TypeVar("E", bound=Envelope[Any])
 PRODUCER_CLI = "chimera-cli"
 PRODUCER_CONSOLE = "chimera-console"
+
+
+def script_lines(raw: str | None) -> list[str]:
+    """What a stored script says, in order (the raw text when it is not a script)."""
+    if not raw:
+        return []
+    try:
+        return Script.model_validate_json(raw).lines
+    except PydanticValidationError:
+        return [raw]
 
 
 def decision_event_id(content_id: str, actor: str, nonce: str) -> uuid.UUID:

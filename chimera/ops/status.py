@@ -42,6 +42,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.repositories import reports
+from chimera.ops.alerts import summary as alert_summary
 from core.db import require_schema
 from core.kafka import admin_options
 from core.settings import Settings
@@ -279,18 +280,7 @@ async def _latest_alerts(
         except DecodeError:
             continue
         assert isinstance(event, OperatorAlert)
-        p = event.payload
-        alerts.append(
-            {
-                "time": event.occurred_at.astimezone(UTC).isoformat(),
-                "severity": p.severity,
-                "source": p.source,
-                "code": p.error.code,
-                "message": p.error.message,
-                "subject": p.subject,
-                "event_id": str(event.event_id),
-            }
-        )
+        alerts.append(alert_summary(event))
     alerts.sort(key=lambda a: a["time"], reverse=True)
     return alerts[:count]
 

@@ -10,6 +10,8 @@
   content, a platform that was not planned), so whoever sent one can see why.
 - `alert_acknowledgements`: who acknowledged which OperatorAlert (by its event id) in the
   console, and when.
+- `console_sessions`: the console's login sessions (the SHA-256 of the cookie's secret, the
+  user, the session's CSRF token, expiry); logging out deletes the row.
 
 Revision ID: 0008
 Revises: 0006
@@ -90,10 +92,24 @@ def upgrade() -> None:
         )
         """
     )
+    op.execute(
+        """
+        CREATE TABLE console_sessions (
+            id_sha256 CHAR(64) PRIMARY KEY,
+            user_name VARCHAR(64) NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+            csrf_token VARCHAR(64) NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            last_seen_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            expires_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+    op.execute("CREATE INDEX idx_console_sessions_user ON console_sessions (user_name)")
 
 
 def downgrade() -> None:
-    for table in ("alert_acknowledgements", "review_refusals", "reviews"):
+    tables = ("console_sessions", "alert_acknowledgements", "review_refusals", "reviews")
+    for table in tables:
         op.execute(f"DROP TABLE {table}")
     op.execute(
         "UPDATE content SET status = 'ready' "
