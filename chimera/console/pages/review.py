@@ -131,17 +131,9 @@ async def _decide(ctx: Ctx, decision: str) -> Response:
         input_data={"content_id": content_id, "event_id": str(command.event_id)},
         output_data=command.payload.model_dump(mode="json"),
     )
-    outcome = await decisions.wait_for_outcome(ctx.state.pool, command.event_id, OUTCOME_WAIT_S)
-    done = "Approved" if decision == "approve" else "Rejected"
-    flash = {
-        "applied": ("ok", f"{done}: {outcome.detail}."),
-        "refused": ("error", f"The orchestrator refused it: {outcome.detail}"),
-        "pending": ("info", "Sent; the orchestrator has not handled it yet."),
-    }[outcome.state]
-    return ctx.redirect(
-        f"/review/{content_id}?sent={command.event_id}",
-        {"kind": flash[0], "text": flash[1]},
-    )
+    await decisions.wait_for_outcome(ctx.state.pool, command.event_id, OUTCOME_WAIT_S)
+    # The page shows the outcome of `sent` (and reloads itself while it is pending).
+    return ctx.redirect(f"/review/{content_id}?sent={command.event_id}")
 
 
 @page(Action.REVIEW)
