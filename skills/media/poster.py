@@ -45,9 +45,9 @@ def ensure_poster(video: Path, at_s: float = 1.0) -> Path:
     os.close(fd)
     try:
         for seek in (at_s, 0.0):  # a video shorter than `at_s` has no frame there
+            command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", f"{seek:.2f}"]
             done = subprocess.run(
-                [ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", f"{seek:.2f}", "-i", str(video)]
-                + ["-frames:v", "1", "-q:v", "3", tmp],
+                [*command, "-i", str(video), "-frames:v", "1", "-q:v", "3", tmp],
                 capture_output=True,
                 timeout=FFMPEG_TIMEOUT_S,
                 check=False,

@@ -1,8 +1,10 @@
 """The local publisher: the embedded default, no network.
 
-It copies the video into its folder (`videos/`), keeps `index.json` with every publication and
-regenerates a static `index.html` listing them with an embedded player. It is idempotent on
-the publication id: publishing the same id again returns the first result and copies nothing.
+It copies the video into its folder (`videos/`) with a poster frame beside it
+(`skills.media.poster`; a video ffmpeg cannot read gets none), keeps `index.json` with every
+publication and regenerates a static `index.html`: a grid of cards, each with its player.
+It is idempotent on the publication id: publishing the same id again returns the first result
+and copies nothing.
 Every file is written atomically (temporary file in the same folder, fsync, `os.replace`), and
 a file lock (`.lock`) serialises publishers across threads and processes.
 """
@@ -25,6 +27,7 @@ from urllib.parse import quote
 
 from core.errors import PermanentError, ValidationError
 from skills.files import copy_atomic, write_text_atomic
+from skills.media.poster import ensure_poster
 from skills.publish.models import (
     EngagementCounts,
     PublishContentInput,
@@ -105,6 +108,10 @@ class LocalPublisher:
             videos = self.folder / "videos"
             videos.mkdir(parents=True, exist_ok=True)
             copy_atomic(source, videos / video_name)
+            try:
+                poster: str | None = f"videos/{ensure_poster(videos / video_name).name}"
+            except PermanentError:
+                poster = None  # not a video ffmpeg can read: the page shows the player only
 
             now = datetime.now(UTC)
             scheduled = request.scheduled_at
@@ -122,6 +129,7 @@ class LocalPublisher:
                 "scheduled_at": scheduled.isoformat() if scheduled else None,
                 "created_at": now.isoformat(),
                 "video": f"videos/{video_name}",
+                "poster": poster,
                 "size": (videos / video_name).stat().st_size,
                 "views": 0,
                 "likes": 0,
@@ -179,17 +187,26 @@ class LocalPublisher:
 
 
 _STYLE = """
-body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-article{border-top:1px solid #ddd;padding:1rem 0}
-video{max-width:100%;background:#000}
-.meta{color:#666;font-size:.9rem}
-.tags{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.4rem}
-.tags li{background:#eef;border-radius:.3rem;padding:0 .4rem}
+*{box-sizing:border-box}
+body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f8;color:#1d2230}
+header{background:#1d2230;color:#fff;padding:1.2rem 2rem}
+header h1{margin:0;font-size:1.5rem} header p{margin:.2rem 0 0;color:#c3c9d6}
+main{max-width:78rem;margin:0 auto;padding:1.5rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(16rem,1fr));gap:1.2rem}
+article{background:#fff;border-radius:10px;overflow:hidden;
+box-shadow:0 1px 3px rgba(16,24,40,.1);display:flex;flex-direction:column}
+video{width:100%;aspect-ratio:9/16;background:#000;display:block;object-fit:contain}
+.body{padding:.7rem .9rem 1rem}
+h2{font-size:1.02rem;margin:0 0 .3rem}
+.meta{color:#6b7280;font-size:.82rem;margin:0 0 .4rem}
+.description{font-size:.9rem;margin:.3rem 0}
+.tags{list-style:none;padding:0;margin:.4rem 0 0;display:flex;flex-wrap:wrap;gap:.3rem}
+.tags li{background:#e8eefc;color:#2d4f93;border-radius:999px;padding:0 .5rem;font-size:.8rem}
 """
 
 
 def render_page(items: list[dict[str, Any]]) -> str:
-    """The static page listing every publication, newest first; everything is escaped."""
+    """The static page: a grid of every publication, newest first; everything is escaped."""
     esc = html.escape
     parts = [
         "<!doctype html>",
@@ -201,18 +218,20 @@ def render_page(items: list[dict[str, Any]]) -> str:
         f"<style>{_STYLE}</style>",
         "</head>",
         "<body>",
-        "<h1>Published videos</h1>",
-        f"<p>{len(items)} publication{'s' if len(items) != 1 else ''}</p>",
+        "<header><h1>Published videos</h1>",
+        f"<p>{len(items)} publication{'s' if len(items) != 1 else ''}</p></header>",
+        '<main class="grid">',
     ]
     ordered = sorted(items, key=lambda item: item.get("created_at") or "", reverse=True)
     for item in ordered:
         video = str(item.get("video", ""))
         mime = mimetypes.guess_type(video)[0] or "video/mp4"
         src = quote(video)
+        poster = f' poster="{esc(quote(str(item["poster"])))}"' if item.get("poster") else ""
         if item.get("published_at"):
             when = (
                 f'Published <time datetime="{esc(item["published_at"])}">'
-                f"{esc(item['published_at'])}</time>"
+                f"{esc(item['published_at'][:16].replace('T', ' '))}</time>"
             )
         else:
             scheduled = str(item.get("scheduled_at") or "")
@@ -221,14 +240,16 @@ def render_page(items: list[dict[str, Any]]) -> str:
         tags = "".join(f"<li>#{esc(str(tag))}</li>" for tag in item.get("tags", []))
         parts += [
             f'<article id="{esc(item["post_id"])}">',
-            f"<h2>{esc(item['title'])}</h2>",
-            f'<video controls preload="metadata" width="640">'
+            f'<video controls preload="metadata"{poster}>'
             f'<source src="{esc(src)}" type="{esc(mime)}"></video>',
+            '<div class="body">',
+            f"<h2>{esc(item['title'])}</h2>",
             f'<p class="meta">{when} &middot; {esc(str(item.get("privacy", "")))}'
             f"{' &middot; made for kids' if item.get('made_for_kids') else ''}</p>",
             f'<p class="description">{description}</p>' if description else "",
             f'<ul class="tags">{tags}</ul>' if tags else "",
+            "</div>",
             "</article>",
         ]
-    parts += ["</body>", "</html>", ""]
+    parts += ["</main>", "</body>", "</html>", ""]
     return "\n".join(part for part in parts if part != "") + "\n"

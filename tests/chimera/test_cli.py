@@ -121,7 +121,9 @@ def test_version_and_help_speak_to_users() -> None:
     assert "composition root" not in helped.output and "chimera migrate" in helped.output
 
 
-@pytest.mark.parametrize("command", [["status"], ["users", "list"], ["agent", "audit"]])
+@pytest.mark.parametrize(
+    "command", [["status"], ["users", "list"], ["agent", "audit"], ["review", "list"], ["console"]]
+)
 def test_an_unmigrated_database_is_one_line_naming_migrate(
     command: list[str],
     services: Services,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from pathlib import Path
 
 from skills.base import invoke_json
@@ -58,8 +59,8 @@ async def test_publishes_copies_and_lists_with_escaping(
     assert "#&lt;imgsrcx&gt;" not in html and "#&lt;img src=x&gt;" in html
     assert f'<article id="{out.post_id}">' in html
     assert (
-        f'<video controls preload="metadata" width="640"><source src="videos/{out.post_id}.mp4"'
-    ) in html
+        f'<video controls preload="metadata"><source src="videos/{out.post_id}.mp4"'
+    ) in html  # not a real video: no poster frame
     index = json.loads((folder / "index.json").read_text())
     assert [item["publication_id"] for item in index["items"]] == ["pub-1"]
     assert index["items"][0]["tags"] == ["ai", "<img src=x>"]
@@ -207,3 +208,23 @@ async def test_find_publication_in_the_local_index(ctx: SkillContext, tmp_path: 
         find_publication, {"platform": "local", "publication_id": "other", "title": "A title"}, ctx
     )
     assert absent.success and absent.found is False and absent.post_id is None
+
+
+async def test_a_real_video_gets_a_poster_frame_on_the_grid(ctx: SkillContext, tmp_path: Path):
+    video = tmp_path / "in" / "real.mp4"
+    video.parent.mkdir(parents=True)
+    source = "testsrc=size=90x160:rate=10:duration=2"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, "-pix_fmt", "yuv420p", str(video)],
+        check=True,
+    )
+    out = await invoke_json(publish_content, _request(video, "pub-real"), ctx)
+    assert out.success, out.error
+    poster = tmp_path / "publish" / "videos" / f"{out.post_id}.mp4.poster.jpg"
+    assert poster.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
+    html = (tmp_path / "publish" / "index.html").read_text()
+    assert '<main class="grid">' in html
+    assert f'poster="videos/{out.post_id}.mp4.poster.jpg"' in html
+    before = poster.stat().st_mtime_ns
+    again = await invoke_json(publish_content, _request(video, "pub-real"), ctx)
+    assert again.reused and poster.stat().st_mtime_ns == before  # extracted once
