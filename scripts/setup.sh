@@ -14,6 +14,9 @@ command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v runuser >/dev/null || need+=(util-linux)
+# The console's browser tests drive Debian's Chromium with Playwright (its own browser
+# download cannot work offline).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing ${need[*]} (Debian packages)"

@@ -309,3 +309,13 @@ def test_one_slim_non_root_image_with_the_media_tools() -> None:
     env = dockerfile_env()
     assert env["CHIMERA_STATE_DIR"] == "/data", "state under the compose volume"
     assert env["CHIMERA_MEDIA_DIR"].startswith("/data/")
+
+
+def test_the_console_service_serves_the_console_on_loopback_with_a_health_check() -> None:
+    service = compose()["services"]["console"]
+    assert service["command"][0] == "console" and "console" in cli_commands()
+    assert service["ports"] == ["127.0.0.1:8400:8400"], "published on the host's loopback only"
+    assert service["command"][service["command"].index("--port") + 1] == "8400"
+    test, _, port, path = _health_url(service)
+    assert port == 8400 and path == "/health"
+    assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
