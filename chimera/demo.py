@@ -29,7 +29,7 @@ from core.settings import Settings
 from events import FetchTrends
 from events.catalog import FetchTrendsPayload
 
-FINAL_WORKFLOW_STATES = ("rejected", "completed", "partial", "abandoned")
+FINAL_WORKFLOW_STATES = ("rejected", "declined", "completed", "partial", "abandoned")
 
 
 @dataclass
@@ -155,6 +155,7 @@ def run_demo(
         "exit_codes": codes,
         "publish_page": str(publish_dir / "index.html"),
         "database": dsn.rsplit("@", 1)[-1],
+        "topic_prefix": env["CHIMERA_TOPIC_PREFIX"],
         "logs": str(logs),
     }
     return DemoResult(settled, elapsed, summary)
@@ -181,7 +182,8 @@ def format_summary(result: DemoResult) -> str:
         f"  audit rows written:   {s.get('audit_rows', 0)}",
         f"  videos:               {', '.join(s.get('videos', [])) or '-'}",
         f"  published page:       {s['publish_page']}",
-        f"  database:             {s['database']}   agent logs: {s['logs']}",
+        f"  database:             {s['database']}   topic prefix: {s.get('topic_prefix', '-')}"
+        f"   agent logs: {s['logs']}",
     ]
     return "\n".join(lines)
 

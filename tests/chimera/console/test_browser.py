@@ -32,7 +32,17 @@ from tests.conftest import Services, _admin, _delete_topics, _with_database
 from tests.support import produce, trend, wait_for
 
 pytestmark = pytest.mark.slow
-PAGES = ["/", "/trends", "/review", "/publications", "/deadletters", "/alerts", "/audit", "/users"]
+PAGES = [
+    "/",
+    "/trends",
+    "/review",
+    "/publications",
+    "/deadletters",
+    "/alerts",
+    "/audit",
+    "/replay",
+    "/users",
+]
 
 
 @dataclass(frozen=True)
@@ -281,6 +291,9 @@ async def test_screenshots_of_the_main_pages(pipeline: Pipeline, browser: Browse
         answer = await page.goto(path)
         assert answer is not None and answer.status == 200, path
         await shot(page, "overview" if path == "/" else path.strip("/"))
+    await page.goto("/replay?agent=orchestrator&to=earliest")
+    await expect(page.locator("text=record(s) would be replayed")).to_be_visible()
+    await shot(page, "replay-plan")
     await page.goto("/audit?actor=rita")
     await expect(page.locator("table.audit code", has_text="review:approved").first).to_be_visible()
     await shot(page, "audit-rita")
