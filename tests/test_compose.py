@@ -316,6 +316,6 @@ def test_the_console_service_serves_the_console_on_loopback_with_a_health_check(
     assert service["command"][0] == "console" and "console" in cli_commands()
     assert service["ports"] == ["127.0.0.1:8400:8400"], "published on the host's loopback only"
     assert service["command"][service["command"].index("--port") + 1] == "8400"
-    test, _, port, path = _health_url(service)
+    _, _, port, path = _health_url(service)
     assert port == 8400 and path == "/health"
     assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
