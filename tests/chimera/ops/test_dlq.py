@@ -13,6 +13,7 @@ from agents.orchestrator.policy import Policy
 from chimera.ops import dlq, offsets
 from core.settings import Settings
 from events import Topics, TrendDiscovered, encode
+from events.topics import STREAMS
 from events.wire import DLQ_HEADER_PREFIX as DLQ_HEADER
 from tests.chimera.ops.opsupport import chimera, flat, make_topics, send
 from tests.support import produce, read_topic, trend, wait_for
@@ -84,7 +85,7 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
         assert "INVALID_JSON" in result.output and "SCHEMA_VIOLATION" in result.output
         assert f"{topics.trends}/{letters[1].summary()['original_partition']}/1" in result.output
         assert result.output.splitlines()[-1] == (
-            "3 unhandled dead letter(s) in 1 of 9 dead-letter topic(s)"
+            f"3 unhandled dead letter(s) in 1 of {len(STREAMS)} dead-letter topic(s)"
         )
         listing = result.output
 

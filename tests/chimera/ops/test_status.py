@@ -65,6 +65,7 @@ def test_a_healthy_system_exits_0_in_both_formats(cli_env: Settings) -> None:
         topics.trends,
         topics.content_events,
         topics.publish_events,
+        topics.review_commands,
     }
     for group in report["agents"].values():
         assert group["lag"] == 0 and group["state"] == "absent" and group["members"] == []
