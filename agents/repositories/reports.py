@@ -83,7 +83,9 @@ async def processed(conn: Executor, consumer: str) -> int:
 
 
 # --- the console and `chimera review` ---------------------------------------------------------
-async def review_queue(conn: Executor, status: str = "pending", limit: int = 200) -> list[Any]:
+async def review_queue(
+    conn: Executor, status: str = "pending", limit: int = 200
+) -> list[dict[str, Any]]:
     """Reviews in `status` (oldest first for pending, newest first otherwise), each with the
     trend it came from and its video."""
     order = "r.requested_at" if status == "pending" else "r.decided_at DESC NULLS LAST"

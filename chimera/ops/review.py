@@ -25,7 +25,7 @@ from core.db import Executor
 from core.errors import ValidationError
 from core.ids import derived_id
 from core.settings import Settings
-from events import ApproveContent, Envelope, RejectContent, decode, encode
+from events import ApproveContent, DecodeError, Envelope, RejectContent, decode, encode
 from events.catalog import ApproveContentPayload, ContentEdits, RejectContentPayload
 from skills.script.models import Script
 
@@ -136,7 +136,10 @@ def rejection(
 
 def _validated(event: E) -> E:
     """Round-trip through the agents' strict decoding: what passes here is accepted there."""
-    decode(encode(event), (event.event_type,))
+    try:
+        decode(encode(event), (event.event_type,))
+    except DecodeError as exc:
+        raise ValidationError(f"the decision does not validate: {exc.message}") from None
     return event
 
 

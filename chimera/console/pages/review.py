@@ -19,7 +19,7 @@ from chimera.console import audit
 from chimera.console.security import Ctx, error_page, new_nonce, page
 from chimera.ops import review as decisions
 from core.errors import ValidationError
-from events import Topics
+from events import ApproveContent, RejectContent, Topics
 from events.catalog import PublishPlatform
 from skills.media.render import plan_captions
 
@@ -105,8 +105,9 @@ async def _decide(ctx: Ctx, decision: str) -> Response:
     nonce = str(form.get("nonce", "")) or new_nonce()
     pending = await decisions.pending_review(ctx.state.pool, content_id)  # checked first
     actor = ctx.session.user
+    command: ApproveContent | RejectContent
     if decision == "approve":
-        command: Any = decisions.approval(
+        command = decisions.approval(
             pending,
             actor,
             _edits(form, pending),
