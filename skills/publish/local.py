@@ -199,7 +199,7 @@ video{width:100%;aspect-ratio:9/16;background:#000;display:block;object-fit:cont
 .body{padding:.7rem .9rem 1rem}
 h2{font-size:1.02rem;margin:0 0 .3rem}
 .meta{color:#6b7280;font-size:.82rem;margin:0 0 .4rem}
-.description{font-size:.9rem;margin:.3rem 0}
+.description{font-size:.9rem;margin:.3rem 0;overflow-wrap:anywhere}
 .tags{list-style:none;padding:0;margin:.4rem 0 0;display:flex;flex-wrap:wrap;gap:.3rem}
 .tags li{background:#e8eefc;color:#2d4f93;border-radius:999px;padding:0 .5rem;font-size:.8rem}
 """

@@ -184,6 +184,10 @@ async def test_a_reviewer_sees_the_video_and_approves_it_with_an_edited_title(
     assert duration > 1
     await expect(page.locator("ol.script li").first).to_be_visible()
     await expect(page.locator("table.captions tr").first).to_be_visible()
+    # For the picture: the whole (small) file buffered, so no loading spinner over the frame.
+    await page.wait_for_function(
+        "() => document.getElementById('player').readyState === 4", timeout=20_000
+    )
     await shot(page, "review-detail")
 
     await page.fill("#approve-form input[name=title]", "Batteries, approved in the browser")
