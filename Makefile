@@ -18,8 +18,11 @@ typecheck: setup
 	$(VENV)/mypy
 
 # pytest brings the local stack up when it is not running and stops it again afterwards.
+# Coverage (settings in pyproject.toml, [tool.coverage.*]): a summary of the files not fully
+# covered, reports/coverage.xml and reports/htmlcov/, and a floor the run must reach.
 test: setup lint typecheck
-	$(VENV)/pytest
+	$(VENV)/pytest --cov --cov-report=term-missing:skip-covered --cov-report=xml \
+		--cov-report=html
 
 stack-up: setup
 	$(VENV)/chimera stack up
