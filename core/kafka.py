@@ -19,6 +19,7 @@ from faststream.security import (
     SASLScram512,
 )
 
+from core.records import install_lenient_fetch
 from core.settings import Settings
 
 
@@ -104,7 +105,9 @@ def make_broker(
 
     `graceful_timeout`: on stop, how long FastStream waits for the batch being handled before
     it cancels it (uncommitted: with manual acks nothing is committed before it is done).
+    Its consumers accept any header name (`core.records.install_lenient_fetch`).
     """
+    install_lenient_fetch()
     return KafkaBroker(
         settings.bootstrap_servers,
         security=broker_security(settings),

@@ -12,6 +12,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+from core.records import install_lenient_fetch
 from events import Trend
 
 
@@ -42,7 +43,7 @@ async def produce(
     bootstrap: str,
     topic: str,
     messages: list[tuple[bytes | None, bytes | None]],
-    headers: list[tuple[str, bytes]] | None = None,
+    headers: list[tuple[str, bytes | None]] | None = None,
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
@@ -58,6 +59,7 @@ async def read_topic(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Everything on `topic` (from the start); with `expect`, waits until that many are there
     and then a little longer, so extra (duplicate) records would be seen too."""
+    install_lenient_fetch()  # any header name, as the agents read them
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,

@@ -1,7 +1,8 @@
 """How every agent consumes: batches, at-least-once, effectively-once, dead letters.
 
 Per batch that FastStream hands over (manual acknowledgement, auto-commit off):
-1. decode each record strictly; those that fail go to the dead-letter topic;
+1. decode each record strictly; those that fail go to the dead-letter topic (once per record
+   and consumer group, with its original bytes: `agents.runtime.dead_letters`);
 2. run the handler for the valid ones in one transaction (inbox + state + outbox); if that
    fails, fall back to one transaction per record to isolate the bad one;
 3. a record whose handler fails with a validation or permanent error is dead-lettered at
@@ -35,6 +36,7 @@ from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from agents.runtime.dead_letters import Refusal, send_dead_letters
 from agents.runtime.parking import ParkedRecord, park_record, unpark_record
 from agents.runtime.subscription import Subscription
 from core.errors import (
@@ -47,9 +49,9 @@ from core.ids import derived_id
 from core.observability import tracing
 from core.observability.logs import log_context
 from core.retry import RetryPolicy
-from events import DecodeError, Envelope, OperatorAlert, Topics, decode, encode
+from events import DecodeError, Envelope, OperatorAlert, Topics, decode
 from events.catalog import OperatorAlertPayload
-from events.wire import DeadLetterReason, dead_letter_headers
+from events.wire import DeadLetterReason, qualified_name
 
 if TYPE_CHECKING:
     from agents.runtime.agent import AgentRuntime
@@ -104,6 +106,7 @@ class ConsumerStats:
     dead_lettered: int = 0
     retries: int = 0
     parked: int = 0
+    dead_letters_repeated: int = 0  # refused again, dead-lettered before: not sent again
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -294,10 +297,7 @@ class BatchProcessor:
                 dead.append((record, exc))
                 if (span := self._spans.get(event.event_id)) is not None:
                     span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {exc.info.code}"))
-        for record, letter in dead:
-            cause = events_of.get(id(record))
-            with self._handling(cause) if cause is not None else contextlib.nullcontext():
-                await self.dead_letter(record, letter)
+        await self.dead_letter(dead, events_of)
 
     async def _batch_in_one_tx(self, items: list[tuple[Any, Envelope[Any]]]) -> None:
         processed = duplicates = 0
@@ -399,7 +399,7 @@ class BatchProcessor:
             event = decode(record.value, self.sub.accepted)
         except DecodeError as exc:  # the code changed since it was parked: refuse it now
             info = ErrorInfo(code=exc.code, message=exc.message, category=ErrorCategory.VALIDATION)
-            await self.dead_letter(record, DeadLetter(info, exc))
+            await self.dead_letter([(record, DeadLetter(info, exc))])
             return
         with self._handling(event):
             try:
@@ -408,14 +408,13 @@ class BatchProcessor:
                 await self.park(record, event, parked)
                 return
             except DeadLetter as letter:
-                await self.dead_letter(record, letter)
+                await self.dead_letter([(record, letter)])
         async with self.rt.transaction() as tx:
             await unpark_record(tx.conn, self.sub.name, event.event_id)
 
-    async def dead_letter(self, record: ConsumerRecord[Any, Any], letter: DeadLetter) -> None:
-        """Original bytes, key and headers to `<topic>.dlq`, plus why; then alert a person."""
+    def refusal(self, record: ConsumerRecord[Any, Any], letter: DeadLetter) -> Refusal:
+        """Why this group refuses `record`, and the alert (one per record and group)."""
         info = letter.info
-        now = datetime.now(UTC)
         reason = DeadLetterReason(
             topic=record.topic,
             partition=record.partition,
@@ -424,13 +423,16 @@ class BatchProcessor:
             consumer=self.sub.name,
             error_code=info.code,
             error_category=info.category.value,
-            exception_class=type(letter.exc).__name__,
+            exception_class=qualified_name(letter.exc),
             exception_message=info.message,
-            timestamp=now.isoformat(),
+            timestamp=datetime.now(UTC).isoformat(),
+            original_timestamp=record.timestamp,
+            original_timestamp_type=record.timestamp_type,
+            stacktrace="".join(traceback.format_exception(letter.exc)),
         )
-        headers = dead_letter_headers(record.headers, reason)
-        # The same record dead-lettered twice (a crash before the commit) raises one alert.
-        alert_id = derived_id("dlq-alert", record.topic, record.partition, record.offset)
+        alert_id = derived_id(
+            "dlq-alert", record.topic, record.partition, record.offset, self.group
+        )
         alert = OperatorAlert(
             event_id=alert_id,
             event_type=OperatorAlert.EVENT_TYPE,
@@ -447,26 +449,47 @@ class BatchProcessor:
                 },
             ),
         )
+        return Refusal(record, reason, alert)
+
+    async def dead_letter(
+        self,
+        letters: list[tuple[ConsumerRecord[Any, Any], DeadLetter]],
+        events_of: dict[int, Envelope[Any]] | None = None,
+    ) -> None:
+        """Original bytes, key and headers to `<topic>.dlq`, plus why, once per record and
+        group (`agents.runtime.dead_letters`); then a person is alerted. Logged with the
+        decoded event's context when there is one (`events_of`: by id() of the record)."""
+        if not letters:
+            return
+        refusals = [self.refusal(record, letter) for record, letter in letters]
         try:
-            dlq_ack = await self.rt.producer.send(
-                Topics.dlq(record.topic), record.value, key=record.key, headers=headers
-            )
-            alert_ack = await self.rt.producer.send(
-                self.topics.alerts, encode(alert), key=alert.payload.subject.encode()
-            )
-            await asyncio.gather(dlq_ack, alert_ack)
+            outcome = await send_dead_letters(self.rt.transaction, self.rt.producer, refusals)
         except Exception as exc:
-            raise InfrastructureDown(f"cannot dead-letter: {exc}") from exc
-        self.stats.dead_lettered += 1
-        self.metrics.dead_letters.labels(
-            self.rt.name, self.sub.name, record.topic, info.category.value
-        ).inc()
-        log.warning(
-            "%s: dead-lettered %s/%d/%d: %s %s",
-            self.sub.name,
-            record.topic,
-            record.partition,
-            record.offset,
-            info.code,
-            info.message,
-        )
+            raise InfrastructureDown(f"cannot dead-letter: {type(exc).__name__}: {exc}") from exc
+        self.stats.dead_lettered += len(outcome.sent)
+        self.stats.dead_letters_repeated += len(outcome.repeated)
+        for refusal in outcome.sent:
+            self.metrics.dead_letters.labels(
+                self.rt.name, self.sub.name, refusal.record.topic, refusal.reason.error_category
+            ).inc()
+        for refusal in outcome.repeated:
+            log.info(
+                "%s: %s/%d/%d was dead-lettered for %s before; not again",
+                self.sub.name,
+                refusal.record.topic,
+                refusal.record.partition,
+                refusal.record.offset,
+                self.group,
+            )
+        for refusal in outcome.sent:
+            cause = (events_of or {}).get(id(refusal.record))
+            with self._handling(cause) if cause is not None else contextlib.nullcontext():
+                log.warning(
+                    "%s: dead-lettered %s/%d/%d: %s %s",
+                    self.sub.name,
+                    refusal.record.topic,
+                    refusal.record.partition,
+                    refusal.record.offset,
+                    refusal.reason.error_code,
+                    refusal.reason.exception_message,
+                )

@@ -239,61 +239,70 @@ def dlq_list(
     show_all: Annotated[bool, typer.Option("--all", help="Handled ones too, marked.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """List dead letters (unhandled ones unless --all) with why they were dead-lettered."""
-    found = _run(lambda s: dlq.list_dead_letters(s, topic, include_handled=show_all))
+    """List refused records (unhandled ones unless --all): one line per record, with the
+    consumer groups that refused it and why; --json lists every dead letter."""
+    found = _run(lambda s: dlq.list_poison_records(s, topic, include_handled=show_all))
     if as_json:
-        _echo_json({t: [d.summary() for d in letters] for t, letters in found.items()})
+        _echo_json(
+            {t: [d.summary() for r in records for d in r.letters] for t, records in found.items()}
+        )
         return
     typer.echo(format_list(found, show_all))
 
 
-def format_list(found: dict[str, list[dlq.DeadLetter]], show_all: bool) -> str:
-    """Dead letters per topic, as the operator reads them."""
+def format_list(found: dict[str, list[dlq.PoisonRecord]], show_all: bool) -> str:
+    """Refused records per dead-letter topic, one line each, as the operator reads them."""
     lines = []
-    total = 0
-    for topic, letters in found.items():
-        if not letters:
+    total = letters_total = 0
+    for topic, records in found.items():
+        if not records:
             continue
-        unhandled = sum(d.handled is None for d in letters)
-        total += len(letters)
+        unhandled = sum(not r.handled for r in records)
+        total += len(records)
+        letters_total += sum(len(r.letters) for r in records)
         lines.append(
             f"{topic}: {unhandled} unhandled"
-            + (f", {len(letters) - unhandled} handled" if show_all else "")
+            + (f", {len(records) - unhandled} handled" if show_all else "")
         )
         headers = [
-            "PARTITION",
-            "OFFSET",
+            "ORIGINAL",
             "KEY",
             "ERROR CODE",
             "EXCEPTION",
-            "ORIGINAL",
+            "REFUSED BY",
+            "DEAD LETTERS",
             "DEAD-LETTERED AT",
             "MESSAGE",
         ]
         rows = []
-        for letter in letters:
-            s = letter.summary()
+        for record in records:
+            s = record.first.summary()
             row = [
-                s["partition"],
-                s["offset"],
-                _short(s["key"], 24),
-                s["error_code"],
-                s["exception_class"],
                 f"{s['original_topic']}/{s['original_partition']}/{s['original_offset']}",
+                _short(s["key"], 24),
+                ",".join(record.error_codes),
+                _short(s["exception_class"], 40),
+                ",".join(record.groups),
+                ",".join(f"{d.partition}:{d.offset}" for d in record.letters),
                 (s["dead_lettered_at"] or "")[:19],
                 _short(s["exception_message"]),
             ]
             if show_all:
-                row.insert(0, letter.handled.action if letter.handled else "unhandled")
+                row.insert(0, _status(record))
             rows.append(row)
         lines.append(_table(["STATUS", *headers] if show_all else headers, rows, indent="  "))
     checked = len(found)
-    what = "dead letter(s)" if show_all else "unhandled dead letter(s)"
+    what = "refused record(s)" if show_all else "unhandled refused record(s)"
     lines.append(
-        f"{total} {what} in {sum(bool(v) for v in found.values())} of {checked} "
-        "dead-letter topic(s)"
+        f"{total} {what} ({letters_total} dead letter(s)) in "
+        f"{sum(bool(v) for v in found.values())} of {checked} dead-letter topic(s)"
     )
     return "\n".join(lines)
+
+
+def _status(record: dlq.PoisonRecord) -> str:
+    actions = {d.handled.action if d.handled else "unhandled" for d in record.letters}
+    return ",".join(sorted(actions))
 
 
 @dlq_app.command("show")

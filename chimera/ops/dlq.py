@@ -28,13 +28,20 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiokafka import TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 
 from chimera.ops import offsets
 from core.errors import ChimeraError
 from core.kafka import make_producer
+from core.records import header_name_bytes, send_exact
 from core.settings import Settings
 from events.topics import DLQ_SUFFIX
-from events.wire import DLQ_HEADER_PREFIX, REDRIVEN_FROM, is_chimera_header
+from events.wire import (
+    DLQ_HEADER_PREFIX,
+    ORIGINAL_TIMESTAMP,
+    REDRIVEN_FROM,
+    is_chimera_header,
+)
 
 log = logging.getLogger("chimera.ops.dlq")
 Action = Literal["redriven", "purged"]
@@ -68,15 +75,15 @@ class DeadLetter:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: list[tuple[str, bytes | None]]
     timestamp_ms: int
     handled: Handled | None = None
 
     def header(self, name: str) -> str | None:
-        """The last header called `name`, as text (None when absent)."""
+        """The last header called `name`, as text (None when absent or null)."""
         for key, value in reversed(self.headers):
             if key == name:
-                return value.decode(errors="replace")
+                return None if value is None else value.decode(errors="replace")
         return None
 
     def why(self, name: str) -> str | None:
@@ -100,9 +107,26 @@ class DeadLetter:
         return self.topic.removesuffix(DLQ_SUFFIX)
 
     @property
-    def original_headers(self) -> list[tuple[str, bytes]]:
+    def original_headers(self) -> list[tuple[str, bytes | None]]:
         """The headers the record had before it was dead-lettered (and redriven)."""
         return [(k, v) for k, v in self.headers if not is_chimera_header(k)]
+
+    @property
+    def original(self) -> tuple[str, int | None, int | None]:
+        """Where the refused record is: (topic, partition, offset); the dead letters of one
+        record (one per consumer group that refused it, or a copy) share it."""
+        summary = self.summary()
+        return (
+            summary["original_topic"],
+            summary["original_partition"],
+            summary["original_offset"],
+        )
+
+    @property
+    def original_timestamp(self) -> int | None:
+        """The refused record's own timestamp (ms), when the dead letter says it."""
+        text = self.why(ORIGINAL_TIMESTAMP)
+        return int(text) if text and text.lstrip("-").isdigit() and int(text) >= 0 else None
 
     def key_text(self) -> str | None:
         """The key as text, or the repr of its bytes when they are not UTF-8."""
@@ -150,12 +174,56 @@ class DeadLetter:
         }
 
     def details(self) -> dict[str, Any]:
-        """The summary plus the original headers and payload (pretty JSON or bytes' repr)."""
+        """The summary plus the original headers and payload (pretty JSON or bytes' repr);
+        header names and values that are not UTF-8 are shown with replacement characters."""
         return {
             **self.summary(),
-            "headers": {k: v.decode(errors="replace") for k, v in self.original_headers},
+            "original_timestamp": self.original_timestamp,
+            "exception_stacktrace": self.why("exception.stacktrace"),
+            "headers": {
+                header_name_bytes(k).decode(errors="replace"): (
+                    "null" if v is None else v.decode(errors="replace")
+                )
+                for k, v in self.original_headers
+            },
             "payload": format_payload(self.value),
         }
+
+
+@dataclass
+class PoisonRecord:
+    """One refused record and its dead letters: one per consumer group that refused it
+    (and byte-identical copies a crash may have added)."""
+
+    letters: list[DeadLetter]
+
+    @property
+    def first(self) -> DeadLetter:
+        return self.letters[0]
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted({d.why("consumer.group") or "?" for d in self.letters})
+
+    @property
+    def error_codes(self) -> list[str]:
+        return list(dict.fromkeys(d.error_code or "?" for d in self.letters))
+
+    @property
+    def handled(self) -> bool:
+        return all(d.handled is not None for d in self.letters)
+
+
+def by_record(letters: Iterable[DeadLetter]) -> list[PoisonRecord]:
+    """Dead letters grouped by the record they refuse, in the order of their first letter.
+    A dead letter that does not say where it came from is a record of its own."""
+    records: dict[Any, PoisonRecord] = {}
+    for letter in sorted(letters, key=lambda d: (d.topic, d.partition, d.offset)):
+        original = letter.original
+        known = original[1] is not None and original[2] is not None
+        ident = (letter.topic, original) if known else (letter.topic, letter.ref)
+        records.setdefault(ident, PoisonRecord([])).letters.append(letter)
+    return list(records.values())
 
 
 def format_payload(value: bytes | None) -> str:
@@ -341,6 +409,15 @@ async def list_dead_letters(
 
 
 @offsets.shares_admin
+async def list_poison_records(
+    settings: Settings, topic: str | None = None, *, include_handled: bool = False
+) -> dict[str, list[PoisonRecord]]:
+    """Per dead-letter topic, the refused records with their dead letters (see `by_record`)."""
+    found = await list_dead_letters(settings, topic, include_handled=include_handled)
+    return {name: by_record(letters) for name, letters in found.items()}
+
+
+@offsets.shares_admin
 async def show(settings: Settings, topic: str, partition: int, offset: int) -> DeadLetter:
     """One dead letter, handled or not."""
     [name] = await dlq_topics(settings, topic)
@@ -410,6 +487,21 @@ async def select(
     return name, letters, state
 
 
+async def _with_siblings(
+    settings: Settings, name: str, letters: list[DeadLetter]
+) -> list[DeadLetter]:
+    """`letters` and the other unhandled dead letters of the same records (other groups')."""
+    if not letters:
+        return letters
+    wanted = {d.original for d in letters if d.original[2] is not None}
+    unhandled, _ = await read_dead_letters(settings, [name])
+    chosen = {d.ref: d for d in letters}
+    for letter in unhandled:
+        if letter.original in wanted:
+            chosen.setdefault(letter.ref, letter)
+    return sorted(chosen.values(), key=lambda d: (d.partition, d.offset))
+
+
 async def _mark_handled(
     settings: Settings,
     letters: list[DeadLetter],
@@ -475,9 +567,12 @@ class Redriven:
 
 @offsets.shares_admin
 async def redrive(settings: Settings, topic: str, selection: Selection) -> list[Redriven]:
-    """Send the selected dead letters back to their original topic (same key, original
-    headers without `chimera.dlq.*`, plus `chimera.redriven-from`), then mark them handled."""
-    _, letters, state = await select(settings, topic, selection)
+    """Send the selected refused records back to their original topic, once per record
+    however many groups refused it (same key, its own timestamp, original headers without
+    `chimera.dlq.*`, plus `chimera.redriven-from`), then mark every dead letter of them
+    handled."""
+    name, chosen, state = await select(settings, topic, selection)
+    letters = await _with_siblings(settings, name, chosen)
     if not letters:
         return []
     odd = [d.ref for d in letters if d.why("original.topic") not in (None, d.original_topic)]
@@ -494,35 +589,31 @@ async def redrive(settings: Settings, topic: str, selection: Selection) -> list[
     if missing:
         raise ChimeraError(f"original topic missing: {', '.join(missing)}; nothing redriven")
     counts = {t: len(await offsets.list_partitions(settings, [t])) for t in targets}
+    records = by_record(letters)
     producer = make_producer(settings, client_id="chimera-dlq-redrive")
     await producer.start()
     done: list[Redriven] = []
     try:
         pending = []
-        for letter in letters:
-            original = letter.summary()["original_partition"]
-            partition = None
-            if (
-                letter.key is None
-                and original is not None
-                and original < counts[letter.original_topic]
-            ):
-                partition = original
+        for record in records:
+            letter = record.first
             pending.append(
                 (
-                    letter,
-                    await producer.send(
+                    record,
+                    await send_exact(
+                        producer,
                         letter.original_topic,
-                        letter.value,
                         key=letter.key,
-                        partition=partition,
+                        value=letter.value,
                         headers=[*letter.original_headers, (REDRIVEN_FROM, letter.ref.encode())],
+                        partition=_redrive_partition(letter, counts[letter.original_topic]),
+                        timestamp_ms=letter.original_timestamp,
                     ),
                 )
             )
-        for letter, ack in pending:
+        for record, ack in pending:
             meta = await ack
-            done.append(Redriven(letter, meta.topic, meta.partition, meta.offset))
+            done += [Redriven(d, meta.topic, meta.partition, meta.offset) for d in record.letters]
     finally:
         await producer.stop()
     await _mark_handled(
@@ -535,10 +626,22 @@ async def redrive(settings: Settings, topic: str, selection: Selection) -> list[
     return done
 
 
+def _redrive_partition(letter: DeadLetter, count: int) -> int:
+    """Where a producer would put it: by its key (Kafka's default partitioner), else the
+    partition it came from (when the topic still has it)."""
+    partitions = list(range(count))
+    if letter.key is not None:
+        return int(DefaultPartitioner()(letter.key, partitions, partitions))
+    original = letter.summary()["original_partition"]
+    return original if original is not None and original < count else 0
+
+
 @offsets.shares_admin
 async def purge(settings: Settings, topic: str, selection: Selection) -> list[DeadLetter]:
-    """Mark the selected dead letters handled without sending them anywhere (they stay in
-    the topic until its retention removes them; `list --all` still shows them)."""
-    _, letters, state = await select(settings, topic, selection)
+    """Mark the selected dead letters, and the other groups' dead letters of the same records,
+    handled without sending them anywhere (they stay in the topic until its retention removes
+    them; `list --all` still shows them)."""
+    name, chosen, state = await select(settings, topic, selection)
+    letters = await _with_siblings(settings, name, chosen)
     await _mark_handled(settings, letters, state, "purged", {})
     return letters

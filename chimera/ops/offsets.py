@@ -23,6 +23,7 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from core.errors import ChimeraError
 from core.kafka import admin_options, client_options
+from core.records import install_lenient_fetch
 from core.settings import Settings
 
 P = ParamSpec("P")
@@ -114,7 +115,9 @@ async def plain_consumer(
     settings: Settings,
     group: str | None = None,
 ) -> AsyncIterator[AIOKafkaConsumer]:
-    """A started consumer for manual assignment (never subscribes, never joins a group)."""
+    """A started consumer for manual assignment (never subscribes, never joins a group);
+    it reads any record, header names that are not UTF-8 included."""
+    install_lenient_fetch()
     consumer = AIOKafkaConsumer(
         **client_options(settings),
         group_id=group,

@@ -10,6 +10,8 @@ from aiokafka import TopicPartition
 
 from agents.orchestrator.app import build as build_orchestrator
 from agents.orchestrator.policy import Policy
+from agents.research.app import build as build_research
+from agents.research.handlers import ResearchSettings
 from chimera.ops import dlq, offsets
 from core.settings import Settings
 from events import Topics, TrendDiscovered, encode
@@ -74,7 +76,7 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
             "INVALID_JSON",
         ]
         first = letters[0].summary()
-        assert first["key"] == "k1" and first["exception_class"] == "DecodeError"
+        assert first["key"] == "k1" and first["exception_class"] == "events.codec.DecodeError"
         assert first["original_topic"] == topics.trends and first["original_offset"] == 0
         assert first["exception_message"] and first["dead_lettered_at"]
         assert sum(len(v) for v in found.values()) == 3
@@ -85,7 +87,8 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
         assert "INVALID_JSON" in result.output and "SCHEMA_VIOLATION" in result.output
         assert f"{topics.trends}/{letters[1].summary()['original_partition']}/1" in result.output
         assert result.output.splitlines()[-1] == (
-            f"3 unhandled dead letter(s) in 1 of {len(STREAMS)} dead-letter topic(s)"
+            f"3 unhandled refused record(s) (3 dead letter(s)) in 1 of {len(STREAMS)} "
+            "dead-letter topic(s)"
         )
         listing = result.output
 
@@ -253,3 +256,73 @@ async def test_nothing_is_lost_across_partial_redrives_and_purges(settings: Sett
     assert await unhandled() == [odd]
     result = await chimera(settings, "dlq", "list", "nosuch")
     assert result.exit_code == 1 and "no dead-letter topic for 'nosuch'" in flat(result.output)
+
+
+async def test_a_record_two_groups_refuse_is_one_line_dead_lettered_once_and_redriven_once(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """research and orchestrator both read trends: a poison record is dead-lettered once per
+    group, never again on a replay; listed as one record; redriven once, with its timestamp."""
+    topics = Topics(settings.topic_prefix)
+    dead_topic = Topics.dlq(topics.trends)
+    await make_topics(settings)
+    good = TrendDiscovered.create(trend(1), producer="test")
+    long_ago = 1767225600000  # 2026-01-01T00:00:00Z
+    await send(
+        settings,
+        topics.trends,
+        [
+            (0, b"k-poison", b"{not json", [("source", b"\xff\xfe")], long_ago),
+            (0, b"k-good", encode(good), [], None),
+        ],
+    )
+
+    def agents() -> list:  # type: ignore[type-arg]
+        return [
+            build_research(settings, ResearchSettings(interval_seconds=0)),
+            build_orchestrator(settings, Policy(platforms=["local"])),
+        ]
+
+    first = agents()
+    async with first[0].running(), first[1].running():
+        dead = await read_topic(settings.bootstrap_servers, dead_topic, expect=2, timeout=20)
+    groups = sorted(dict(r.headers)[DLQ_HEADER + "consumer.group"].decode() for r in dead)
+    assert groups == sorted(r.group for r in first)
+    assert {r.value for r in dead} == {b"{not json"}
+    assert all(r.headers[0] == ("source", b"\xff\xfe") for r in dead)
+    assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 2
+
+    result = await chimera(settings, "dlq", "list", "trends")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "1 unhandled refused record(s) (2 dead letter(s)) in 1 of 1 dead-letter topic(s)"
+    )
+    assert ",".join(groups) in result.output
+
+    # A replay of both groups reads the poison again: it is not dead-lettered again.
+    for runtime in first:
+        await offsets.reset_to_earliest(settings, runtime.group, [topics.trends])
+    again = agents()
+    async with again[0].running(), again[1].running():
+
+        async def reread() -> bool:
+            return all(sum(p.stats.dead_letters_repeated for p in r.processors) == 1 for r in again)
+
+        await wait_for(reread, timeout=30, what="both groups to read the poison again")
+    assert len(await read_topic(settings.bootstrap_servers, dead_topic, expect=2)) == 2
+    assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 2
+
+    # Redriven once for the two groups, with its own timestamp; both dead letters handled.
+    done = await dlq.redrive(settings, "trends", dlq.Selection(all_=True))
+    assert len(done) == 2 and len({(r.topic, r.partition, r.offset) for r in done}) == 1
+    back = [
+        r
+        for r in await read_topic(settings.bootstrap_servers, topics.trends, expect=3)
+        if r.value == b"{not json"
+    ]
+    assert len(back) == 2  # the original and its one redriven copy
+    redriven = max(back, key=lambda r: r.offset)
+    assert redriven.timestamp == long_ago
+    assert redriven.key == b"k-poison"
+    assert redriven.headers[0] == ("source", b"\xff\xfe")
+    assert (await dlq.list_poison_records(settings, "trends"))[dead_topic] == []
