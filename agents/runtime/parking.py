@@ -10,8 +10,6 @@ deletes them once decided. A lease that a crashed process held expires, and the 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from aiokafka.structs import ConsumerRecord
 
 from core.db import Conn
 from core.errors import ErrorInfo
+from core.records import headers_from_json, headers_json
 from events import Envelope
 
 if TYPE_CHECKING:
@@ -37,16 +36,6 @@ class ParkedRecord:
     consumer: str
     attempt: int
     record: ConsumerRecord[Any, Any]
-
-
-def _headers_json(headers: Sequence[tuple[str, bytes | None]] | None) -> str:
-    return json.dumps(
-        [[k, None if v is None else base64.b64encode(v).decode()] for k, v in headers or ()]
-    )
-
-
-def _headers_back(raw: str) -> tuple[tuple[str, bytes | None], ...]:
-    return tuple((k, None if v is None else base64.b64decode(v)) for k, v in json.loads(raw))
 
 
 async def park_record(
@@ -77,7 +66,7 @@ async def park_record(
         record.timestamp,
         record.key,
         record.value,
-        _headers_json(record.headers),
+        headers_json(record.headers),
         attempt,
         delay,
         error.model_dump_json(),
@@ -118,7 +107,7 @@ async def lease_due(conn: Conn, consumers: Sequence[str], limit: int = 10) -> li
                 checksum=None,
                 serialized_key_size=len(row["key"] or b""),
                 serialized_value_size=len(row["value"] or b""),
-                headers=_headers_back(row["headers"]),
+                headers=headers_from_json(row["headers"]),
             ),
         )
         for row in rows

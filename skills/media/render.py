@@ -33,6 +33,7 @@ reader never sees half a video.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -48,6 +49,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from core.errors import PermanentError, TransientError, ValidationError
 from skills.base import SkillInput, SkillOutput, skill
 from skills.context import SkillContext, SkillPaths
+from skills.files import held_temporary, sweep_once
 from skills.media.common import LoopSemaphores, media_path, probe, sha256_file
 from skills.settings.media import X264_PRESETS, MediaSettings
 
@@ -435,29 +437,28 @@ def render_blocking(plan: RenderPlan) -> None:
         audio = AudioFileClip(str(plan.narration))
         video = video.with_audio(audio.subclipped(0, min(plan.duration, audio.duration)))
 
-    folder = plan.target.parent
-    tmp = folder / f".{plan.target.stem}.{uuid.uuid4().hex[:8]}.tmp.mp4"
-    try:
-        video.write_videofile(
-            str(tmp),
-            fps=plan.fps,
-            codec="libx264",
-            preset=plan.preset,
-            threads=plan.threads,
-            audio=audio is not None,
-            audio_codec="aac" if audio is not None else None,
-            temp_audiofile_path=str(folder),
-            pixel_format="yuv420p",
-            ffmpeg_params=["-crf", str(plan.crf), "-movflags", "+faststart"],
-            logger=None,
-        )
-        os.replace(tmp, plan.target)
-    finally:
-        tmp.unlink(missing_ok=True)
-        video.close()
-        compositor.close()
-        if audio is not None:
-            audio.close()
+    # Temporary files beside the target, held while ffmpeg writes them (skills.files).
+    with held_temporary(plan.target, ".mp4") as tmp, held_temporary(plan.target, ".m4a") as sound:
+        try:
+            video.write_videofile(
+                str(tmp),
+                fps=plan.fps,
+                codec="libx264",
+                preset=plan.preset,
+                threads=plan.threads,
+                audio=audio is not None,
+                audio_codec="aac" if audio is not None else None,
+                temp_audiofile=str(sound),
+                pixel_format="yuv420p",
+                ffmpeg_params=["-crf", str(plan.crf), "-movflags", "+faststart"],
+                logger=None,
+            )
+            os.replace(tmp, plan.target)
+        finally:
+            video.close()
+            compositor.close()
+            if audio is not None:
+                audio.close()
 
 
 def _rgb(color: str) -> tuple[int, int, int]:
@@ -467,6 +468,7 @@ def _rgb(color: str) -> tuple[int, int, int]:
 def _target(paths: SkillPaths, name: str | None) -> Path:
     folder = paths.media_dir / "renders"
     folder.mkdir(parents=True, exist_ok=True)
+    sweep_once(folder)  # what a killed render left there
     stem = re.sub(r"\.mp4$", "", name or f"video-{uuid.uuid4().hex[:12]}")
     return folder / f"{stem}.mp4"
 
@@ -476,7 +478,7 @@ async def _plan(
     paths: SkillPaths,
     cfg: MediaSettings,
     target: Path,
-    scratch: list[Path],
+    scratch: contextlib.ExitStack,
 ) -> RenderPlan:
     width, height = frame_size(data.aspect, data.resolution_scale)
     lines = data.script.lines()
@@ -491,8 +493,7 @@ async def _plan(
             raise ValidationError(
                 "narration asked but the script has no lines", code="EMPTY_SCRIPT"
             )
-        wav = target.parent / f".{target.stem}.{uuid.uuid4().hex[:8]}.tts.wav"
-        scratch.append(wav)
+        wav = scratch.enter_context(held_temporary(target, ".tts.wav"))
         narration = await speak(
             " ".join(lines), wav, data.voice or cfg.tts_voice, cfg.tts_words_per_minute
         )
@@ -558,14 +559,10 @@ async def generate_video(data: GenerateVideoInput, ctx: SkillContext) -> Generat
     """
     cfg = ctx.settings.media
     target = _target(ctx.paths, data.output_name)
-    scratch: list[Path] = []
-    try:
+    with contextlib.ExitStack() as scratch:  # the narration's file, removed after
         plan = await _plan(data, ctx.paths, cfg, target, scratch)
         async with _SEMAPHORES.get(cfg.render_concurrency):
             await asyncio.to_thread(render_blocking, plan)
-    finally:
-        for path in scratch:
-            path.unlink(missing_ok=True)
     info = await asyncio.to_thread(probe, target)
     return GenerateVideoOutput(
         success=True,

@@ -6,7 +6,8 @@ publication and regenerates a static `index.html`: a grid of cards, each with it
 It is idempotent on the publication id: publishing the same id again returns the first result
 and copies nothing.
 Every file is written atomically (temporary file in the same folder, fsync, `os.replace`), and
-a file lock (`.lock`) serialises publishers across threads and processes.
+a file lock (`.lock`) serialises publishers across threads and processes. Temporary files a
+killed publisher left are removed when a process first uses the folder (`skills.files`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from core.errors import PermanentError, ValidationError
-from skills.files import copy_atomic, write_text_atomic
+from skills.files import copy_atomic, sweep_once, write_text_atomic
 from skills.media.poster import ensure_poster
 from skills.publish.models import (
     EngagementCounts,
@@ -181,6 +182,8 @@ class LocalPublisher:
         with open(self.folder / ".lock", "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
+                sweep_once(self.folder)
+                sweep_once(self.folder / "videos")
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
