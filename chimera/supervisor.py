@@ -1,4 +1,5 @@
-"""Running agents as separate processes (what `chimera up` and `chimera demo` do)."""
+"""Running agents as separate processes (what `chimera up`, `chimera demo` and the chaos runs
+do)."""
 
 from __future__ import annotations
 
@@ -15,29 +16,53 @@ from agents import AGENTS
 
 @dataclass
 class AgentProcesses:
-    """A set of agent subprocesses, each `python -m chimera.cli agent <name>`."""
+    """A set of agent subprocesses, each `python -m chimera.cli agent <name>`, by label
+    (`name`, or `name-2`... for replicas). `env_of[label]` adds to one agent's environment."""
 
     env: dict[str, str]
     log_dir: Path | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    env_of: dict[str, dict[str, str]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
 
     def start(self, names: list[str] | None = None, replicas: dict[str, int] | None = None) -> None:
         for name in names or list(AGENTS):
             for index in range((replicas or {}).get(name, 1)):
-                label = name if index == 0 else f"{name}-{index + 1}"
-                out = None
-                if self.log_dir is not None:
-                    self.log_dir.mkdir(parents=True, exist_ok=True)
-                    out = open(self.log_dir / f"{label}.log", "ab")  # noqa: SIM115
-                self.procs[label] = subprocess.Popen(
-                    [sys.executable, "-m", "chimera.cli", "agent", name],
-                    env={**os.environ, **self.env},
-                    stdout=out,
-                    stderr=subprocess.STDOUT if out else None,
-                    stdin=subprocess.DEVNULL,
-                )
-                if out is not None:
-                    out.close()
+                self.spawn(name, name if index == 0 else f"{name}-{index + 1}")
+
+    def spawn(self, name: str, label: str | None = None) -> subprocess.Popen[bytes]:
+        """Start one agent process under `label` (its log appended to `<log_dir>/<label>.log`)."""
+        label = label or name
+        out = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{label}.log", "ab")  # noqa: SIM115
+        try:
+            self.procs[label] = subprocess.Popen(
+                [sys.executable, "-m", "chimera.cli", "agent", name],
+                env={**os.environ, **self.env, **self.env_of.get(label, {})},
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            if out is not None:
+                out.close()
+        self.names[label] = name
+        return self.procs[label]
+
+    def kill(self, label: str) -> int | None:
+        """SIGKILL one agent (no shutdown of any kind) and reap it; its exit code."""
+        proc = self.procs[label]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        return proc.wait(10)
+
+    def restart(self, label: str) -> subprocess.Popen[bytes]:
+        """Start a stopped (or killed) agent again, same name, label and environment."""
+        if self.procs[label].poll() is None:
+            raise RuntimeError(f"{label} is still running")
+        return self.spawn(self.names[label], label)
 
     def dead(self) -> dict[str, int]:
         return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}

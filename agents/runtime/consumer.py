@@ -463,7 +463,9 @@ class BatchProcessor:
             return
         refusals = [self.refusal(record, letter) for record, letter in letters]
         try:
-            outcome = await send_dead_letters(self.rt.transaction, self.rt.producer, refusals)
+            outcome = await send_dead_letters(
+                self.rt.transaction, self.rt.producer, self.rt.settings, refusals
+            )
         except Exception as exc:
             raise InfrastructureDown(f"cannot dead-letter: {type(exc).__name__}: {exc}") from exc
         self.stats.dead_lettered += len(outcome.sent)

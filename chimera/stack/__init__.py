@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from chimera.stack.kafka import LocalKafka, probe_metadata
 from chimera.stack.postgres import LocalPostgres, PostgresStatus, external_status
+from chimera.stack.tools import KafkaTools
 from core.settings import Settings
 
 
@@ -29,6 +30,7 @@ def up(settings: Settings) -> list[tuple[str, bool]]:
         started.append(("postgresql", LocalPostgres(settings).up()))
     if settings.uses_local_kafka:
         started.append(("kafka", LocalKafka(settings).up()))
+        KafkaTools(settings).ensure()  # Kafka's own CLI tools, beside the broker
     return started
 
 

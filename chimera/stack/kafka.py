@@ -73,40 +73,9 @@ class LocalKafka:
         start = text.index("<kafka.version>") + len("<kafka.version>")
         return text[start : text.index("</kafka.version>", start)]
 
-    def _pom_digest(self) -> str:
-        return hashlib.sha256(POM.read_bytes()).hexdigest()
-
     def ensure_classpath(self) -> bool:
         """Fetch the broker's jars unless the cache matches the pom. True when it fetched."""
-        marker = self.lib / ".pom-sha256"
-        if marker.exists() and marker.read_text() == self._pom_digest():
-            return False
-        if shutil.which("mvn") is None:
-            raise StackError("Maven (mvn) is needed to fetch the Kafka broker: run `make setup`")
-        if shutil.which("java") is None:
-            raise StackError("Java 17+ is needed to run the Kafka broker: run `make setup`")
-        if self.lib.exists():
-            shutil.rmtree(self.lib)
-        self.lib.mkdir(parents=True)
-        result = subprocess.run(
-            [
-                "mvn",
-                "-q",
-                "-B",
-                "-f",
-                str(POM),
-                f"-DoutputDirectory={self.lib}",
-                "-DincludeScope=runtime",
-                "dependency:copy-dependencies",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise StackError(f"mvn could not fetch the Kafka broker:\n{result.stdout[-2000:]}")
-        marker.write_text(self._pom_digest())
-        return True
+        return fetch_classpath(POM, self.lib, "the Kafka broker")
 
     # --- configuration and storage ----------------------------------------------------------
     def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
@@ -159,7 +128,9 @@ class LocalKafka:
         if (self.data_dir / "meta.properties").exists():
             return False
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # as Kafka's Uuid.randomUuid: not an option's look
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             self._java(
                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config)
@@ -231,6 +202,41 @@ class LocalKafka:
         process.terminate(pid, str(self.config), timeout=30.0)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def fetch_classpath(pom: Path, lib: Path, what: str) -> bool:
+    """`mvn dependency:copy-dependencies` of `pom` into `lib`, unless `lib` was filled from
+    this very pom (its digest is kept beside the jars). True when it fetched."""
+    marker = lib / ".pom-sha256"
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    if marker.exists() and marker.read_text() == digest:
+        return False
+    if shutil.which("mvn") is None:
+        raise StackError(f"Maven (mvn) is needed to fetch {what}: run `make setup`")
+    if shutil.which("java") is None:
+        raise StackError(f"Java 17+ is needed to run {what}: run `make setup`")
+    if lib.exists():
+        shutil.rmtree(lib)
+    lib.mkdir(parents=True)
+    result = subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            f"-DoutputDirectory={lib}",
+            "-DincludeScope=runtime",
+            "dependency:copy-dependencies",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(f"mvn could not fetch {what}:\n{result.stdout[-2000:]}")
+    marker.write_text(digest)
+    return True
 
 
 def probe_metadata(bootstrap: str, timeout: float = 5.0) -> bool:
