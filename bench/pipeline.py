@@ -1,21 +1,31 @@
-"""Pipeline benchmark: injected trends through the orchestrator vs. a raw consumer baseline.
+"""Pipeline benchmark: injected trends through the orchestrator vs. two baselines.
 
-    python -m bench.pipeline [--n 20000] [--latency-n 2000] [--rate 200]
+    python -m bench.pipeline [--n 20000] [--latency-n 2000] [--rate 200] [--repeat 3]
 
 Throughput: N TrendDiscovered events are put on the trends topic first; then the orchestrator
 (inbox, policy queries, content + workflow rows, outbox with ContentRequested and audit
 events, relay to Kafka) drains them; events/s = N / (last committed decision - start).
-Baseline, same run, same events: a plain aiokafka consumer + asyncpg `executemany` of one
-row per event per batch, offsets committed per batch — no framework, no inbox/outbox.
+Baselines, same run, same events, no framework:
+- `raw`: a plain aiokafka consumer + asyncpg `executemany` of one row per event per batch,
+  offsets committed per batch (no inbox, no outbox: a floor, not the same work);
+- `same_semantics`: hand-written aiokafka + asyncpg doing the orchestrator's rows in one
+  transaction per batch: events decoded and emitted with the same contract models, the inbox
+  claimed, trends upserted, topics locked, cooldown and budget read, content and workflow
+  rows, budget spent, three outbox rows per trend (ContentRequested and two AuditRecorded),
+  offsets committed after the transaction, and a relay task sending the outbox in id order,
+  marking it sent. What Chimera adds beyond it is the framework (FastStream, the batch guard,
+  spans, metrics, the per-record fallback machinery).
 Latency: `--latency-n` events injected at `--rate`/s while each consumer runs; latency is
 from the event's `occurred_at` to its committed decision row (p50, p99).
-Prints one JSON line.
+Each variant runs `--repeat` times (tables emptied between runs); one JSON line with the
+medians and the ratios of the medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -26,11 +36,24 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from agents.orchestrator.app import build
-from agents.orchestrator.policy import Policy
+from agents.orchestrator.policy import Policy, decide
+from agents.runtime.lifecycle import freeze_startup_objects
 from agents.runtime.topics import ensure_topics
-from bench.common import bench_env, emit, machine, percentile, produce_all
+from bench.common import bench_env, emit, machine, median, percentile, produce_all
+from core.ids import derived_id
+from core.kafka import make_producer
+from core.redact import redact
 from core.settings import Settings
-from events import Topics, Trend, TrendDiscovered, encode
+from events import (
+    AuditRecorded,
+    ContentRequested,
+    Topics,
+    Trend,
+    TrendDiscovered,
+    decode,
+    encode,
+)
+from events.catalog import AuditPayload, ContentRequestedPayload, audit_id
 
 POLICY = Policy(daily_budget={"local": 10**9}, topic_cooldown_hours=0)
 
@@ -108,6 +131,28 @@ async def latencies(pool: asyncpg.Pool, table: str, prefix: str) -> list[float]:
     return [float(r["ms"]) for r in rows]
 
 
+async def stamp_decisions(pool: asyncpg.Pool) -> None:
+    """Stamp each decision with the wall clock of its insert, not the transaction start."""
+    await pool.execute(
+        """CREATE OR REPLACE FUNCTION bench_stamp() RETURNS trigger AS $$ BEGIN
+             NEW.created_at := clock_timestamp(); RETURN NEW; END $$ LANGUAGE plpgsql;
+           DROP TRIGGER IF EXISTS bench_stamp ON workflows;
+           CREATE TRIGGER bench_stamp BEFORE INSERT ON workflows
+             FOR EACH ROW EXECUTE FUNCTION bench_stamp();"""
+    )
+
+
+async def decision_latencies(
+    settings: Settings, pool: asyncpg.Pool, topic: str, prefix: str
+) -> list[float]:
+    """ms from each paced event's `occurred_at` (stamped when sent) to its decision row."""
+    stamps = await _stamps_from_topic(settings, topic, prefix)
+    rows = await pool.fetch(
+        "SELECT trend_id, created_at FROM workflows WHERE trend_id LIKE $1", prefix + "%"
+    )
+    return [(r["created_at"] - stamps[r["trend_id"]]).total_seconds() * 1000 for r in rows]
+
+
 # --- the pipeline (the orchestrator agent) ---------------------------------------------------
 async def run_pipeline(
     settings: Settings, pool: asyncpg.Pool, n: int, latency_n: int, rate: float
@@ -116,13 +161,9 @@ async def run_pipeline(
     await produce_all(settings, topics.trends, messages(make_events(n, "tp")))
     runtime = build(settings, POLICY)
     # Stamp each decision with the wall clock of its insert, not the transaction start.
-    await pool.execute(
-        """CREATE FUNCTION bench_stamp() RETURNS trigger AS $$ BEGIN
-             NEW.created_at := clock_timestamp(); RETURN NEW; END $$ LANGUAGE plpgsql;
-           CREATE TRIGGER bench_stamp BEFORE INSERT ON workflows
-             FOR EACH ROW EXECUTE FUNCTION bench_stamp();"""
-    )
+    await stamp_decisions(pool)
     async with runtime.running():
+        freeze_startup_objects()  # as `chimera agent` does once the agent started
         began = time.perf_counter()
         await wait_rows(pool, "SELECT count(*) FROM workflows", n, timeout=900)
         elapsed = time.perf_counter() - began
@@ -134,11 +175,7 @@ async def run_pipeline(
         await paced(settings, topics.trends, lat_events, rate)
         await wait_rows(pool, "SELECT count(*) FROM workflows", n + latency_n, timeout=300)
     # The paced sender stamped occurred_at at send time; match decisions by trend id.
-    stamps = await _stamps_from_topic(settings, topics.trends, "bench:lp:")
-    rows = await pool.fetch(
-        "SELECT trend_id, created_at FROM workflows WHERE trend_id LIKE 'bench:lp:%'"
-    )
-    lat = [(r["created_at"] - stamps[r["trend_id"]]).total_seconds() * 1000 for r in rows]
+    lat = await decision_latencies(settings, pool, topics.trends, "bench:lp:")
     return {
         "events_per_s": round(n / elapsed, 1),
         "seconds": round(elapsed, 2),
@@ -239,25 +276,362 @@ async def run_baseline(
     }
 
 
-async def main(n: int, latency_n: int, rate: float) -> None:
-    async with bench_env("pipeline") as settings:
-        await ensure_topics(settings)
-        pool = await asyncpg.create_pool(settings.dsn(), min_size=1, max_size=4)
+# --- the same-semantics baseline: the orchestrator's rows, by hand -----------------------------
+SAME = "baseline"  # its outbox rows' agent and its inbox consumer
+
+
+async def decide_by_hand(conn: Any, events: list[TrendDiscovered]) -> int:
+    """on_trends_discovered's rows for a batch, written by hand in one transaction: returns
+    how many outbox rows it wrote."""
+    claimed = set(
+        await conn.fetchval(
+            """WITH claimed AS (
+                   INSERT INTO inbox (consumer, event_id, event_type)
+                   SELECT $1, e.id, e.type FROM unnest($2::uuid[], $3::text[]) AS e(id, type)
+                   ON CONFLICT DO NOTHING RETURNING event_id)
+               SELECT coalesce(array_agg(event_id), '{}') FROM claimed""",
+            SAME,
+            [e.event_id for e in events],
+            [e.event_type for e in events],
+        )
+    )
+    events = [e for e in events if e.event_id in claimed]
+    if not events:
+        return 0
+    trends = [e.payload for e in events]
+    await conn.executemany(
+        """INSERT INTO trends (id, platform, topic, title, description, engagement_metrics,
+                               velocity, fetched_at, url, tags)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)
+           ON CONFLICT (id) DO UPDATE SET topic = EXCLUDED.topic, title = EXCLUDED.title,
+               description = EXCLUDED.description, velocity = EXCLUDED.velocity,
+               engagement_metrics = EXCLUDED.engagement_metrics, fetched_at = EXCLUDED.fetched_at,
+               url = EXCLUDED.url, tags = EXCLUDED.tags
+           WHERE trends.fetched_at < EXCLUDED.fetched_at""",
+        [
+            (
+                t.id,
+                t.platform,
+                t.topic,
+                t.title,
+                t.description,
+                t.engagement_metrics.model_dump_json(),
+                t.velocity,
+                t.timestamp,
+                t.url,
+                t.tags,
+            )
+            for t in trends
+        ],
+    )
+    topics = sorted({t.topic.lower() for t in trends})
+    await conn.execute(
+        """SELECT pg_advisory_xact_lock(h) FROM (SELECT hashtext('chimera-topic:' || t) AS h
+           FROM unnest($1::text[]) AS t ORDER BY 1) AS ordered""",
+        topics,
+    )
+    covered = {
+        r[0]
+        for r in await conn.fetch(
+            """SELECT DISTINCT topic FROM workflows WHERE topic = ANY($1) AND state <> 'rejected'
+                   AND created_at > now() - make_interval(secs => $2)""",
+            topics,
+            POLICY.topic_cooldown_hours * 3600,
+        )
+    }
+    used = {
+        r["platform"]: r["used"]
+        for r in await conn.fetch(
+            """SELECT platform, used FROM budget_usage
+               WHERE day = (now() AT TIME ZONE 'UTC')::date FOR UPDATE"""
+        )
+    }
+    spent: dict[str, int] = {}
+    drafts: list[tuple[Any, ...]] = []
+    rows: list[tuple[Any, ...]] = []
+    outbox: list[tuple[Any, ...]] = []
+    now = datetime.now(UTC)
+    for event in events:
+        trend = event.payload
+        topic = trend.topic.lower()
+        decision = decide(POLICY, trend, topic_recently_covered=topic in covered, used_today=used)
+        traceparent = f"00-{event.correlation_id.hex}-{event.event_id.hex[:16]}-01"
+        audits: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+        if not decision.accept:
+            rows.append(
+                (event.correlation_id, trend.id, topic, None, "rejected", decision.reason, [], 0)
+            )
+            audits.append(
+                ("decide", {"trend_id": trend.id}, {"accepted": False, "reason": decision.reason})
+            )
+        else:
+            covered.add(topic)
+            for platform in decision.platforms:
+                used[platform] = used.get(platform, 0) + 1
+                spent[platform] = spent.get(platform, 0) + 1
+            content_id = str(derived_id("content", event.correlation_id))
+            meta = {"format": POLICY.format, "correlation_id": str(event.correlation_id)}
+            drafts.append((content_id, POLICY.style, json.dumps(meta), trend.id))
+            platforms = list(decision.platforms)
+            rows.append(
+                (
+                    event.correlation_id,
+                    trend.id,
+                    topic,
+                    content_id,
+                    "generating",
+                    "accepted",
+                    platforms,
+                    1,
+                )
+            )
+            request = ContentRequested.create(
+                ContentRequestedPayload(
+                    content_id=content_id,
+                    trend=trend,
+                    style=POLICY.style,
+                    format=POLICY.format,
+                    platforms=platforms,  # type: ignore[arg-type]
+                    attempt=1,
+                ),
+                producer=SAME,
+                causation=event,
+                event_id=derived_id("requested", event.event_id),
+            )
+            outbox.append(
+                (
+                    SAME,
+                    request.event_id,
+                    request.event_type,
+                    TOPIC_REQUESTS,
+                    content_id,
+                    encode(request),
+                    json.dumps({"traceparent": traceparent}),
+                )
+            )
+            audits.append(
+                (
+                    "decide",
+                    {"trend_id": trend.id},
+                    {"accepted": True, "content_id": content_id, "platforms": platforms},
+                )
+            )
+            audits.append(("content:draft", {"content_id": content_id}, None))
+        for action, given, got in audits:
+            row_id = audit_id(SAME, action, event.event_id, "")
+            audit = AuditRecorded.model_construct(
+                event_id=derived_id("audit-event", row_id),
+                event_type=AuditRecorded.EVENT_TYPE,
+                schema_version=1,
+                occurred_at=now,
+                producer=SAME,
+                correlation_id=event.correlation_id,
+                causation_id=event.event_id,
+                payload=AuditPayload.model_construct(
+                    id=row_id,
+                    agent_id=SAME,
+                    action=action,
+                    skill_name=None,
+                    input_data=redact(given),
+                    output_data=redact(got),
+                    status="success",
+                    timestamp=now,
+                ),
+            )
+            outbox.append(
+                (
+                    SAME,
+                    audit.event_id,
+                    audit.event_type,
+                    TOPIC_AUDIT,
+                    SAME,
+                    encode(audit),
+                    json.dumps({"traceparent": traceparent}),
+                )
+            )
+    await conn.executemany(
+        """INSERT INTO content (id, type, style, metadata, status, trend_id)
+           VALUES ($1, 'video', $2, $3::jsonb, 'draft', $4)""",
+        drafts,
+    )
+    await conn.executemany(
+        """INSERT INTO workflows (correlation_id, trend_id, topic, content_id, state, reason,
+                                  platforms, generate_attempts)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+        rows,
+    )
+    await conn.executemany(
+        """INSERT INTO budget_usage (day, platform, used)
+           VALUES ((now() AT TIME ZONE 'UTC')::date, $1, $2)
+           ON CONFLICT (day, platform) DO UPDATE SET used = budget_usage.used + EXCLUDED.used""",
+        list(spent.items()),
+    )
+    await conn.executemany(
+        """INSERT INTO outbox (agent, event_id, event_type, topic, key, value, headers)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (event_id) DO NOTHING""",
+        outbox,
+    )
+    return len(outbox)
+
+
+TOPIC_REQUESTS = TOPIC_AUDIT = ""  # set per run (the run's topic prefix)
+
+
+async def relay_by_hand(
+    pool: asyncpg.Pool, producer: Any, wake: asyncio.Event, stop: asyncio.Event
+) -> None:
+    """Send the baseline's outbox rows in id order, 500 at a time, then mark them sent."""
+    while True:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT id, topic, key, value, headers FROM outbox
+                   WHERE agent = $1 AND sent_at IS NULL ORDER BY id LIMIT 500""",
+                SAME,
+            )
+            if rows:
+                acks = [
+                    await producer.send(
+                        r["topic"],
+                        r["value"],
+                        key=r["key"].encode(),
+                        headers=[(k, v.encode()) for k, v in json.loads(r["headers"]).items()],
+                    )
+                    for r in rows
+                ]
+                await asyncio.gather(*acks)
+                await conn.execute(
+                    "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+                    [r["id"] for r in rows],
+                )
+                continue
+        if stop.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), 0.2)
+        wake.clear()
+
+
+async def run_same_semantics(
+    settings: Settings, pool: asyncpg.Pool, n: int, latency_n: int, rate: float
+) -> dict[str, Any]:
+    global TOPIC_REQUESTS, TOPIC_AUDIT
+    topics = Topics(settings.topic_prefix)
+    TOPIC_REQUESTS, TOPIC_AUDIT = topics.content_requests, topics.audit
+    await produce_all(settings, topics.trends, messages(make_events(n, "ts")))
+    await stamp_decisions(pool)
+    consumer = AIOKafkaConsumer(
+        topics.trends,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=f"{settings.topic_prefix}.same-semantics",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    producer = make_producer(settings, client_id="bench-same-semantics-relay")
+    await consumer.start()
+    await producer.start()
+    stop, wake = asyncio.Event(), asyncio.Event()
+
+    async def consume() -> None:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=10, max_records=500)
+            events = [
+                decode(r.value, ("TrendDiscovered",)) for part in batch.values() for r in part
+            ]
+            if not events:
+                continue
+            async with pool.acquire() as conn, conn.transaction():
+                written = await decide_by_hand(conn, events)  # type: ignore[arg-type]
+            await consumer.commit()
+            if written:
+                wake.set()
+
+    tasks = [
+        asyncio.create_task(consume()),
+        asyncio.create_task(relay_by_hand(pool, producer, wake, stop)),
+    ]
+    try:
+        began = time.perf_counter()
+        await wait_rows(pool, "SELECT count(*) FROM workflows", n, timeout=900)
+        elapsed = time.perf_counter() - began
+        await wait_rows(
+            pool, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL", 3 * n, timeout=300
+        )
+        relay_elapsed = time.perf_counter() - began
+        await paced(settings, topics.trends, make_events(latency_n, "ls"), rate)
+        await wait_rows(pool, "SELECT count(*) FROM workflows", n + latency_n, timeout=300)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await consumer.stop()
+        await producer.stop()
+    lat = await decision_latencies(settings, pool, topics.trends, "bench:ls:")
+    return {
+        "events_per_s": round(n / elapsed, 1),
+        "seconds": round(elapsed, 2),
+        "seconds_until_all_relayed": round(relay_elapsed, 2),
+        "p50_ms": round(percentile(lat, 0.5), 2),
+        "p99_ms": round(percentile(lat, 0.99), 2),
+    }
+
+
+RUNS = {"raw": "run_baseline", "same_semantics": "run_same_semantics", "pipeline": "run_pipeline"}
+EMPTIED = "trends, content, workflows, inbox, outbox, budget_usage, audit_logs"
+
+
+async def main(n: int, latency_n: int, rate: float, repeat: int) -> None:
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in RUNS}
+    freeze_startup_objects()  # every variant on a frozen start-up heap, as agents run
+    async with bench_env("pipeline") as base:
+        pool = await asyncpg.create_pool(base.dsn(), min_size=1, max_size=4)
         assert pool is not None
         try:
-            baseline = await run_baseline(settings, pool, n, latency_n, rate)
-            pipeline = await run_pipeline(settings, pool, n, latency_n, rate)
+            for round_ in range(repeat):
+                # Interleaved, each on empty tables and topics of its own.
+                for name, fn in RUNS.items():
+                    settings = base.model_copy(
+                        update={"topic_prefix": f"{base.topic_prefix}-{round_}-{name}"}
+                    )
+                    await ensure_topics(settings)
+                    await pool.execute(f"TRUNCATE {EMPTIED} CASCADE")
+                    await pool.execute("DROP TABLE IF EXISTS baseline_decisions")
+                    cpu = time.process_time()
+                    result = await globals()[fn](settings, pool, n, latency_n, rate)
+                    # This process's CPU seconds (the agent runs in it): steadier than wall
+                    # time on a machine others load. Throughput phase and latency phase both.
+                    result["events_per_cpu_s"] = round(
+                        (n + latency_n) / (time.process_time() - cpu), 1
+                    )
+                    results[name].append(result)
         finally:
             await pool.close()
+    medians = {
+        name: {
+            key: round(median([run[key] for run in runs]), 2)
+            for key in runs[0]
+            if isinstance(runs[0][key], int | float)
+        }
+        for name, runs in results.items()
+    }
+    pipeline = medians["pipeline"]["events_per_s"]
     emit(
         {
             "bench": "pipeline",
             "n": n,
             "latency_n": latency_n,
             "rate_per_s": rate,
-            "pipeline": pipeline,
-            "baseline": baseline,
-            "throughput_ratio": round(pipeline["events_per_s"] / baseline["events_per_s"], 3),
+            "repeat": repeat,
+            "median": medians,
+            "runs": {name: [r["events_per_s"] for r in runs] for name, runs in results.items()},
+            "ratio_vs_same_semantics": round(
+                pipeline / medians["same_semantics"]["events_per_s"], 3
+            ),
+            "ratio_vs_raw": round(pipeline / medians["raw"]["events_per_s"], 3),
+            "cpu_ratio_vs_same_semantics": round(
+                medians["pipeline"]["events_per_cpu_s"]
+                / medians["same_semantics"]["events_per_cpu_s"],
+                3,
+            ),
             "machine": machine(),
         }
     )
@@ -268,10 +642,11 @@ def cli() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--latency-n", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each variant")
     args = parser.parse_args()
-    if args.n < 1 or args.latency_n < 1 or args.rate <= 0:
-        parser.error("--n and --latency-n must be positive, --rate above 0")
-    asyncio.run(main(args.n, args.latency_n, args.rate))
+    if args.n < 1 or args.latency_n < 1 or args.rate <= 0 or args.repeat < 1:
+        parser.error("--n, --latency-n and --repeat must be positive, --rate above 0")
+    asyncio.run(main(args.n, args.latency_n, args.rate, args.repeat))
 
 
 if __name__ == "__main__":

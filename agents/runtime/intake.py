@@ -2,8 +2,10 @@
 
 - `raw_parser` (a parser hook): FastStream's batch parser decodes every header value as UTF-8
   and fails on a null or binary one. Chimera's handlers never read FastStream's headers (they
-  read the raw records), so the parser hands FastStream header-less copies and puts the
-  original records back on the parsed message: no record shape Kafka can deliver fails there.
+  read the raw records), so the parser hands FastStream a header-less copy of the first record
+  and puts the original records back on the parsed message: no record shape Kafka can deliver
+  fails there, and a batch costs one copy, not one per record. (Header names that are not
+  UTF-8 are read by `core.records.install_lenient_fetch`, before any parser.)
 - `raw_decoder` (a decoder hook): the handler gets raw bytes; decoding is Chimera's own
   (strict, with dead letters), in `agents.runtime.consumer`.
 - `BatchGuard` (a broker middleware, outermost of Chimera's): it counts batches in flight
@@ -46,11 +48,15 @@ def as_records(raw: object) -> Records:
 async def raw_parser(
     records: Records | ConsumerRecord[Any, Any], original: Callable[[Any], Awaitable[KafkaMessage]]
 ) -> KafkaMessage:
-    """FastStream's parser on header-less copies; the message keeps the original records."""
+    """FastStream's parser on a header-less copy of the first record (it reads nothing else
+    Chimera uses); the message gets the original records and every record's value as its
+    body (what FastStream's metrics measure)."""
     batch = as_records(records)
-    bare = tuple(dataclasses.replace(r, headers=()) for r in batch)
-    message = await original(bare if isinstance(records, tuple) else bare[0])
+    bare = dataclasses.replace(batch[0], headers=())
+    message = await original((bare,) if isinstance(records, tuple) else bare)
     message.raw_message = records
+    if isinstance(records, tuple):
+        message.body = [r.value or b"" for r in batch]  # type: ignore[assignment]
     return message
 
 

@@ -99,9 +99,13 @@ def agent(
     _configure_logging()
 
     async def run() -> None:
+        from agents.runtime.lifecycle import freeze_startup_objects
+
         await db.require_schema(settings)  # one line naming `chimera migrate`, not a traceback
         # Built inside the loop: aiokafka clients bind to the running loop.
-        await agents.build(name, settings).app.run()
+        app = agents.build(name, settings).app
+        app.after_startup(freeze_startup_objects)
+        await app.run()
 
     asyncio.run(run())
 

@@ -321,6 +321,7 @@ def dlq_show(
     payload = details.pop("payload")
     headers = details.pop("headers")
     handled = details.pop("handled")
+    stacktrace = details.pop("exception_stacktrace")
     width = max(len(k) for k in details)
     for key, value in details.items():
         typer.echo(f"{key.ljust(width)}  {'-' if value is None else value}")
@@ -333,6 +334,9 @@ def dlq_show(
         typer.echo(f"  {key}: {value}")
     typer.echo("payload:")
     typer.echo(payload)
+    if stacktrace:
+        typer.echo("stack trace:")
+        typer.echo(stacktrace)
 
 
 def _selection(

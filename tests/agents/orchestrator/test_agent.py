@@ -123,7 +123,7 @@ async def test_poison_messages_are_dead_lettered_and_the_next_one_is_processed(
         assert headers["chimera.dlq.consumer.group"] == f"{settings.topic_prefix}.orchestrator"
         assert int(headers["chimera.dlq.original.offset"]) >= 0
         assert headers["chimera.dlq.original.partition"].isdigit()
-        assert headers["chimera.dlq.exception.class"] == "DecodeError"
+        assert headers["chimera.dlq.exception.class"] == "events.codec.DecodeError"
         assert headers["chimera.dlq.exception.message"]
         assert headers["chimera.dlq.timestamp"]
         codes.append(headers["chimera.dlq.error.code"])

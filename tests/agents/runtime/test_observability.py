@@ -138,8 +138,9 @@ async def test_metrics_and_json_logs_describe_what_the_agent_did(
     # feed:flaky failed twice; the first failure may have been its batch's run.
     assert 1 <= value(text, "chimera_retries_total", **labels) <= 2
     assert flaky_failures["feed:flaky"] == 2
-    # 21 audits relayed, nothing left behind; every partition consumed and committed.
-    assert value(text, "chimera_outbox_relayed_total", agent="observed") == 21
+    # 21 audits and the two dead letters' alerts (written with their rows) relayed, nothing
+    # left behind; every partition consumed and committed.
+    assert value(text, "chimera_outbox_relayed_total", agent="observed") == 21 + 2
     assert value(text, "chimera_outbox_backlog", agent="observed") == 0
     assert value(text, "chimera_outbox_oldest_unsent_age_seconds", agent="observed") == 0
     lag = samples(text, "chimera_consumer_lag", agent="observed", topic=topics.trends)
