@@ -7,9 +7,9 @@ an empty table and a topic of its own, `--repeat` times:
 - raw: a plain aiokafka consumer reads them and COPYs each batch straight into a table shaped
   like audit_logs (json.loads only: no validation, no PII removal, no dedupe), offsets
   committed per batch;
-- same_semantics: hand-written aiokafka + asyncpg doing the sink's work: strict decoding with
-  the contract models, PII removal, COPY into a staging table and INSERT ... ON CONFLICT DO
-  NOTHING, offsets committed after the transaction: no framework;
+- same_semantics: a hand-written aiokafka loop calling the sink's handler in the unit of work:
+  strict decoding with the contract models, PII removal, COPY into a staging table and
+  INSERT ... ON CONFLICT DO NOTHING, offsets committed after the transaction: no framework;
 - sink: the audit agent (the same work, through Chimera's runtime).
 Also reported: COPY alone from memory (no Kafka), the database's ceiling here.
 Rows/s = N / time from start to the last row stored. One JSON line with the medians and the
@@ -24,19 +24,21 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
 
+from agents.audit import sink
 from agents.audit.app import build
-from agents.repositories import audit_logs
 from agents.runtime.lifecycle import freeze_startup_objects
+from agents.runtime.store import transaction
 from agents.runtime.topics import ensure_topics
 from bench.common import bench_env, emit, machine, median, produce_all
-from core.redact import redact
+from core.kafka import client_options
 from core.settings import Settings
 from events import AuditRecorded, Topics, decode, encode
 from events.catalog import AuditPayload
@@ -83,12 +85,19 @@ async def wait_count(pool: asyncpg.Pool, table: str, n: int, timeout: float) -> 
         await asyncio.sleep(0.05)
 
 
-async def run_baseline(settings: Settings, pool: asyncpg.Pool, topic: str, n: int) -> float:
-    await pool.execute("CREATE TABLE audit_baseline (LIKE audit_logs INCLUDING ALL)")
+async def drain(
+    settings: Settings,
+    topic: str,
+    group: str,
+    n: int,
+    store: Callable[[list[ConsumerRecord[Any, Any]]], Awaitable[None]],
+) -> float:
+    """A plain aiokafka consumer: batches of up to 2000 records to `store`, offsets committed
+    after each, until `n` records are stored; returns the seconds taken."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=f"{settings.topic_prefix}.baseline",
+        **client_options(settings),
+        group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 1024 * 1024,
@@ -98,30 +107,40 @@ async def run_baseline(settings: Settings, pool: asyncpg.Pool, topic: str, n: in
     began = time.perf_counter()
     try:
         while stored < n:
-            batch = await consumer.getmany(timeout_ms=100, max_records=2000)
-            rows = []
-            for records in batch.values():
-                for r in records:
-                    p = json.loads(r.value)["payload"]
-                    rows.append(
-                        (
-                            p["id"],
-                            p["agent_id"],
-                            p["action"],
-                            p["skill_name"],
-                            json.dumps(p["input_data"]),
-                            json.dumps(p["output_data"]),
-                            p["status"],
-                            datetime.fromisoformat(p["timestamp"]),
-                        )
-                    )
-            if rows:
-                await pool.copy_records_to_table("audit_baseline", records=rows, columns=COLUMNS)
+            batch = await consumer.getmany(timeout_ms=10, max_records=2000)
+            records = [r for part in batch.values() for r in part]
+            if records:
+                await store(records)
                 await consumer.commit()
-                stored += len(rows)
+                stored += len(records)
     finally:
         await consumer.stop()
     return time.perf_counter() - began
+
+
+async def run_baseline(settings: Settings, pool: asyncpg.Pool, topic: str, n: int) -> float:
+    """Consume + COPY: json.loads only, no validation, no PII removal, no dedupe."""
+    await pool.execute("CREATE TABLE audit_baseline (LIKE audit_logs INCLUDING ALL)")
+
+    async def copy(records: list[ConsumerRecord[Any, Any]]) -> None:
+        rows = []
+        for r in records:
+            p = json.loads(r.value)["payload"]
+            rows.append(
+                (
+                    p["id"],
+                    p["agent_id"],
+                    p["action"],
+                    p["skill_name"],
+                    json.dumps(p["input_data"]),
+                    json.dumps(p["output_data"]),
+                    p["status"],
+                    datetime.fromisoformat(p["timestamp"]),
+                )
+            )
+        await pool.copy_records_to_table("audit_baseline", records=rows, columns=COLUMNS)
+
+    return await drain(settings, topic, f"{settings.topic_prefix}.baseline", n, copy)
 
 
 async def run_copy_only(pool: asyncpg.Pool, events: list[AuditRecorded]) -> float:
@@ -148,46 +167,16 @@ async def run_copy_only(pool: asyncpg.Pool, events: list[AuditRecorded]) -> floa
 
 
 async def run_same_semantics(settings: Settings, pool: asyncpg.Pool, topic: str, n: int) -> float:
-    """The sink's work by hand: decode, redact, COPY to staging, INSERT ON CONFLICT."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=f"{settings.topic_prefix}.same-semantics",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-    )
-    await consumer.start()
-    stored = 0
-    began = time.perf_counter()
-    try:
-        while stored < n:
-            batch = await consumer.getmany(timeout_ms=10, max_records=2000)
-            rows = []
-            for records in batch.values():
-                for r in records:
-                    p = decode(r.value, ("AuditRecorded",)).payload
-                    rows.append(
-                        (
-                            p.id,
-                            p.agent_id,
-                            p.action,
-                            p.skill_name,
-                            json.dumps(redact(p.input_data)),
-                            json.dumps(redact(p.output_data)),
-                            p.status,
-                            p.timestamp,
-                        )
-                    )
-            if rows:
-                async with pool.acquire() as conn, conn.transaction():
-                    await audit_logs.store(conn, rows)
-                await consumer.commit()
-                stored += len(rows)
-    finally:
-        await consumer.stop()
-    await wait_count(pool, "audit_logs", n, timeout=60)
-    return time.perf_counter() - began
+    """The sink's handler in the unit of work, called from a hand-written aiokafka loop: strict
+    decoding, PII removal, COPY to staging and INSERT ON CONFLICT; no framework."""
+    topics = Topics(settings.topic_prefix)
+
+    async def store(records: list[ConsumerRecord[Any, Any]]) -> None:
+        events = [decode(r.value, ("AuditRecorded",)) for r in records]
+        async with transaction(pool, "baseline", topics) as tx:
+            await sink.store(events, tx)  # type: ignore[arg-type]
+
+    return await drain(settings, topic, f"{settings.topic_prefix}.same-semantics", n, store)
 
 
 async def run_sink(settings: Settings, pool: asyncpg.Pool, n: int, profile: bool = False) -> float:

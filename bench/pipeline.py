@@ -8,13 +8,13 @@ events, relay to Kafka) drains them; events/s = N / (last committed decision - s
 Baselines, same run, same events, no framework:
 - `raw`: a plain aiokafka consumer + asyncpg `executemany` of one row per event per batch,
   offsets committed per batch (no inbox, no outbox: a floor, not the same work);
-- `same_semantics`: hand-written aiokafka + asyncpg doing the orchestrator's rows in one
-  transaction per batch: events decoded and emitted with the same contract models, the inbox
-  claimed, trends upserted, topics locked, cooldown and budget read, content and workflow
-  rows, budget spent, three outbox rows per trend (ContentRequested and two AuditRecorded),
-  offsets committed after the transaction, and a relay task sending the outbox in id order,
-  marking it sent. What Chimera adds beyond it is the framework (FastStream, the batch guard,
-  spans, metrics, the per-record fallback machinery).
+- `same_semantics`: a hand-written aiokafka loop that decodes with the contract models and
+  calls the orchestrator's batch handler in the unit of work (inbox claimed, trends upserted,
+  topics locked, cooldown and budget read, content and workflow rows, budget spent, three
+  outbox rows per trend: ContentRequested and two AuditRecorded), commits offsets after the
+  transaction, and a hand-written relay sending the outbox in id order and marking it sent.
+  The same rows by the same code; what Chimera adds beyond it is the framework (FastStream,
+  the batch guard, spans, metrics, the per-record fallback machinery).
 Latency: `--latency-n` events injected at `--rate`/s while each consumer runs; latency is
 from the event's `occurred_at` to its committed decision row (p50, p99).
 Each variant runs `--repeat` times (tables emptied between runs); one JSON line with the
@@ -36,24 +36,15 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from agents.orchestrator.app import build
-from agents.orchestrator.policy import Policy, decide
+from agents.orchestrator.handlers import on_trends_discovered
+from agents.orchestrator.policy import Policy
 from agents.runtime.lifecycle import freeze_startup_objects
+from agents.runtime.store import transaction
 from agents.runtime.topics import ensure_topics
 from bench.common import bench_env, emit, machine, median, percentile, produce_all
-from core.ids import derived_id
-from core.kafka import make_producer
-from core.redact import redact
+from core.kafka import client_options, make_producer
 from core.settings import Settings
-from events import (
-    AuditRecorded,
-    ContentRequested,
-    Topics,
-    Trend,
-    TrendDiscovered,
-    decode,
-    encode,
-)
-from events.catalog import AuditPayload, ContentRequestedPayload, audit_id
+from events import Topics, Trend, TrendDiscovered, decode, encode
 
 POLICY = Policy(daily_budget={"local": 10**9}, topic_cooldown_hours=0)
 
@@ -160,22 +151,30 @@ async def run_pipeline(
     topics = Topics(settings.topic_prefix)
     await produce_all(settings, topics.trends, messages(make_events(n, "tp")))
     runtime = build(settings, POLICY)
-    # Stamp each decision with the wall clock of its insert, not the transaction start.
     await stamp_decisions(pool)
     async with runtime.running():
         freeze_startup_objects()  # as `chimera agent` does once the agent started
-        began = time.perf_counter()
-        await wait_rows(pool, "SELECT count(*) FROM workflows", n, timeout=900)
-        elapsed = time.perf_counter() - began
-        await wait_rows(
-            pool, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL", 3 * n, timeout=300
-        )
-        relay_elapsed = time.perf_counter() - began
-        lat_events = make_events(latency_n, "lp")
-        await paced(settings, topics.trends, lat_events, rate)
-        await wait_rows(pool, "SELECT count(*) FROM workflows", n + latency_n, timeout=300)
+        return await measure(settings, pool, n, latency_n, rate, "lp")
+
+
+async def measure(
+    settings: Settings, pool: asyncpg.Pool, n: int, latency_n: int, rate: float, tag: str
+) -> dict[str, Any]:
+    """With a consumer running on the trends topic (N events there): seconds until N
+    decisions and until their 3N outbox rows are sent; then the latency of `latency_n`
+    events sent at `rate`/s (tagged `bench:<tag>:`)."""
+    topic = Topics(settings.topic_prefix).trends
+    began = time.perf_counter()
+    await wait_rows(pool, "SELECT count(*) FROM workflows", n, timeout=900)
+    elapsed = time.perf_counter() - began
+    await wait_rows(
+        pool, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL", 3 * n, timeout=300
+    )
+    relay_elapsed = time.perf_counter() - began
+    await paced(settings, topic, make_events(latency_n, tag), rate)
+    await wait_rows(pool, "SELECT count(*) FROM workflows", n + latency_n, timeout=300)
     # The paced sender stamped occurred_at at send time; match decisions by trend id.
-    lat = await decision_latencies(settings, pool, topics.trends, "bench:lp:")
+    lat = await decision_latencies(settings, pool, topic, f"bench:{tag}:")
     return {
         "events_per_s": round(n / elapsed, 1),
         "seconds": round(elapsed, 2),
@@ -276,205 +275,8 @@ async def run_baseline(
     }
 
 
-# --- the same-semantics baseline: the orchestrator's rows, by hand -----------------------------
+# --- the same-semantics baseline: the orchestrator's rows without the framework -------------
 SAME = "baseline"  # its outbox rows' agent and its inbox consumer
-
-
-async def decide_by_hand(conn: Any, events: list[TrendDiscovered]) -> int:
-    """on_trends_discovered's rows for a batch, written by hand in one transaction: returns
-    how many outbox rows it wrote."""
-    claimed = set(
-        await conn.fetchval(
-            """WITH claimed AS (
-                   INSERT INTO inbox (consumer, event_id, event_type)
-                   SELECT $1, e.id, e.type FROM unnest($2::uuid[], $3::text[]) AS e(id, type)
-                   ON CONFLICT DO NOTHING RETURNING event_id)
-               SELECT coalesce(array_agg(event_id), '{}') FROM claimed""",
-            SAME,
-            [e.event_id for e in events],
-            [e.event_type for e in events],
-        )
-    )
-    events = [e for e in events if e.event_id in claimed]
-    if not events:
-        return 0
-    trends = [e.payload for e in events]
-    await conn.executemany(
-        """INSERT INTO trends (id, platform, topic, title, description, engagement_metrics,
-                               velocity, fetched_at, url, tags)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)
-           ON CONFLICT (id) DO UPDATE SET topic = EXCLUDED.topic, title = EXCLUDED.title,
-               description = EXCLUDED.description, velocity = EXCLUDED.velocity,
-               engagement_metrics = EXCLUDED.engagement_metrics, fetched_at = EXCLUDED.fetched_at,
-               url = EXCLUDED.url, tags = EXCLUDED.tags
-           WHERE trends.fetched_at < EXCLUDED.fetched_at""",
-        [
-            (
-                t.id,
-                t.platform,
-                t.topic,
-                t.title,
-                t.description,
-                t.engagement_metrics.model_dump_json(),
-                t.velocity,
-                t.timestamp,
-                t.url,
-                t.tags,
-            )
-            for t in trends
-        ],
-    )
-    topics = sorted({t.topic.lower() for t in trends})
-    await conn.execute(
-        """SELECT pg_advisory_xact_lock(h) FROM (SELECT hashtext('chimera-topic:' || t) AS h
-           FROM unnest($1::text[]) AS t ORDER BY 1) AS ordered""",
-        topics,
-    )
-    covered = {
-        r[0]
-        for r in await conn.fetch(
-            """SELECT DISTINCT topic FROM workflows WHERE topic = ANY($1) AND state <> 'rejected'
-                   AND created_at > now() - make_interval(secs => $2)""",
-            topics,
-            POLICY.topic_cooldown_hours * 3600,
-        )
-    }
-    used = {
-        r["platform"]: r["used"]
-        for r in await conn.fetch(
-            """SELECT platform, used FROM budget_usage
-               WHERE day = (now() AT TIME ZONE 'UTC')::date FOR UPDATE"""
-        )
-    }
-    spent: dict[str, int] = {}
-    drafts: list[tuple[Any, ...]] = []
-    rows: list[tuple[Any, ...]] = []
-    outbox: list[tuple[Any, ...]] = []
-    now = datetime.now(UTC)
-    for event in events:
-        trend = event.payload
-        topic = trend.topic.lower()
-        decision = decide(POLICY, trend, topic_recently_covered=topic in covered, used_today=used)
-        traceparent = f"00-{event.correlation_id.hex}-{event.event_id.hex[:16]}-01"
-        audits: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
-        if not decision.accept:
-            rows.append(
-                (event.correlation_id, trend.id, topic, None, "rejected", decision.reason, [], 0)
-            )
-            audits.append(
-                ("decide", {"trend_id": trend.id}, {"accepted": False, "reason": decision.reason})
-            )
-        else:
-            covered.add(topic)
-            for platform in decision.platforms:
-                used[platform] = used.get(platform, 0) + 1
-                spent[platform] = spent.get(platform, 0) + 1
-            content_id = str(derived_id("content", event.correlation_id))
-            meta = {"format": POLICY.format, "correlation_id": str(event.correlation_id)}
-            drafts.append((content_id, POLICY.style, json.dumps(meta), trend.id))
-            platforms = list(decision.platforms)
-            rows.append(
-                (
-                    event.correlation_id,
-                    trend.id,
-                    topic,
-                    content_id,
-                    "generating",
-                    "accepted",
-                    platforms,
-                    1,
-                )
-            )
-            request = ContentRequested.create(
-                ContentRequestedPayload(
-                    content_id=content_id,
-                    trend=trend,
-                    style=POLICY.style,
-                    format=POLICY.format,
-                    platforms=platforms,  # type: ignore[arg-type]
-                    attempt=1,
-                ),
-                producer=SAME,
-                causation=event,
-                event_id=derived_id("requested", event.event_id),
-            )
-            outbox.append(
-                (
-                    SAME,
-                    request.event_id,
-                    request.event_type,
-                    TOPIC_REQUESTS,
-                    content_id,
-                    encode(request),
-                    json.dumps({"traceparent": traceparent}),
-                )
-            )
-            audits.append(
-                (
-                    "decide",
-                    {"trend_id": trend.id},
-                    {"accepted": True, "content_id": content_id, "platforms": platforms},
-                )
-            )
-            audits.append(("content:draft", {"content_id": content_id}, None))
-        for action, given, got in audits:
-            row_id = audit_id(SAME, action, event.event_id, "")
-            audit = AuditRecorded.model_construct(
-                event_id=derived_id("audit-event", row_id),
-                event_type=AuditRecorded.EVENT_TYPE,
-                schema_version=1,
-                occurred_at=now,
-                producer=SAME,
-                correlation_id=event.correlation_id,
-                causation_id=event.event_id,
-                payload=AuditPayload.model_construct(
-                    id=row_id,
-                    agent_id=SAME,
-                    action=action,
-                    skill_name=None,
-                    input_data=redact(given),
-                    output_data=redact(got),
-                    status="success",
-                    timestamp=now,
-                ),
-            )
-            outbox.append(
-                (
-                    SAME,
-                    audit.event_id,
-                    audit.event_type,
-                    TOPIC_AUDIT,
-                    SAME,
-                    encode(audit),
-                    json.dumps({"traceparent": traceparent}),
-                )
-            )
-    await conn.executemany(
-        """INSERT INTO content (id, type, style, metadata, status, trend_id)
-           VALUES ($1, 'video', $2, $3::jsonb, 'draft', $4)""",
-        drafts,
-    )
-    await conn.executemany(
-        """INSERT INTO workflows (correlation_id, trend_id, topic, content_id, state, reason,
-                                  platforms, generate_attempts)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
-        rows,
-    )
-    await conn.executemany(
-        """INSERT INTO budget_usage (day, platform, used)
-           VALUES ((now() AT TIME ZONE 'UTC')::date, $1, $2)
-           ON CONFLICT (day, platform) DO UPDATE SET used = budget_usage.used + EXCLUDED.used""",
-        list(spent.items()),
-    )
-    await conn.executemany(
-        """INSERT INTO outbox (agent, event_id, event_type, topic, key, value, headers)
-           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT (event_id) DO NOTHING""",
-        outbox,
-    )
-    return len(outbox)
-
-
-TOPIC_REQUESTS = TOPIC_AUDIT = ""  # set per run (the run's topic prefix)
 
 
 async def relay_by_hand(
@@ -514,14 +316,16 @@ async def relay_by_hand(
 async def run_same_semantics(
     settings: Settings, pool: asyncpg.Pool, n: int, latency_n: int, rate: float
 ) -> dict[str, Any]:
-    global TOPIC_REQUESTS, TOPIC_AUDIT
+    """A hand-written aiokafka loop calling the orchestrator's own batch handler in the unit
+    of work (`Tx`: inbox claimed in one round trip, state, outbox), committing offsets after
+    the transaction, and a hand-written relay: the same rows and events by the same code,
+    without FastStream and Chimera's consumer runtime (guard, spans, metrics, fallbacks)."""
     topics = Topics(settings.topic_prefix)
-    TOPIC_REQUESTS, TOPIC_AUDIT = topics.content_requests, topics.audit
     await produce_all(settings, topics.trends, messages(make_events(n, "ts")))
     await stamp_decisions(pool)
     consumer = AIOKafkaConsumer(
         topics.trends,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=f"{settings.topic_prefix}.same-semantics",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -540,10 +344,12 @@ async def run_same_semantics(
             ]
             if not events:
                 continue
-            async with pool.acquire() as conn, conn.transaction():
-                written = await decide_by_hand(conn, events)  # type: ignore[arg-type]
+            async with transaction(pool, SAME, topics) as tx:
+                fresh = await tx.claim_many(SAME, events)
+                if fresh:
+                    await on_trends_discovered(fresh, tx, POLICY)  # type: ignore[arg-type]
             await consumer.commit()
-            if written:
+            if tx.emitted:
                 wake.set()
 
     tasks = [
@@ -551,28 +357,12 @@ async def run_same_semantics(
         asyncio.create_task(relay_by_hand(pool, producer, wake, stop)),
     ]
     try:
-        began = time.perf_counter()
-        await wait_rows(pool, "SELECT count(*) FROM workflows", n, timeout=900)
-        elapsed = time.perf_counter() - began
-        await wait_rows(
-            pool, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL", 3 * n, timeout=300
-        )
-        relay_elapsed = time.perf_counter() - began
-        await paced(settings, topics.trends, make_events(latency_n, "ls"), rate)
-        await wait_rows(pool, "SELECT count(*) FROM workflows", n + latency_n, timeout=300)
+        return await measure(settings, pool, n, latency_n, rate, "ls")
     finally:
         stop.set()
         await asyncio.gather(*tasks)
         await consumer.stop()
         await producer.stop()
-    lat = await decision_latencies(settings, pool, topics.trends, "bench:ls:")
-    return {
-        "events_per_s": round(n / elapsed, 1),
-        "seconds": round(elapsed, 2),
-        "seconds_until_all_relayed": round(relay_elapsed, 2),
-        "p50_ms": round(percentile(lat, 0.5), 2),
-        "p99_ms": round(percentile(lat, 0.99), 2),
-    }
 
 
 RUNS = {"raw": "run_baseline", "same_semantics": "run_same_semantics", "pipeline": "run_pipeline"}
