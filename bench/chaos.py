@@ -52,7 +52,7 @@ from events import Topics, Trend, TrendDiscovered, decode, encode
 from skills.files import TEMP_MARK
 
 AGENTS = ("audit", "research", "orchestrator", "generate", "publish")
-FINAL_STATES = ("rejected", "completed", "partial", "abandoned")
+FINAL_STATES = ("rejected", "declined", "completed", "partial", "abandoned")
 #: Tables whose rows a replay must leave as they are (every table of the schema but one).
 VOLATILE_TABLES = {"alembic_version"}
 
@@ -104,6 +104,7 @@ class World:
     kills: Counter[str] = field(default_factory=Counter)
     restarts: Counter[str] = field(default_factory=Counter)
     ports: dict[str, int] = field(default_factory=dict)
+    inputs: dict[str, list[str]] = field(default_factory=dict)  # see `input_topics`
 
     def __post_init__(self) -> None:
         self.agents = AgentProcesses(env=self.env(), log_dir=self.root / "logs")
@@ -266,14 +267,14 @@ class Probe:
 
 
 def input_topics(world: World) -> dict[str, list[str]]:
-    t = world.topics
-    return {
-        "research": [t.trends, t.research_commands],
-        "orchestrator": [t.trends, t.content_events, t.publish_events],
-        "generate": [t.content_requests],
-        "publish": [t.publish_requests],
-        "audit": [t.audit],
-    }
+    """The topics each agent consumes, from the agents' own declarations."""
+    if not world.inputs:
+        import agents
+
+        for name in AGENTS:
+            runtime = agents.build(name, world.settings)
+            world.inputs[name] = [s.topic for s in runtime.subscriptions]
+    return world.inputs
 
 
 async def wait_until(
@@ -410,7 +411,7 @@ async def check_publications(world: World, pool: asyncpg.Pool, accepted: int) ->
     index = json.loads((world.publish_dir / "index.json").read_text())
     ids = [item["publication_id"] for item in index["items"]]
     assert len(ids) == len(set(ids)) == accepted, f"{len(ids)} index items, {len(set(ids))} ids"
-    videos = [p for p in (world.publish_dir / "videos").iterdir() if not p.name.startswith(".")]
+    videos = [p for p in (world.publish_dir / "videos").iterdir() if p.suffix == ".mp4"]
     assert len(videos) == accepted, f"{len(videos)} published files for {accepted} items"
     published, differing = await distinct_events(world, world.topics.publish_events)
     assert differing == 0 and published == accepted, f"{published} Published events"

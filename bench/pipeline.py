@@ -4,7 +4,8 @@
 
 Throughput: N TrendDiscovered events are put on the trends topic first; then the orchestrator
 (inbox, policy queries, content + workflow rows, outbox with ContentRequested and audit
-events, relay to Kafka) drains them; events/s = N / (last committed decision - start).
+events, relay to Kafka) drains them; events/s is the pace from the first committed decision to
+the N-th (the consumer group's join, alike for every variant, left out).
 Baselines, same run, same events, no framework:
 - `raw`: a plain aiokafka consumer + asyncpg `executemany` of one row per event per batch,
   offsets committed per batch (no inbox, no outbox: a floor, not the same work);
@@ -113,6 +114,18 @@ async def wait_rows(pool: asyncpg.Pool, sql: str, n: int, timeout: float) -> Non
         await asyncio.sleep(0.05)
 
 
+async def steady_seconds(pool: asyncpg.Pool, sql: str, n: int, timeout: float = 900) -> float:
+    """Seconds for `n` rows at the pace from the first committed row to the n-th (the consumer
+    group's join and first fetch, alike for every variant, left out)."""
+    first = 0
+    while not first:
+        first = await pool.fetchval(sql)
+        await asyncio.sleep(0.01)
+    first_at = time.perf_counter()
+    await wait_rows(pool, sql, n, timeout=timeout)
+    return (time.perf_counter() - first_at) * n / max(1, n - first)
+
+
 async def latencies(pool: asyncpg.Pool, table: str, prefix: str) -> list[float]:
     rows = await pool.fetch(
         f"SELECT extract(epoch FROM created_at - occurred_at) * 1000 AS ms FROM {table} "
@@ -165,8 +178,7 @@ async def measure(
     events sent at `rate`/s (tagged `bench:<tag>:`)."""
     topic = Topics(settings.topic_prefix).trends
     began = time.perf_counter()
-    await wait_rows(pool, "SELECT count(*) FROM workflows", n, timeout=900)
-    elapsed = time.perf_counter() - began
+    elapsed = await steady_seconds(pool, "SELECT count(*) FROM workflows", n)
     await wait_rows(
         pool, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL", 3 * n, timeout=300
     )
@@ -257,9 +269,7 @@ async def run_baseline(
 
     task = asyncio.create_task(consume())
     try:
-        began = time.perf_counter()
-        await wait_rows(pool, "SELECT count(*) FROM baseline_decisions", n, timeout=600)
-        elapsed = time.perf_counter() - began
+        elapsed = await steady_seconds(pool, "SELECT count(*) FROM baseline_decisions", n)
         await paced(settings, topic, make_events(latency_n, "lb"), rate)
         await wait_rows(pool, "SELECT count(*) FROM baseline_decisions", n + latency_n, 300)
     finally:

@@ -8,14 +8,14 @@ ack sends the same bytes again on the redelivery (`sent_at` is still empty), and
 whose row is sent is never dead-lettered again, not on a crash, not on a replay.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from core.errors import PermanentError
+from skills.files import held_temporary
 
 FFMPEG_TIMEOUT_S = 30.0
 
@@ -41,23 +41,19 @@ def ensure_poster(video: Path, at_s: float = 1.0) -> Path:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise PermanentError("ffmpeg is not installed", code="FFMPEG_MISSING")
-    fd, tmp = tempfile.mkstemp(dir=video.parent, prefix=f".{poster.name}.", suffix=".jpg")
-    os.close(fd)
-    try:
+    with held_temporary(poster, ".jpg") as tmp:  # a killed writer's is swept (skills.files)
         for seek in (at_s, 0.0):  # a video shorter than `at_s` has no frame there
             command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", f"{seek:.2f}"]
             done = subprocess.run(
-                [*command, "-i", str(video), "-frames:v", "1", "-q:v", "3", tmp],
+                [*command, "-i", str(video), "-frames:v", "1", "-q:v", "3", str(tmp)],
                 capture_output=True,
                 timeout=FFMPEG_TIMEOUT_S,
                 check=False,
             )
-            if done.returncode == 0 and Path(tmp).stat().st_size > 0:
+            if done.returncode == 0 and tmp.stat().st_size > 0:
                 os.replace(tmp, poster)
                 return poster
         raise PermanentError(
             f"ffmpeg could not take a frame: {done.stderr.decode(errors='replace')[-300:]}",
             code="POSTER_FAILED",
         )
-    finally:
-        Path(tmp).unlink(missing_ok=True)
