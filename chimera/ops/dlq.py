@@ -175,15 +175,13 @@ class DeadLetter:
 
     def details(self) -> dict[str, Any]:
         """The summary plus the original headers and payload (pretty JSON or bytes' repr);
-        header names and values that are not UTF-8 are shown with replacement characters."""
+        header names and values that are not UTF-8 are shown as the repr of their bytes."""
         return {
             **self.summary(),
             "original_timestamp": self.original_timestamp,
             "exception_stacktrace": self.why("exception.stacktrace"),
             "headers": {
-                header_name_bytes(k).decode(errors="replace"): (
-                    "null" if v is None else v.decode(errors="replace")
-                )
+                _text(header_name_bytes(k)): "null" if v is None else _text(v)
                 for k, v in self.original_headers
             },
             "payload": format_payload(self.value),
@@ -224,6 +222,14 @@ def by_record(letters: Iterable[DeadLetter]) -> list[PoisonRecord]:
         ident = (letter.topic, original) if known else (letter.topic, letter.ref)
         records.setdefault(ident, PoisonRecord([])).letters.append(letter)
     return list(records.values())
+
+
+def _text(raw: bytes) -> str:
+    """UTF-8 text as it is, other bytes as their repr (b'\\xff\\xfe')."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return repr(raw)
 
 
 def format_payload(value: bytes | None) -> str:
