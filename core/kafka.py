@@ -136,11 +136,15 @@ def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
 
 
 async def create_missing_topics(
-    settings: Settings, names: Iterable[str], partitions: Mapping[str, int] | None = None
+    settings: Settings,
+    names: Iterable[str],
+    partitions: Mapping[str, int] | None = None,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """Create each topic of `names` that does not exist yet; returns the names it created.
 
-    Partition counts: `partitions[name]` when given, else `settings.topic_partitions`.
+    Partition counts: `partitions[name]` when given, else `settings.topic_partitions`; topic
+    configs: `configs[name]` when given.
     """
     admin = AIOKafkaAdminClient(**admin_options(settings))
     await admin.start()
@@ -152,6 +156,7 @@ async def create_missing_topics(
                 name,
                 num_partitions=(partitions or {}).get(name, settings.topic_partitions),
                 replication_factor=settings.topic_replication_factor,
+                topic_configs=dict((configs or {}).get(name, {})),
             )
             for name in dict.fromkeys(names)
             if name not in existing

@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.kafka import create_missing_topics
 from core.settings import Settings
 from events import Topics
+from events.topics import DLQ_SUFFIX
 
 
 async def ensure_topics(settings: Settings, partitions: dict[str, int] | None = None) -> list[str]:
@@ -20,4 +21,10 @@ async def ensure_topics(settings: Settings, partitions: dict[str, int] | None = 
         suffix = name.removeprefix(f"{settings.topic_prefix}.").removesuffix(".dlq")
         if partitions and suffix in partitions:
             counts[name] = partitions[suffix]
-    return await create_missing_topics(settings, topics.all(), counts)
+    # A dead letter is its record plus a few KiB of headers: a record as large as its topic
+    # allows must still fit in the dead-letter topic.
+    configs = {name: DLQ_CONFIG for name in topics.all() if name.endswith(DLQ_SUFFIX)}
+    return await create_missing_topics(settings, topics.all(), counts, configs)
+
+
+DLQ_CONFIG = {"max.message.bytes": str(16 * 1024 * 1024)}

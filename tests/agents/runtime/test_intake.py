@@ -2,7 +2,7 @@
 decided rewinds it, on the real broker and database.
 
 - Every record shape Kafka can deliver (null and binary header values, header names and keys
-  that are not UTF-8, null keys, null values, null key and value, huge headers) is either
+  that are not UTF-8, null keys, null values, null key and value, huge headers and values) is either
   processed or dead-lettered with its original bytes, its timestamp and why.
 - A failure injected at each stage between the poll and the commit (FastStream's parser, its
   decoder, a broker middleware, the handler, the commit) is rewound: every record is
@@ -197,6 +197,8 @@ async def test_every_record_shape_is_processed_or_dead_lettered_byte_for_byte(
         (b"k6", b"", []),  # an empty value
         (b"k7", b"\xff\xfe not UTF-8", [("nothing", None), ("binary", BINARY)]),
         (b"k8", b"{not json", [("huge", HUGE)]),
+        # As large as the broker takes: its dead letter (plus headers) must still fit.
+        (b"k12", b"{" + b"x" * 1_048_400, [("src", b"big")]),
     ]
     # ... and what it cannot (a header name that is not UTF-8, a null key and a null value).
     exact: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]]]] = [
