@@ -38,7 +38,7 @@ from agents.audit.app import build
 from agents.runtime.lifecycle import freeze_startup_objects
 from agents.runtime.store import transaction
 from agents.runtime.topics import ensure_topics
-from bench.common import bench_env, emit, machine, median, produce_all
+from bench.common import Pace, bench_env, emit, machine, median, produce_all
 from core.kafka import client_options
 from core.settings import Settings
 from events import AuditRecorded, Topics, decode, encode
@@ -94,9 +94,9 @@ async def drain(
     group: str,
     n: int,
     store: Callable[[list[ConsumerRecord[Any, Any]]], Awaitable[None]],
-) -> float:
+) -> tuple[float, float]:
     """A plain aiokafka consumer: batches of up to 2000 records to `store`, offsets committed
-    after each, until `n` records are stored; returns the steady seconds (`steady`)."""
+    after each, until `n` records are stored; returns its steady (wall, CPU) seconds."""
     consumer = AIOKafkaConsumer(
         topic,
         **client_options(settings),
@@ -107,7 +107,7 @@ async def drain(
     )
     await consumer.start()
     stored = 0
-    first: tuple[int, float] | None = None
+    pace = Pace(n)
     try:
         while stored < n:
             batch = await consumer.getmany(timeout_ms=10, max_records=2000)
@@ -115,21 +115,17 @@ async def drain(
             if records:
                 await store(records)
                 await consumer.commit()
+                if not stored:
+                    pace.start(len(records))
                 stored += len(records)
-                first = first or (stored, time.perf_counter())
     finally:
         await consumer.stop()
-    assert first is not None
-    return steady(n, *first, time.perf_counter())
+    return pace.stop()
 
 
-def steady(n: int, first_rows: int, first_at: float, last_at: float) -> float:
-    """Seconds for `n` rows at the pace from the first stored batch to the last: the group's
-    join and the first fetch (a second or two, alike for every variant) left out."""
-    return (last_at - first_at) * n / max(1, n - first_rows)
-
-
-async def run_baseline(settings: Settings, pool: asyncpg.Pool, topic: str, n: int) -> float:
+async def run_baseline(
+    settings: Settings, pool: asyncpg.Pool, topic: str, n: int
+) -> tuple[float, float]:
     """Consume + COPY: json.loads only, no validation, no PII removal, no dedupe."""
     await pool.execute("CREATE TABLE audit_baseline (LIKE audit_logs INCLUDING ALL)")
 
@@ -154,7 +150,7 @@ async def run_baseline(settings: Settings, pool: asyncpg.Pool, topic: str, n: in
     return await drain(settings, topic, f"{settings.topic_prefix}.baseline", n, copy)
 
 
-async def run_copy_only(pool: asyncpg.Pool, events: list[AuditRecorded]) -> float:
+async def run_copy_only(pool: asyncpg.Pool, events: list[AuditRecorded]) -> tuple[float, float]:
     await pool.execute("CREATE TABLE audit_copy_only (LIKE audit_logs INCLUDING ALL)")
     rows = [
         (
@@ -169,15 +165,18 @@ async def run_copy_only(pool: asyncpg.Pool, events: list[AuditRecorded]) -> floa
         )
         for e in events
     ]
-    began = time.perf_counter()
+    pace = Pace(len(rows))
+    pace.start(0)
     for start in range(0, len(rows), 2000):
         await pool.copy_records_to_table(
             "audit_copy_only", records=rows[start : start + 2000], columns=COLUMNS
         )
-    return time.perf_counter() - began
+    return pace.stop()
 
 
-async def run_same_semantics(settings: Settings, pool: asyncpg.Pool, topic: str, n: int) -> float:
+async def run_same_semantics(
+    settings: Settings, pool: asyncpg.Pool, topic: str, n: int
+) -> tuple[float, float]:
     """The sink's handler in the unit of work, called from a hand-written aiokafka loop: strict
     decoding, PII removal, COPY to staging and INSERT ON CONFLICT; no framework."""
     topics = Topics(settings.topic_prefix)
@@ -190,7 +189,9 @@ async def run_same_semantics(settings: Settings, pool: asyncpg.Pool, topic: str,
     return await drain(settings, topic, f"{settings.topic_prefix}.same-semantics", n, store)
 
 
-async def run_sink(settings: Settings, pool: asyncpg.Pool, n: int, profile: bool = False) -> float:
+async def run_sink(
+    settings: Settings, pool: asyncpg.Pool, n: int, profile: bool = False
+) -> tuple[float, float]:
     runtime = build(settings, max_records=2000)
     async with runtime.running():
         freeze_startup_objects()  # as `chimera agent` does once the agent started
@@ -200,13 +201,14 @@ async def run_sink(settings: Settings, pool: asyncpg.Pool, n: int, profile: bool
 
             profiler = Profiler(interval=0.001, async_mode="disabled")
             profiler.start()
+        pace = Pace(n)
         first_rows = 0
         while not first_rows:
             first_rows = await pool.fetchval("SELECT count(*) FROM audit_logs")
             await asyncio.sleep(0.01)
-        first_at = time.perf_counter()
+        pace.start(first_rows)
         await wait_count(pool, "audit_logs", n, timeout=900, poll=0.01)
-        elapsed = steady(n, first_rows, first_at, time.perf_counter())
+        elapsed = pace.stop()
         if profiler is not None:
             profiler.stop()
             print(profiler.output_text(unicode=False, color=False), file=sys.stderr)
@@ -216,7 +218,7 @@ async def run_sink(settings: Settings, pool: asyncpg.Pool, n: int, profile: bool
 async def main(n: int, repeat: int, profile: bool) -> None:
     names = ("copy_only", "raw", "same_semantics", "sink")
     runs: dict[str, list[float]] = {name: [] for name in names}
-    # This process's CPU seconds per run (the client side: the sink runs in this process);
+    # This process's CPU seconds per run at its steady pace (the sink runs in this process);
     # on a machine others load, rows per CPU-second are steadier than rows per second.
     cpu_s: dict[str, list[float]] = {name: [] for name in names}
     freeze_startup_objects()  # every variant on a frozen start-up heap, as agents run
@@ -244,7 +246,7 @@ async def main(n: int, repeat: int, profile: bool) -> None:
                     update={"topic_prefix": f"{base.topic_prefix}-{round_}-sink"}
                 )
                 # Coroutines, each awaited in turn below.
-                variants: dict[str, Coroutine[Any, Any, float]] = {
+                variants: dict[str, Coroutine[Any, Any, tuple[float, float]]] = {
                     "copy_only": run_copy_only(pool, events),
                     "raw": run_baseline(base, pool, topics["raw"], n),
                     "same_semantics": run_same_semantics(base, pool, topics["same_semantics"], n),
@@ -252,9 +254,9 @@ async def main(n: int, repeat: int, profile: bool) -> None:
                 }
                 for name, run in variants.items():
                     await _empty(pool)
-                    cpu = time.process_time()
-                    runs[name].append(await run)
-                    cpu_s[name].append(time.process_time() - cpu)
+                    wall, cpu = await run
+                    runs[name].append(wall)
+                    cpu_s[name].append(cpu)
             redacted = await pool.fetchval(
                 "SELECT count(*) FROM audit_logs WHERE input_data::text LIKE '%[EMAIL]%'"
             )

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -87,6 +88,33 @@ def machine() -> dict[str, Any]:
 def emit(result: dict[str, Any]) -> None:
     """One JSON line on stdout: the benchmark's result."""
     print(json.dumps(result, sort_keys=True), flush=True)
+
+
+@dataclass
+class Pace:
+    """A run's steady pace: from its first stored rows to its last, in wall and in this
+    process's CPU seconds, scaled to all `n` rows (the consumer group's join, the first fetch
+    and an agent's start-up, alike for every variant or not its pace, left out)."""
+
+    n: int
+    first_rows: int = 0
+    first_wall: float = 0.0
+    first_cpu: float = 0.0
+
+    def start(self, rows: int) -> None:
+        self.first_rows, self.first_wall, self.first_cpu = (
+            rows,
+            time.perf_counter(),
+            time.process_time(),
+        )
+
+    def stop(self) -> tuple[float, float]:
+        """(wall seconds, CPU seconds) for `n` rows at this pace."""
+        scale = self.n / max(1, self.n - self.first_rows)
+        return (
+            (time.perf_counter() - self.first_wall) * scale,
+            (time.process_time() - self.first_cpu) * scale,
+        )
 
 
 def median(values: list[float]) -> float:

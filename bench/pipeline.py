@@ -42,7 +42,7 @@ from agents.orchestrator.policy import Policy
 from agents.runtime.lifecycle import freeze_startup_objects
 from agents.runtime.store import transaction
 from agents.runtime.topics import ensure_topics
-from bench.common import bench_env, emit, machine, median, percentile, produce_all
+from bench.common import Pace, bench_env, emit, machine, median, percentile, produce_all
 from core.kafka import client_options, make_producer
 from core.settings import Settings
 from events import Topics, Trend, TrendDiscovered, decode, encode
@@ -114,16 +114,19 @@ async def wait_rows(pool: asyncpg.Pool, sql: str, n: int, timeout: float) -> Non
         await asyncio.sleep(0.05)
 
 
-async def steady_seconds(pool: asyncpg.Pool, sql: str, n: int, timeout: float = 900) -> float:
-    """Seconds for `n` rows at the pace from the first committed row to the n-th (the consumer
-    group's join and first fetch, alike for every variant, left out)."""
+async def steady_seconds(
+    pool: asyncpg.Pool, sql: str, n: int, timeout: float = 900
+) -> tuple[float, float]:
+    """(wall, CPU) seconds for `n` rows at the pace from the first committed row to the n-th
+    (`bench.common.Pace`)."""
+    pace = Pace(n)
     first = 0
     while not first:
         first = await pool.fetchval(sql)
         await asyncio.sleep(0.01)
-    first_at = time.perf_counter()
+    pace.start(first)
     await wait_rows(pool, sql, n, timeout=timeout)
-    return (time.perf_counter() - first_at) * n / max(1, n - first)
+    return pace.stop()
 
 
 async def latencies(pool: asyncpg.Pool, table: str, prefix: str) -> list[float]:
@@ -178,7 +181,7 @@ async def measure(
     events sent at `rate`/s (tagged `bench:<tag>:`)."""
     topic = Topics(settings.topic_prefix).trends
     began = time.perf_counter()
-    elapsed = await steady_seconds(pool, "SELECT count(*) FROM workflows", n)
+    elapsed, cpu = await steady_seconds(pool, "SELECT count(*) FROM workflows", n)
     await wait_rows(
         pool, "SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL", 3 * n, timeout=300
     )
@@ -189,6 +192,7 @@ async def measure(
     lat = await decision_latencies(settings, pool, topic, f"bench:{tag}:")
     return {
         "events_per_s": round(n / elapsed, 1),
+        "events_per_cpu_s": round(n / cpu, 1),  # this process's CPU (the agent runs in it)
         "seconds": round(elapsed, 2),
         "seconds_until_all_relayed": round(relay_elapsed, 2),
         "p50_ms": round(percentile(lat, 0.5), 2),
@@ -269,7 +273,7 @@ async def run_baseline(
 
     task = asyncio.create_task(consume())
     try:
-        elapsed = await steady_seconds(pool, "SELECT count(*) FROM baseline_decisions", n)
+        elapsed, cpu = await steady_seconds(pool, "SELECT count(*) FROM baseline_decisions", n)
         await paced(settings, topic, make_events(latency_n, "lb"), rate)
         await wait_rows(pool, "SELECT count(*) FROM baseline_decisions", n + latency_n, 300)
     finally:
@@ -279,6 +283,7 @@ async def run_baseline(
     lat = await latencies(pool, "baseline_decisions", "bench:lb:")
     return {
         "events_per_s": round(n / elapsed, 1),
+        "events_per_cpu_s": round(n / cpu, 1),  # this process's CPU (the agent runs in it)
         "seconds": round(elapsed, 2),
         "p50_ms": round(percentile(lat, 0.5), 2),
         "p99_ms": round(percentile(lat, 0.99), 2),
@@ -395,14 +400,7 @@ async def main(n: int, latency_n: int, rate: float, repeat: int) -> None:
                     await ensure_topics(settings)
                     await pool.execute(f"TRUNCATE {EMPTIED} CASCADE")
                     await pool.execute("DROP TABLE IF EXISTS baseline_decisions")
-                    cpu = time.process_time()
-                    result = await globals()[fn](settings, pool, n, latency_n, rate)
-                    # This process's CPU seconds (the agent runs in it): steadier than wall
-                    # time on a machine others load. Throughput phase and latency phase both.
-                    result["events_per_cpu_s"] = round(
-                        (n + latency_n) / (time.process_time() - cpu), 1
-                    )
-                    results[name].append(result)
+                    results[name].append(await globals()[fn](settings, pool, n, latency_n, rate))
         finally:
             await pool.close()
     medians = {
