@@ -7,14 +7,14 @@ value, headers as base64): a producer that fails or a process that dies before t
 ack sends the same bytes again on the redelivery (`sent_at` is still empty), and a record
 whose row is sent is never dead-lettered again, not on a crash, not on a replay.
 
-Revision ID: 0007
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "0007"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
