@@ -37,3 +37,9 @@ def copy_atomic(source: Path, target: Path) -> None:
     """Replace `target` with a copy of `source` in one step."""
     with _replacing(target, "wb") as out, open(source, "rb") as src:
         shutil.copyfileobj(src, out, 1024 * 1024)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one step."""
+    with _replacing(path, "wb") as handle:
+        handle.write(data)
