@@ -1,5 +1,6 @@
 """Read-only views across the tables, for people: `chimera status`, the demo's summary, the
-console's pages and `chimera review`. Nothing here writes."""
+console's pages, `chimera review`, the MCP server's tools and resources. Nothing here
+writes."""
 
 from __future__ import annotations
 
@@ -248,3 +249,177 @@ async def acknowledgements(conn: Executor, alert_ids: list[uuid.UUID]) -> dict[s
             "SELECT * FROM alert_acknowledgements WHERE alert_event_id = ANY($1)", alert_ids
         )
     }
+
+
+# --- items, for assistants (the MCP server's read-only tools and resources) ------------------
+def _plain(row: Any) -> dict[str, Any]:
+    """A row as JSON-ready data: times as ISO 8601, JSON columns parsed, arrays as lists."""
+    out: dict[str, Any] = {}
+    for key, value in dict(row).items():
+        if hasattr(value, "isoformat"):
+            value = value.isoformat()
+        elif isinstance(value, str) and key in _JSON_COLUMNS:
+            value = json.loads(value)
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+_JSON_COLUMNS = frozenset(
+    {"metadata", "engagement_metrics", "input_data", "output_data", "last_error"}
+)
+
+
+async def content_items(
+    conn: Executor, *, status: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The newest content items (optionally in one status), with their trend's title."""
+    rows = await conn.fetch(
+        """SELECT c.id, c.status, c.style, c.created_at, c.updated_at, c.trend_id,
+                  t.title AS trend_title, c.metadata->>'title' AS title, c.local_path
+           FROM content c LEFT JOIN trends t ON t.id = c.trend_id
+           WHERE $1::text IS NULL OR c.status = $1
+           ORDER BY c.created_at DESC, c.id LIMIT $2""",
+        status,
+        limit,
+    )
+    return [_plain(r) for r in rows]
+
+
+async def content_item(conn: Executor, content_id: str) -> dict[str, Any] | None:
+    """One content item with its script, metadata, workflow and publications."""
+    row = await conn.fetchrow("SELECT * FROM content WHERE id = $1", content_id)
+    if row is None:
+        return None
+    item = _plain(row)
+    if isinstance(row["script"], str):
+        try:
+            item["script"] = json.loads(row["script"])
+        except json.JSONDecodeError:
+            item["script"] = row["script"]
+    workflow = await conn.fetchrow(
+        """SELECT correlation_id, state, reason, platforms, generate_attempts, updated_at
+           FROM workflows WHERE content_id = $1""",
+        content_id,
+    )
+    item["workflow"] = _plain(workflow) if workflow is not None else None
+    item["publications"] = await publication_items(conn, content_id=content_id, limit=100)
+    return item
+
+
+async def publication_items(
+    conn: Executor,
+    *,
+    status: str | None = None,
+    platform: str | None = None,
+    content_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """Publications, newest first (by publication, else schedule, time)."""
+    rows = await conn.fetch(
+        """SELECT id, content_id, platform, status, title, url, post_id, published_at,
+                  scheduled_at, attempt, last_error
+           FROM publications
+           WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR platform = $2)
+             AND ($3::text IS NULL OR content_id = $3)
+             AND ($4::timestamptz IS NULL OR coalesce(published_at, scheduled_at) >= $4)
+           ORDER BY coalesce(published_at, scheduled_at) DESC NULLS LAST, id LIMIT $5""",
+        status,
+        platform,
+        content_id,
+        since,
+        limit,
+    )
+    return [_plain(r) for r in rows]
+
+
+async def publication_item(conn: Executor, publication_id: str) -> dict[str, Any] | None:
+    """One publication with its latest engagement snapshots."""
+    row = await conn.fetchrow("SELECT * FROM publications WHERE id = $1", publication_id)
+    if row is None:
+        return None
+    item = _plain(row)
+    snapshots = await conn.fetch(
+        """SELECT views, likes, comments, shares, engagement_rate, recorded_at FROM engagement
+           WHERE publication_id = $1 ORDER BY recorded_at DESC LIMIT 10""",
+        publication_id,
+    )
+    item["engagement"] = [_plain(s) for s in snapshots]
+    return item
+
+
+async def trend_items(
+    conn: Executor, *, platform: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The fastest-growing trends (velocity), optionally of one platform."""
+    rows = await conn.fetch(
+        """SELECT id, platform, topic, title, velocity, fetched_at, url, tags FROM trends
+           WHERE $1::text IS NULL OR platform = $1
+           ORDER BY velocity DESC, id LIMIT $2""",
+        platform,
+        limit,
+    )
+    return [_plain(r) for r in rows]
+
+
+async def trend_item(conn: Executor, trend_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM trends WHERE id = $1", trend_id)
+    return _plain(row) if row is not None else None
+
+
+async def audit_entries(
+    conn: Executor,
+    *,
+    content_id: str | None = None,
+    agent_id: str | None = None,
+    action_prefix: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Audit rows, newest first: of one content item (its id in the input or output), one
+    agent, or actions starting with a prefix (`skill:`, `mcp:`)."""
+    rows = await conn.fetch(
+        """SELECT * FROM audit_logs
+           WHERE ($1::text IS NULL OR input_data->>'content_id' = $1
+                  OR output_data->>'content_id' = $1)
+             AND ($2::text IS NULL OR agent_id = $2)
+             AND ($3::text IS NULL OR starts_with(action, $3))
+           ORDER BY "timestamp" DESC, id LIMIT $4""",
+        content_id,
+        agent_id,
+        action_prefix,
+        limit,
+    )
+    return [_plain(r) for r in rows]
+
+
+async def audit_entry(conn: Executor, audit_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM audit_logs WHERE id = $1", audit_id)
+    return _plain(row) if row is not None else None
+
+
+async def content_status(conn: Executor, content_id: str) -> str | None:
+    value = await conn.fetchval("SELECT status FROM content WHERE id = $1", content_id)
+    return str(value) if value is not None else None
+
+
+#: The content status of an item that waits for a person's decision (the approval gate).
+AWAITING_APPROVAL = "awaiting_approval"
+#: Before the approval gate exists in the schema: rendered and not published yet.
+AWAITING_APPROVAL_FALLBACK = "ready"
+
+
+async def awaiting_approval_status(conn: Executor) -> str:
+    """`awaiting_approval` once the schema has that status (the approval gate), else `ready`.
+
+    Read from the content table's CHECK constraint, so the check switches by itself when the
+    gate's migration is applied; `AWAITING_APPROVAL_FALLBACK` is the one line to drop then.
+    """
+    definition = await conn.fetchval(
+        """SELECT pg_get_constraintdef(oid) FROM pg_constraint
+           WHERE conname = 'content_status_check' AND conrelid = 'content'::regclass"""
+    )
+    if definition is not None and f"'{AWAITING_APPROVAL}'" in str(definition):
+        return AWAITING_APPROVAL
+    return AWAITING_APPROVAL_FALLBACK
