@@ -22,15 +22,18 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from pydantic import SecretStr
 
 from agents.audit.app import build as build_audit
 from agents.repositories.trends import upsert_trend
 from agents.research.app import build as build_research
 from agents.research.handlers import ResearchSettings
 from chimera.auth import users
+from core.errors import PermanentError, ValidationError
 from core.settings import Settings
 from events import ApproveContent, Topics, decode
-from skills.settings.mcp import NODE_MODULES
+from skills.mcp.client import connect as connect_server
+from skills.settings.mcp import NODE_MODULES, McpServerConfig
 from tests.support import read_topic, trend, wait_for
 
 CHIMERA = str(Path(sys.executable).parent / "chimera")
@@ -374,6 +377,23 @@ async def test_streamable_http_with_the_python_and_typescript_sdks(
             assert response.status_code == 401
     anonymous = await run_ts({"transport": "http", "url": http_url, "steps": [{"do": "listTools"}]})
     assert anonymous["connected"] is False and "401" in json.dumps(anonymous["error"])
+
+    # Chimera's own MCP client over Streamable HTTP, within its allowlist.
+    remote = McpServerConfig(
+        url=http_url, token=tokens["viewer"], tools=["list_trends"], timeout_s=60
+    )
+    async with connect_server("chimera", remote) as server:
+        assert [t.name for t in server.tools] == ["list_trends"]
+        reply = await server.call("list_trends", {"limit": 3})
+        assert reply.structured is not None and reply.structured["count"] <= 3
+        with pytest.raises(ValidationError, match="not allowlisted"):
+            await server.call("approve_content", {"content_id": "c-http-py"})
+    with pytest.raises(PermanentError) as refused:
+        async with connect_server(
+            "chimera", remote.model_copy(update={"token": SecretStr("chm_x_y")})
+        ):
+            pass
+    assert refused.value.code == "MCP_UNAUTHORIZED"
 
     assert await approvals_on_topic(settings, expect=2) == {
         "c-http-py": PEOPLE["reviewer"],
