@@ -17,6 +17,10 @@ from events.catalog import ContentRequestedPayload
 from tests.skills.media.support import make_clip
 from tests.support import produce, read_topic, trend, wait_for
 
+QUICK = GenerateSettings(
+    resolution_scale=0.15, target_duration_s=10, preset="ultrafast", narrate=False
+)
+
 
 async def seed(pool: asyncpg.Pool, content_id: str) -> ContentRequested:
     t = trend(1)
@@ -47,12 +51,7 @@ async def test_renders_once_even_when_the_request_is_delivered_twice(
 ) -> None:
     topics = Topics(settings.topic_prefix)
     request = await seed(pool, "c-ok")
-    runtime = build(
-        settings,
-        GenerateSettings(
-            resolution_scale=0.15, target_duration_s=10, preset="ultrafast", narrate=False
-        ),
-    )
+    runtime = build(settings, QUICK)
     async with runtime.running():
         await produce(
             settings.bootstrap_servers, topics.content_requests, [(b"c-ok", encode(request))] * 2
@@ -114,12 +113,7 @@ async def test_a_licensed_clip_from_the_footage_library_is_the_background(
     monkeypatch.setenv("CHIMERA_FOOTAGE_ROOTS", json.dumps([str(library)]))
     topics = Topics(settings.topic_prefix)
     request = await seed(pool, "c-footage")
-    runtime = build(
-        settings,
-        GenerateSettings(
-            resolution_scale=0.15, target_duration_s=10, preset="ultrafast", narrate=False
-        ),
-    )
+    runtime = build(settings, QUICK)
     async with runtime.running():
         await produce(
             settings.bootstrap_servers, topics.content_requests, [(b"c-footage", encode(request))]
