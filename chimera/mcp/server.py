@@ -39,9 +39,9 @@ from pydantic import AnyHttpUrl, SecretStr
 from starlette.applications import Starlette
 
 from agents.runtime.topics import ensure_topics
+from chimera import package_version
 from chimera.auth.roles import REQUIRED, Role
 from chimera.auth.users import verify_token
-from chimera.cli.common import package_version
 from chimera.mcp import pipeline, resources
 from chimera.mcp.audit import McpAuditor
 from chimera.mcp.caller import Caller, ChimeraTokenVerifier, PoolRef, Transport, current_caller
