@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -473,3 +474,16 @@ async def test_stdio_without_a_token_is_refused_in_one_line(settings: Settings) 
         lines = err.decode().strip().splitlines()
         assert lines[-1].startswith("error: ") and "CHIMERA_MCP_TOKEN" in lines[-1], lines
         assert "Traceback" not in err.decode() and out == b""
+
+
+def test_http_on_a_taken_port_is_refused_in_one_line() -> None:
+    from typer.testing import CliRunner
+
+    from chimera.cli import app
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["mcp", "serve", "--http", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "Traceback" not in result.output
