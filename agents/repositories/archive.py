@@ -1,10 +1,7 @@
 """What the content archive records about a published item, read from the tables (nothing
-here writes): the content row, its trend, its published publications and who approved it.
-
-Who approved it comes from the content's metadata (`approval` / `approved_by`, as the approval
-gate may record it) or from the audit trail: a successful audit entry whose action is one of
-`APPROVAL_ACTIONS` for that content id. The gate's own action name goes in that tuple; the MCP
-server's `approve_content` is there already (its audit entry names the reviewer as `actor`).
+here writes): the content row, its trend, its published publications and who approved it
+(the approval gate's review: the reviewer, or the expiry, with the time and the reason; none
+when the policy published without asking).
 """
 
 from __future__ import annotations
@@ -13,11 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from agents.repositories import reviews
 from agents.repositories.trends import trend_payload
 from core.db import Conn
-
-#: Audit actions that record a person's approval of a content item.
-APPROVAL_ACTIONS = ("review:approved", "content:approved", "mcp:approve_content")
 
 
 @dataclass(frozen=True)
@@ -34,50 +29,18 @@ class ArchiveRecord:
     assets: list[dict[str, Any]]
 
 
-def _approvals_in(metadata: dict[str, Any]) -> list[dict[str, Any]]:
-    found = metadata.get("approval") or metadata.get("approved_by")
-    items = found if isinstance(found, list) else [found] if found else []
-    approvals: list[dict[str, Any]] = []
-    for item in items:
-        if isinstance(item, str):
-            approvals.append({"actor": item, "recorded_by": "metadata"})
-        elif isinstance(item, dict) and isinstance(item.get("actor"), str):
-            approvals.append(
-                {
-                    "actor": item["actor"],
-                    "decided_at": item.get("decided_at"),
-                    "reason": str(item.get("reason") or ""),
-                    "recorded_by": "metadata",
-                }
-            )
-    return approvals
-
-
-async def approvals(conn: Conn, content_id: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-    """Who approved the content: its metadata's record, else the audit trail's."""
-    recorded = _approvals_in(metadata)
-    if recorded:
-        return recorded
-    rows = await conn.fetch(
-        """SELECT DISTINCT ON (actor) actor, decided_at, reason FROM (
-               SELECT coalesce(input_data->>'actor', input_data->'caller'->>'name') AS actor,
-                      coalesce(input_data->>'decided_at', "timestamp"::text) AS decided_at,
-                      coalesce(input_data->>'reason', '') AS reason, "timestamp"
-               FROM audit_logs
-               WHERE action = ANY($2::text[]) AND status = 'success'
-                 AND input_data->>'content_id' = $1) found
-           WHERE actor IS NOT NULL ORDER BY actor, "timestamp" DESC""",
-        content_id,
-        list(APPROVAL_ACTIONS),
-    )
+async def approvals(conn: Conn, content_id: str) -> list[dict[str, Any]]:
+    """Who approved the content at the approval gate (empty: nobody was asked)."""
+    review = await reviews.get(conn, content_id)
+    if review is None or review.status != "approved" or review.decided_by is None:
+        return []
     return [
         {
-            "actor": r["actor"],
-            "decided_at": r["decided_at"],
-            "reason": r["reason"],
-            "recorded_by": "audit",
+            "actor": review.decided_by,
+            "decided_at": review.decided_at.isoformat() if review.decided_at else None,
+            "reason": review.reason or "",
+            "recorded_by": "expiry" if review.expired else "review",
         }
-        for r in rows
     ]
 
 
@@ -116,6 +79,6 @@ async def record(conn: Conn, content_id: str) -> ArchiveRecord | None:
             }
             for p in published
         ],
-        approvals=await approvals(conn, content_id, metadata),
+        approvals=await approvals(conn, content_id),
         assets=[a for a in assets if isinstance(a, dict)] if isinstance(assets, list) else [],
     )

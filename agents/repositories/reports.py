@@ -4,10 +4,13 @@ writes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from datetime import datetime
 from typing import Any
+
+import asyncpg
 
 from core.db import Executor
 
@@ -252,22 +255,27 @@ async def acknowledgements(conn: Executor, alert_ids: list[uuid.UUID]) -> dict[s
 
 
 # --- items, for assistants (the MCP server's read-only tools and resources) ------------------
-def _plain(row: Any) -> dict[str, Any]:
-    """A row as JSON-ready data: times as ISO 8601, JSON columns parsed, arrays as lists."""
-    out: dict[str, Any] = {}
-    for key, value in dict(row).items():
-        if hasattr(value, "isoformat"):
-            value = value.isoformat()
-        elif isinstance(value, str) and key in _JSON_COLUMNS:
-            value = json.loads(value)
-        elif isinstance(value, uuid.UUID):
-            value = str(value)
-        out[key] = value
-    return out
+def jsonable(value: Any) -> Any:
+    """Rows (and what nests in them) as JSON-ready data: times as ISO 8601, ids as text, JSON
+    columns parsed."""
+    if isinstance(value, asyncpg.Record | dict):
+        return {
+            key: json.loads(item)
+            if isinstance(item, str) and key in _JSON_COLUMNS
+            else jsonable(item)
+            for key, item in dict(value).items()
+        }
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
 
 
 _JSON_COLUMNS = frozenset(
-    {"metadata", "engagement_metrics", "input_data", "output_data", "last_error"}
+    {"metadata", "engagement_metrics", "input_data", "output_data", "last_error", "edits"}
 )
 
 
@@ -284,27 +292,18 @@ async def content_items(
         status,
         limit,
     )
-    return [_plain(r) for r in rows]
+    return [jsonable(r) for r in rows]
 
 
 async def content_item(conn: Executor, content_id: str) -> dict[str, Any] | None:
-    """One content item with its script, metadata, workflow and publications."""
-    row = await conn.fetchrow("SELECT * FROM content WHERE id = $1", content_id)
-    if row is None:
+    """`content_detail` (trend, workflow, review, refusals, publications) as JSON-ready
+    data, its script parsed when it is one."""
+    detail = await content_detail(conn, content_id)
+    if detail is None:
         return None
-    item = _plain(row)
-    if isinstance(row["script"], str):
-        try:
-            item["script"] = json.loads(row["script"])
-        except json.JSONDecodeError:
-            item["script"] = row["script"]
-    workflow = await conn.fetchrow(
-        """SELECT correlation_id, state, reason, platforms, generate_attempts, updated_at
-           FROM workflows WHERE content_id = $1""",
-        content_id,
-    )
-    item["workflow"] = _plain(workflow) if workflow is not None else None
-    item["publications"] = await publication_items(conn, content_id=content_id, limit=100)
+    item: dict[str, Any] = jsonable(detail)
+    with contextlib.suppress(json.JSONDecodeError):  # not JSON: kept as its text
+        item["script"] = json.loads(detail["script"]) if detail["script"] else None
     return item
 
 
@@ -313,40 +312,34 @@ async def publication_items(
     *,
     status: str | None = None,
     platform: str | None = None,
-    content_id: str | None = None,
     since: datetime | None = None,
     limit: int = 20,
 ) -> list[dict[str, Any]]:
-    """Publications, newest first (by publication, else schedule, time)."""
+    """Publications, newest first (by publication, else schedule, time), narrowed by status,
+    platform or time."""
     rows = await conn.fetch(
         """SELECT id, content_id, platform, status, title, url, post_id, published_at,
                   scheduled_at, attempt, last_error
            FROM publications
            WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR platform = $2)
-             AND ($3::text IS NULL OR content_id = $3)
-             AND ($4::timestamptz IS NULL OR coalesce(published_at, scheduled_at) >= $4)
-           ORDER BY coalesce(published_at, scheduled_at) DESC NULLS LAST, id LIMIT $5""",
+             AND ($3::timestamptz IS NULL OR coalesce(published_at, scheduled_at) >= $3)
+           ORDER BY coalesce(published_at, scheduled_at) DESC NULLS LAST, id LIMIT $4""",
         status,
         platform,
-        content_id,
         since,
         limit,
     )
-    return [_plain(r) for r in rows]
+    return [jsonable(r) for r in rows]
 
 
 async def publication_item(conn: Executor, publication_id: str) -> dict[str, Any] | None:
-    """One publication with its latest engagement snapshots."""
+    """One publication with its engagement snapshots."""
     row = await conn.fetchrow("SELECT * FROM publications WHERE id = $1", publication_id)
     if row is None:
         return None
-    item = _plain(row)
-    snapshots = await conn.fetch(
-        """SELECT views, likes, comments, shares, engagement_rate, recorded_at FROM engagement
-           WHERE publication_id = $1 ORDER BY recorded_at DESC LIMIT 10""",
-        publication_id,
-    )
-    item["engagement"] = [_plain(s) for s in snapshots]
+    item: dict[str, Any] = jsonable(row)
+    series = await engagement_series(conn, [publication_id])
+    item["engagement"] = jsonable(series[publication_id])
     return item
 
 
@@ -361,65 +354,19 @@ async def trend_items(
         platform,
         limit,
     )
-    return [_plain(r) for r in rows]
+    return [jsonable(r) for r in rows]
 
 
 async def trend_item(conn: Executor, trend_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM trends WHERE id = $1", trend_id)
-    return _plain(row) if row is not None else None
-
-
-async def audit_entries(
-    conn: Executor,
-    *,
-    content_id: str | None = None,
-    agent_id: str | None = None,
-    action_prefix: str | None = None,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """Audit rows, newest first: of one content item (its id in the input or output), one
-    agent, or actions starting with a prefix (`skill:`, `mcp:`)."""
-    rows = await conn.fetch(
-        """SELECT * FROM audit_logs
-           WHERE ($1::text IS NULL OR input_data->>'content_id' = $1
-                  OR output_data->>'content_id' = $1)
-             AND ($2::text IS NULL OR agent_id = $2)
-             AND ($3::text IS NULL OR starts_with(action, $3))
-           ORDER BY "timestamp" DESC, id LIMIT $4""",
-        content_id,
-        agent_id,
-        action_prefix,
-        limit,
-    )
-    return [_plain(r) for r in rows]
+    return jsonable(row) if row is not None else None
 
 
 async def audit_entry(conn: Executor, audit_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM audit_logs WHERE id = $1", audit_id)
-    return _plain(row) if row is not None else None
+    return jsonable(row) if row is not None else None
 
 
 async def content_status(conn: Executor, content_id: str) -> str | None:
     value = await conn.fetchval("SELECT status FROM content WHERE id = $1", content_id)
     return str(value) if value is not None else None
-
-
-#: The content status of an item that waits for a person's decision (the approval gate).
-AWAITING_APPROVAL = "awaiting_approval"
-#: Before the approval gate exists in the schema: rendered and not published yet.
-AWAITING_APPROVAL_FALLBACK = "ready"
-
-
-async def awaiting_approval_status(conn: Executor) -> str:
-    """`awaiting_approval` once the schema has that status (the approval gate), else `ready`.
-
-    Read from the content table's CHECK constraint, so the check switches by itself when the
-    gate's migration is applied; `AWAITING_APPROVAL_FALLBACK` is the one line to drop then.
-    """
-    definition = await conn.fetchval(
-        """SELECT pg_get_constraintdef(oid) FROM pg_constraint
-           WHERE conname = 'content_status_check' AND conrelid = 'content'::regclass"""
-    )
-    if definition is not None and f"'{AWAITING_APPROVAL}'" in str(definition):
-        return AWAITING_APPROVAL
-    return AWAITING_APPROVAL_FALLBACK

@@ -30,6 +30,8 @@ class Deps:
     skills: SkillContext
     auditor: McpAuditor
     stdio_caller: Caller | None = None
+    #: How long a review tool waits for the orchestrator to apply or refuse its decision.
+    decision_wait_s: float = 10.0
 
     @property
     def topics(self) -> Topics:

@@ -10,27 +10,29 @@ caller as the actor, only for content that waits for approval) and publication r
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from aiokafka.errors import KafkaError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
-from agents.repositories import reports
+from agents.repositories import reports, reviews
 from chimera.auth.roles import Action
 from chimera.mcp.context import ToolContext
 from chimera.mcp.tools import READS, Hints, McpTool, pipeline_tool
 from chimera.ops import dlq, replay, status
+from chimera.ops import review as review_ops
 from chimera.ops.inject import parse_one, send
 from core.db import Conn
 from core.errors import ChimeraError, TransientError, ValidationError
 from core.ids import derived_id
 from events import ApproveContent, DecodeError, RejectContent, TrendDiscovered
-from events.catalog import ApproveContentPayload, ContentEdits, RejectContentPayload
+from events.catalog import ContentEdits
 
 PRODUCER = "mcp"
+AWAITING_APPROVAL = "awaiting_approval"
 Row = dict[str, JsonValue]
 In = TypeVar("In", bound=BaseModel)
 
@@ -188,7 +190,8 @@ class ListContentInput(Arguments):
     status: str | None = Field(
         default=None,
         max_length=50,
-        description="draft, generating, ready, published, failed (or awaiting_approval).",
+        description="draft, generating, ready, awaiting_approval, approved, rejected, "
+        "published, failed.",
     )
     limit: int = Field(default=20, ge=1, le=100)
 
@@ -211,7 +214,9 @@ async def _content(ctx: ToolContext, content_id: str) -> dict[str, Any]:
         item = await reports.content_item(conn, content_id)
         if item is None:
             raise ValidationError(f"no content {content_id!r}", code="NO_SUCH_CONTENT")
-        item["audit"] = await reports.audit_entries(conn, content_id=content_id, limit=30)
+        item["audit"] = reports.jsonable(
+            await reports.audit_search(conn, content_id=content_id, limit=30)
+        )
     return item
 
 
@@ -224,8 +229,9 @@ async def _content(ctx: ToolContext, content_id: str) -> dict[str, Any]:
     output_model=Item,
 )
 async def show_content(ctx: ToolContext, data: ContentIdInput) -> Item:
-    """One content item: status, script, metadata (assets and licences), its workflow, its
-    publications and its latest audit entries (why it failed, who decided)."""
+    """One content item: status, script, metadata (assets and licences), its trend, workflow,
+    review (the approval gate's decision) and refusals, its publications and its latest audit
+    entries (why it failed, who decided)."""
     return Item(item=await _content(ctx, data.content_id))
 
 
@@ -273,9 +279,11 @@ async def show_publication(ctx: ToolContext, data: PublicationIdInput) -> Item:
 
 
 class ListAuditInput(Arguments):
-    content_id: str | None = Field(default=None, max_length=255)
-    agent_id: str | None = Field(default=None, max_length=255, description="e.g. generate, mcp")
-    action_prefix: str | None = Field(default=None, max_length=100, description="e.g. skill:")
+    content_id: str = Field(default="", max_length=255)
+    agent_id: str = Field(default="", max_length=255, description="e.g. generate, mcp, console")
+    actor: str = Field(default="", max_length=64, description="A person, as the entry names them.")
+    action_prefix: str = Field(default="", max_length=100, description="e.g. skill:, review:")
+    since: AwareDatetime | None = None
     limit: int = Field(default=50, ge=1, le=200)
 
 
@@ -283,16 +291,25 @@ list_audit_entries = listing(
     "list_audit_entries",
     "List audit entries",
     ListAuditInput,
-    "Audit entries, newest first: every skill call and state change of the agents and every "
-    "MCP tool call (PII removed), of one content item, one agent or one kind of action.",
-    lambda conn, data: reports.audit_entries(
+    "Audit entries, newest first: every skill call and state change of the agents, every "
+    "review decision and every MCP tool call (PII removed), narrowed by content item, agent, "
+    "person, kind of action or time.",
+    lambda conn, data: _audit(conn, data),
+)
+
+
+async def _audit(conn: Conn, data: ListAuditInput) -> list[dict[str, Any]]:
+    found = await reports.audit_search(
         conn,
         content_id=data.content_id,
-        agent_id=data.agent_id,
-        action_prefix=data.action_prefix,
+        agent=data.agent_id,
+        actor=data.actor,
+        action=data.action_prefix,
+        since=data.since,
         limit=data.limit,
-    ),
-)
+    )
+    rows: list[dict[str, Any]] = reports.jsonable(found)
+    return rows
 
 
 # --- operations -------------------------------------------------------------------------------
@@ -436,34 +453,33 @@ class DecisionOutput(BaseModel):
     decision: Literal["approve", "reject"]
     actor: str
     event_id: str
-    previous_status: str
-    note: str
+    outcome: Literal["applied", "refused", "pending"]
+    detail: str
 
 
-async def _awaiting(ctx: ToolContext, content_id: str, verb: str) -> str:
-    """The content's status, when it waits for a decision; a clear refusal otherwise."""
+async def _pending(ctx: ToolContext, content_id: str) -> reviews.Review:
+    """The content's review, when it waits for a decision; a clear refusal otherwise."""
     async with ctx.deps.reading() as conn:
-        current = await reports.content_status(conn, content_id)
-        waiting = await reports.awaiting_approval_status(conn)
-    if current is None:
-        raise ValidationError(f"no content {content_id!r}", code="NO_SUCH_CONTENT")
-    if current != waiting:
-        raise ValidationError(
-            f"content {content_id!r} is {current}, not {waiting}: only content that waits for "
-            f"approval can be {verb}",
-            code="NOT_AWAITING_APPROVAL",
-            details={"content_id": content_id, "status": current, "awaiting": waiting},
-        )
-    return current
+        if await reports.content_status(conn, content_id) is None:
+            raise ValidationError(f"no content {content_id!r}", code="NO_SUCH_CONTENT")
+        try:
+            return await review_ops.pending_review(conn, content_id)
+        except ValidationError as exc:
+            raise ValidationError(
+                exc.message, code="NOT_AWAITING_APPROVAL", details={"content_id": content_id}
+            ) from None
 
 
-async def _decide(
-    ctx: ToolContext, content_id: str, event: ApproveContent | RejectContent, previous: str
-) -> DecisionOutput:
+def _nonce(*parts: object) -> str:
+    """The same decision (content, person, what they said) twice is one command."""
+    return "mcp:" + hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+
+
+async def _decide(ctx: ToolContext, event: ApproveContent | RejectContent) -> DecisionOutput:
     payload = event.payload
     await ctx.changing(
         event.event_id,
-        content_id=content_id,
+        content_id=payload.content_id,
         actor=payload.actor,
         decided_at=payload.decided_at.isoformat(),
         reason=payload.reason,
@@ -473,16 +489,17 @@ async def _decide(
         await send(ctx.deps.settings, [event], producer=ctx.deps.producer)
     except KafkaError as exc:
         raise _offline("the decision was not sent", exc) from exc
-    decision: Literal["approve", "reject"] = (
-        "approve" if isinstance(event, ApproveContent) else "reject"
+    outcome = await review_ops.wait_for_outcome(
+        ctx.deps.pool, event.event_id, ctx.deps.decision_wait_s
     )
     return DecisionOutput(
-        content_id=content_id,
-        decision=decision,
+        content_id=payload.content_id,
+        decision="approve" if isinstance(event, ApproveContent) else "reject",
         actor=payload.actor,
         event_id=str(event.event_id),
-        previous_status=previous,
-        note="sent to the orchestrator, which applies one decision per content item",
+        outcome=outcome.state,
+        detail=outcome.detail
+        or "sent; the orchestrator applies one decision per content item (show_content tells)",
     )
 
 
@@ -491,30 +508,29 @@ async def _decide(
     title="Approve content",
     needs=Action.REVIEW,
     # Publishing follows an approval (on platforms: the open world) and cannot be undone;
-    # the same decision twice is one event (its id is derived from it), a second is refused.
+    # the same decision twice is one command, and a second decision is refused.
     hints=Hints(read_only=False, destructive=False, idempotent=True, open_world=True),
     input_model=ApproveInput,
     output_model=DecisionOutput,
 )
 async def approve_content(ctx: ToolContext, data: ApproveInput) -> DecisionOutput:
     """Approve a content item that waits for approval, as yourself (reviewer or above), with
-    optional edits; it is then published as planned. Sends ApproveContent."""
-    previous = await _awaiting(ctx, data.content_id, "approved")
+    optional edits (title, description, tags, time, a subset of the planned platforms); it is
+    then published. Sends ApproveContent; says whether the orchestrator applied or refused it."""
+    review = await _pending(ctx, data.content_id)
     edits = data.edits.model_dump(mode="json", exclude_none=True)
-    event = ApproveContent.create(
-        ApproveContentPayload(
-            content_id=data.content_id,
-            actor=ctx.caller.name,
-            decided_at=datetime.now(UTC),
+    try:
+        event = review_ops.approval(
+            review,
+            ctx.caller.name,
+            edits,
             reason=data.reason,
-            edits=data.edits,
-        ),
-        producer=PRODUCER,
-        event_id=derived_id(
-            "mcp-approve", data.content_id, ctx.caller.name, data.reason, json.dumps(edits)
-        ),
-    )
-    return await _decide(ctx, data.content_id, event, previous)
+            nonce=_nonce(data.reason, edits),
+            producer=PRODUCER,
+        )
+    except ValidationError as exc:
+        raise ValidationError(exc.message, code="INVALID_INPUT") from None
+    return await _decide(ctx, event)
 
 
 @pipeline_tool(
@@ -528,19 +544,12 @@ async def approve_content(ctx: ToolContext, data: ApproveInput) -> DecisionOutpu
 )
 async def reject_content(ctx: ToolContext, data: RejectInput) -> DecisionOutput:
     """Reject a content item that waits for approval, as yourself (reviewer or above), saying
-    why; it is never published. Sends RejectContent."""
-    previous = await _awaiting(ctx, data.content_id, "rejected")
-    event = RejectContent.create(
-        RejectContentPayload(
-            content_id=data.content_id,
-            actor=ctx.caller.name,
-            decided_at=datetime.now(UTC),
-            reason=data.reason,
-        ),
-        producer=PRODUCER,
-        event_id=derived_id("mcp-reject", data.content_id, ctx.caller.name, data.reason),
+    why; it is never published. Sends RejectContent; says whether it was applied or refused."""
+    review = await _pending(ctx, data.content_id)
+    event = review_ops.rejection(
+        review, ctx.caller.name, data.reason, nonce=_nonce(data.reason), producer=PRODUCER
     )
-    return await _decide(ctx, data.content_id, event, previous)
+    return await _decide(ctx, event)
 
 
 class RequestPublicationInput(Arguments):
@@ -572,10 +581,9 @@ async def request_publication(
     is one request."""
     async with ctx.deps.reading() as conn:
         current = await reports.content_status(conn, data.content_id)
-        waiting = await reports.awaiting_approval_status(conn)
     if current is None:
         raise ValidationError(f"no content {data.content_id!r}", code="NO_SUCH_CONTENT")
-    if current in ("published", "failed"):
+    if current in ("approved", "published", "rejected", "failed"):
         raise ValidationError(
             f"content {data.content_id!r} is {current}: there is nothing to request",
             code="NOT_PUBLISHABLE",
@@ -588,9 +596,9 @@ async def request_publication(
         note=data.note,
     )
     where = (
-        "it waits for a reviewer's approval (approve_content)"
-        if current == waiting
-        else f"it is {current}; it will wait for a reviewer's approval once it is rendered"
+        "it waits for a reviewer's decision (approve_content, the console, chimera review)"
+        if current == AWAITING_APPROVAL
+        else f"it is {current}; the policy and the approval gate decide once it is rendered"
     )
     return RequestPublicationOutput(
         content_id=data.content_id,

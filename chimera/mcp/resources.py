@@ -168,7 +168,7 @@ def prompt(name: str, arguments: dict[str, str] | None) -> types.GetPromptResult
                     "Give me today's Chimera briefing, short. Use the tools: list_trends "
                     "(what is trending), list_publications with since="
                     f"{today} (what went out today, with links), list_content with "
-                    "status=awaiting_approval (or ready, before the approval gate) for what "
+                    "status=awaiting_approval for what "
                     "waits for a decision, and pipeline_status (healthy or not, and why). "
                     "Do not approve, reject or inject anything."
                 )

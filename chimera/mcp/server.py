@@ -78,7 +78,11 @@ INSTRUCTIONS = (
 
 @asynccontextmanager
 async def open_deps(
-    settings: Settings, transport: Transport, token: SecretStr | None = None
+    settings: Settings,
+    transport: Transport,
+    token: SecretStr | None = None,
+    *,
+    decision_wait_s: float = 10.0,
 ) -> AsyncIterator[Deps]:
     """The server's resources, opened before serving and closed after (one clear
     ChimeraError when the database, the schema, Kafka or the stdio token is not right)."""
@@ -117,6 +121,7 @@ async def open_deps(
                 skills=skills,
                 auditor=McpAuditor(producer, Topics(settings.topic_prefix)),
                 stdio_caller=stdio_caller,
+                decision_wait_s=decision_wait_s,
             )
     finally:
         await producer.stop()

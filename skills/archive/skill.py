@@ -65,14 +65,14 @@ class ArchivedPublication(BaseModel):
 
 
 class Approval(BaseModel):
-    """A person's decision to publish, as the audit trail or the metadata records it."""
+    """A decision to publish, as the approval gate's review records it."""
 
     model_config = ConfigDict(extra="forbid")
 
     actor: str = Field(min_length=1, max_length=64)
     decided_at: str | None = None
     reason: str = ""
-    recorded_by: str = Field(default="audit", description="audit | metadata")
+    recorded_by: str = Field(default="review", description="review (a person) | expiry")
 
 
 class ArchiveContentInput(SkillInput):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
 
 import asyncpg
@@ -51,11 +52,14 @@ async def test_published_items_are_archived_once_and_a_replay_commits_nothing(
         json.dumps({"title": "Neon nights", "assets": [licence, {"kind": "half-recorded"}]}),
         json.dumps({"hook": "Neon is back.", "body": ["Here is why."], "call_to_action": "Go"}),
     )
-    # Who approved it, as the MCP server's approve_content audits it.
+    # Who approved it: the approval gate's review, decided by a reviewer.
     await pool.execute(
-        """INSERT INTO audit_logs (id, agent_id, action, input_data, status)
-           VALUES ('a1', 'mcp', 'mcp:approve_content', $1::jsonb, 'success')""",
-        json.dumps({"content_id": "c1", "actor": "maria", "decided_at": "2026-12-01T10:00:00Z"}),
+        """INSERT INTO reviews (content_id, correlation_id, platforms, title, path, status,
+                                decided_by, decided_at, reason)
+           VALUES ('c1', $1, '{local}', 'Neon nights', $2, 'approved', 'maria',
+                   '2026-12-01T10:00:00Z', 'on brand')""",
+        uuid.uuid4(),
+        str(video),
     )
 
     async with build(settings, FAST).running():

@@ -26,7 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
 from agents.audit.app import build as build_audit
-from agents.repositories.trends import upsert_trend
+from agents.orchestrator.app import build as build_orchestrator
 from agents.research.app import build as build_research
 from agents.research.handlers import ResearchSettings
 from chimera.auth import users
@@ -35,6 +35,7 @@ from core.settings import Settings
 from events import ApproveContent, Topics, decode
 from skills.mcp.client import connect as connect_server
 from skills.settings.mcp import NODE_MODULES, McpServerConfig
+from tests.agents.orchestrator.test_approval import GATED, hold_one, video_file
 from tests.support import read_topic, trend, wait_for
 
 CHIMERA = str(Path(sys.executable).parent / "chimera")
@@ -84,10 +85,12 @@ def server_env(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 async def agents_running(settings: Settings) -> AsyncIterator[None]:
-    """The research agent (stores trends) and the audit sink (stores audit entries)."""
+    """The research agent (stores trends), the orchestrator with the approval gate on (holds
+    content, applies decisions) and the audit sink (stores audit entries)."""
     research = build_research(settings, ResearchSettings(interval_seconds=0))
+    orchestrator = build_orchestrator(settings, GATED)
     audit = build_audit(settings)
-    async with audit.running(), research.running():
+    async with audit.running(), research.running(), orchestrator.running():
         yield
 
 
@@ -127,16 +130,11 @@ async def http_url(settings: Settings, tokens: dict[str, str]) -> AsyncIterator[
     assert not [line for line in lines if "Traceback" in line], "\n".join(lines)
 
 
-async def ready_content(pool: asyncpg.Pool, content_id: str, n: int) -> None:
-    """A rendered content item, not published: what waits for approval in this branch."""
-    async with pool.acquire() as conn:
-        await upsert_trend(conn, trend(n))
-        await conn.execute(
-            """INSERT INTO content (id, type, status, trend_id, metadata)
-               VALUES ($1, 'video', 'ready', $2, '{"title": "For review"}')""",
-            content_id,
-            trend(n).id,
-        )
+async def held(settings: Settings, pool: asyncpg.Pool, n: int, tmp_path: Path) -> str:
+    """A content item the orchestrator holds for approval (through the real gate)."""
+    folder = tmp_path / f"video-{n}"
+    folder.mkdir()
+    return await hold_one(settings, pool, n, video_file(folder))
 
 
 def tool_error(result: Any) -> dict[str, Any]:
@@ -192,9 +190,9 @@ async def python_scenario(
         uris = {str(r.uri) for r in (await client.list_resources()).resources}
         assert f"chimera://content/{content_id}" in uris
         read = await client.read_resource(f"chimera://content/{content_id}")
-        assert json.loads(read.contents[0].text)["status"] == "ready"
+        assert json.loads(read.contents[0].text)["status"] == "awaiting_approval"
 
-        listed = await client.call_tool("list_content", {"status": "ready"})
+        listed = await client.call_tool("list_content", {"status": "awaiting_approval"})
         assert not listed.is_error
         assert content_id in {item["id"] for item in listed.structured_content["items"]}
 
@@ -211,6 +209,9 @@ async def python_scenario(
         approved = await client.call_tool("approve_content", {"content_id": content_id})
         assert not approved.is_error, approved.content
         assert approved.structured_content["actor"] == PEOPLE["reviewer"]
+        assert approved.structured_content["outcome"] == "applied"  # by the orchestrator
+        again = await client.call_tool("approve_content", {"content_id": content_id})
+        assert tool_error(again)["code"] == "NOT_AWAITING_APPROVAL"
         refused = await client.call_tool("inject_trends", {"trends": [injected(2, transport)]})
         assert refused.is_error and tool_error(refused)["code"] == "FORBIDDEN"
 
@@ -300,6 +301,7 @@ async def ts_scenario(
     (approve,) = reviewer["results"]
     assert approve["ok"] and not approve["value"].get("isError"), approve
     assert approve["value"]["structuredContent"]["actor"] == PEOPLE["reviewer"]
+    assert approve["value"]["structuredContent"]["outcome"] == "applied"
 
     viewer = await run_ts(
         {
@@ -341,9 +343,10 @@ async def test_streamable_http_with_the_python_and_typescript_sdks(
     tokens: dict[str, str],
     agents_running: None,
     http_url: str,
+    tmp_path: Path,
 ) -> None:
-    await ready_content(pool, "c-http-py", 11)
-    await ready_content(pool, "c-http-ts", 12)
+    py_content = await held(settings, pool, 11, tmp_path)
+    ts_content = await held(settings, pool, 12, tmp_path)
 
     @asynccontextmanager
     async def connect(role: str) -> AsyncIterator[Client]:
@@ -355,7 +358,7 @@ async def test_streamable_http_with_the_python_and_typescript_sdks(
         ):
             yield client
 
-    await python_scenario(connect, pool, "http-py", "c-http-py")
+    await python_scenario(connect, pool, "http-py", py_content)
     await ts_scenario(
         lambda role: {
             "transport": "http",
@@ -364,7 +367,7 @@ async def test_streamable_http_with_the_python_and_typescript_sdks(
         },
         pool,
         "http-ts",
-        "c-http-ts",
+        ts_content,
     )
 
     # Without a token (or with a wrong one): 401 before any MCP message is read.
@@ -388,7 +391,7 @@ async def test_streamable_http_with_the_python_and_typescript_sdks(
         reply = await server.call("list_trends", {"limit": 3})
         assert reply.structured is not None and reply.structured["count"] <= 3
         with pytest.raises(ValidationError, match="not allowlisted"):
-            await server.call("approve_content", {"content_id": "c-http-py"})
+            await server.call("approve_content", {"content_id": py_content})
     with pytest.raises(PermanentError) as refused:
         async with connect_server(
             "chimera", remote.model_copy(update={"token": SecretStr("chm_x_y")})
@@ -397,8 +400,8 @@ async def test_streamable_http_with_the_python_and_typescript_sdks(
     assert refused.value.code == "MCP_UNAUTHORIZED"
 
     assert await approvals_on_topic(settings, expect=2) == {
-        "c-http-py": PEOPLE["reviewer"],
-        "c-http-ts": PEOPLE["reviewer"],
+        py_content: PEOPLE["reviewer"],
+        ts_content: PEOPLE["reviewer"],
     }
     rows = await audit_rows(
         pool, lambda rows: sum(r["action"] == "mcp:approve_content" for r in rows) >= 6
@@ -413,10 +416,14 @@ async def test_streamable_http_with_the_python_and_typescript_sdks(
 
 
 async def test_stdio_with_the_python_and_typescript_sdks(
-    settings: Settings, pool: asyncpg.Pool, tokens: dict[str, str], agents_running: None
+    settings: Settings,
+    pool: asyncpg.Pool,
+    tokens: dict[str, str],
+    agents_running: None,
+    tmp_path: Path,
 ) -> None:
-    await ready_content(pool, "c-stdio-py", 21)
-    await ready_content(pool, "c-stdio-ts", 22)
+    py_content = await held(settings, pool, 21, tmp_path)
+    ts_content = await held(settings, pool, 22, tmp_path)
     env = server_env(settings)
 
     @asynccontextmanager
@@ -427,7 +434,7 @@ async def test_stdio_with_the_python_and_typescript_sdks(
         async with AsyncExitStack() as stack:
             yield await stack.enter_async_context(Client(params, read_timeout_seconds=60))
 
-    await python_scenario(connect, pool, "stdio-py", "c-stdio-py")
+    await python_scenario(connect, pool, "stdio-py", py_content)
     await ts_scenario(
         lambda role: {
             "transport": "stdio",
@@ -441,11 +448,11 @@ async def test_stdio_with_the_python_and_typescript_sdks(
         },
         pool,
         "stdio-ts",
-        "c-stdio-ts",
+        ts_content,
     )
     assert await approvals_on_topic(settings, expect=2) == {
-        "c-stdio-py": PEOPLE["reviewer"],
-        "c-stdio-ts": PEOPLE["reviewer"],
+        py_content: PEOPLE["reviewer"],
+        ts_content: PEOPLE["reviewer"],
     }
     rows = await audit_rows(
         pool, lambda rows: sum(r["action"] == "mcp:approve_content" for r in rows) >= 6

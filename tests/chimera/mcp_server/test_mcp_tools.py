@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -15,6 +16,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from pydantic import SecretStr
 
+from agents.orchestrator.app import build as build_orchestrator
 from agents.repositories.trends import upsert_trend
 from chimera.auth import users
 from chimera.mcp import pipeline
@@ -24,6 +26,7 @@ from core.settings import Settings
 from events import RejectContent, Topics, TrendDiscovered, decode
 from skills import load_all
 from skills.settings.script import ScriptSettings
+from tests.agents.orchestrator.test_approval import GATED, hold_one, video_file
 from tests.support import read_topic, trend
 
 As = Callable[[str], AbstractAsyncContextManager[Client]]
@@ -39,7 +42,7 @@ async def as_user(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[As]:
     @asynccontextmanager
     async def connect(name: str) -> AsyncIterator[Client]:
         async with (
-            open_deps(settings, "stdio", SecretStr(tokens[name])) as deps,
+            open_deps(settings, "stdio", SecretStr(tokens[name]), decision_wait_s=15) as deps,
             Client(ChimeraMcp(deps).server) as client,
         ):
             yield client
@@ -113,39 +116,45 @@ async def test_inject_validates_like_chimera_inject_and_is_idempotent(
     )  # the same snapshot: one event id, dropped downstream
 
 
-async def test_review_checks_the_gate_state_first(
-    settings: Settings, pool: asyncpg.Pool, as_user: As
+async def test_review_checks_the_gate_first_and_reports_the_outcome(
+    settings: Settings, pool: asyncpg.Pool, as_user: As, tmp_path: Path
 ) -> None:
-    await content(pool, "c-ready", "ready", 1)
     await content(pool, "c-published", "published", 2)
-    async with as_user("maria") as client:
-        too_late = await client.call_tool("approve_content", {"content_id": "c-published"})
-        error = error_of(too_late)
-        assert (
-            error["code"] == "NOT_AWAITING_APPROVAL" and error["details"]["status"] == "published"
-        )
-        assert (
-            error_of(
-                await client.call_tool("reject_content", {"content_id": "nope", "reason": "x"})
-            )["code"]
-            == "NO_SUCH_CONTENT"
-        )
-        no_reason = await client.call_tool("reject_content", {"content_id": "c-ready"})
-        assert error_of(no_reason)["code"] == "INVALID_INPUT"
-        rejected = await client.call_tool(
-            "reject_content", {"content_id": "c-ready", "reason": "off brand"}
-        )
-        assert not rejected.is_error
-        assert rejected.structured_content["decision"] == "reject"
-        assert rejected.structured_content["actor"] == "maria"
+    async with build_orchestrator(settings, GATED).running():
+        waiting = await hold_one(settings, pool, 3, video_file(tmp_path))
+        async with as_user("maria") as client:
+            too_late = await client.call_tool("approve_content", {"content_id": "c-published"})
+            error = error_of(too_late)
+            assert error["code"] == "NOT_AWAITING_APPROVAL"
+            assert "not waiting for approval" in error["message"]
+            unknown = await client.call_tool(
+                "reject_content", {"content_id": "nope", "reason": "x"}
+            )
+            assert error_of(unknown)["code"] == "NO_SUCH_CONTENT"
+            no_reason = await client.call_tool("reject_content", {"content_id": waiting})
+            assert error_of(no_reason)["code"] == "INVALID_INPUT"
+            bad_edit = await client.call_tool(
+                "approve_content", {"content_id": waiting, "edits": {"title": ""}}
+            )
+            assert error_of(bad_edit)["code"] == "INVALID_INPUT"
+            rejected = await client.call_tool(
+                "reject_content", {"content_id": waiting, "reason": "off brand"}
+            )
+            assert not rejected.is_error, rejected.content
+            assert rejected.structured_content["decision"] == "reject"
+            assert rejected.structured_content["actor"] == "maria"
+            assert rejected.structured_content["outcome"] == "applied"
+            second = await client.call_tool("approve_content", {"content_id": waiting})
+            assert "already rejected by maria" in error_of(second)["message"]
 
+    assert await pool.fetchval("SELECT status FROM content WHERE id = $1", waiting) == "rejected"
     (record,) = await read_topic(
         settings.bootstrap_servers, Topics(settings.topic_prefix).review_commands, expect=1
     )
     event = decode(record.value)
     assert isinstance(event, RejectContent)
     assert (event.payload.actor, event.payload.reason) == ("maria", "off brand")
-    assert record.key == b"c-ready"
+    assert record.key == waiting.encode()
 
 
 async def test_a_request_for_publication_publishes_nothing(pool: asyncpg.Pool, as_user: As) -> None:
@@ -155,7 +164,7 @@ async def test_a_request_for_publication_publishes_nothing(pool: asyncpg.Pool, a
         asked = await client.call_tool(
             "request_publication", {"content_id": "c-ready", "note": "this one is great"}
         )
-        assert not asked.is_error and "approval" in asked.structured_content["note"]
+        assert not asked.is_error and "approval gate" in asked.structured_content["note"]
         assert (
             error_of(await client.call_tool("request_publication", {"content_id": "c-out"}))["code"]
             == "NOT_PUBLISHABLE"
