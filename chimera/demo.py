@@ -2,13 +2,18 @@
 
 Local stack, a fresh demo database, every agent and the audit sink as separate processes,
 the bundled offline trend feed (read by the research agent on an injected `FetchTrends`
-command), real rendering, the local publisher. Waits until the pipeline settles, prints a
-summary and stops everything it started.
+command), real rendering, the local publisher, and the content archive: a fresh Git
+repository in the demo's state folder that the publish agent commits every published item to
+through the Git MCP server. Waits until the pipeline settles, then replays the publish agent's
+topics from the start (the archive must gain no commit), prints a summary and stops
+everything it started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,7 +25,9 @@ import asyncpg
 from agents.repositories import reports
 from agents.runtime.topics import ensure_topics
 from chimera import stack
+from chimera.ops import offsets
 from chimera.ops.inject import send
+from chimera.ops.replay import agent_topics
 from chimera.stack.kafka import LocalKafka
 from chimera.stack.postgres import LocalPostgres
 from chimera.supervisor import AgentProcesses
@@ -56,9 +63,46 @@ async def _snapshot(dsn: str) -> dict[str, Any]:
         return {
             **await reports.totals(conn),
             "fetch_done": await reports.processed(conn, "research.commands"),
+            "archived": await reports.processed(conn, "publish.archive"),
         }
     finally:
         await conn.close()
+
+
+def archive_commits(repo: Path) -> int:
+    """How many commits the archive repository holds (0 when it has none yet)."""
+    out = subprocess.run(
+        ["git", "-C", str(repo), "rev-list", "--count", "HEAD"], capture_output=True, text=True
+    )
+    return int(out.stdout.strip()) if out.returncode == 0 else 0
+
+
+async def _caught_up(settings: Settings, group: str, topics: list[str]) -> bool:
+    partitions = await offsets.list_partitions(settings, topics)
+    _, end = await offsets.watermarks(settings, partitions)
+    committed = await offsets.committed_offsets(settings, group, partitions)
+    return all((committed[tp] or 0) >= end[tp] for tp in partitions)
+
+
+def _replay_publish(
+    settings: Settings, env: dict[str, str], logs: Path, timeout: float = 180.0
+) -> int | None:
+    """Move the publish agent's group back to the start of its topics and run it again until
+    it has caught up; the number of records it read again (None: it did not catch up)."""
+    group = f"{settings.topic_prefix}.publish"
+    topics = agent_topics(settings, "publish")
+    moved = asyncio.run(offsets.reset_to_earliest(settings, group, topics))
+    again = AgentProcesses(env=env, log_dir=logs / "replay")
+    again.start(["publish"])
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not again.dead():
+            time.sleep(2.0)
+            if asyncio.run(_caught_up(settings, group, topics)):
+                return sum(moved.values())
+        return None
+    finally:
+        again.stop()
 
 
 def _settled(snap: dict[str, Any], previous: dict[str, Any] | None) -> bool:
@@ -69,6 +113,8 @@ def _settled(snap: dict[str, Any], previous: dict[str, Any] | None) -> bool:
         and sum(workflows.values()) >= snap["trends"] > 0
         and open_workflows == 0
         and snap["outbox_unsent"] == 0
+        # every Published event archived (one per published publication)
+        and snap["archived"] >= sum(snap["publications"].values())
         and previous is not None
         and previous["audit_rows"] == snap["audit_rows"]
     )
@@ -86,6 +132,8 @@ def run_demo(
     dsn = asyncio.run(_recreate_database(settings, database))
     db.upgrade(dsn)
     echo(f"database {database} migrated to {db.head_revision()}")
+    archive = settings.state_dir / "demo" / "archive"
+    shutil.rmtree(archive, ignore_errors=True)  # like the database: fresh each run
     media = settings.state_dir / "demo" / "media"
     publish_dir = settings.state_dir / "demo" / "publish"
     logs = settings.state_dir / "demo" / "logs" / run_id
@@ -102,6 +150,7 @@ def run_demo(
         # Half resolution (540x960) keeps the demo to a few minutes on two cores.
         "CHIMERA_GENERATE_RESOLUTION_SCALE": "0.5",
         "CHIMERA_GENERATE_TARGET_DURATION_S": "20",
+        "CHIMERA_ARCHIVE_REPO": str(archive),
     }
     agents = AgentProcesses(env=env, log_dir=logs)
     agents.start()
@@ -136,9 +185,27 @@ def run_demo(
             previous = snap
         time.sleep(4.0)  # one engagement round for the published items
         snap = asyncio.run(_snapshot(dsn))
-    finally:
         codes = agents.stop()
         echo(f"agents stopped: {codes}")
+        commits = archive_commits(archive)
+        echo(f"archive: {commits} commit(s) in {archive}")
+        if settled:
+            replayed = _replay_publish(demo_settings, env, logs)
+            commits_after = archive_commits(archive)
+            echo(
+                f"replayed the publish agent's topics ({replayed} record(s) read again): "
+                f"the archive has {commits_after} commit(s)"
+            )
+            snap = {
+                **snap,
+                "replayed_records": replayed,
+                "archive_commits_after_replay": commits_after,
+            }
+        snap = {**snap, "archive_commits": commits}
+    finally:
+        if not codes:
+            codes = agents.stop()
+            echo(f"agents stopped: {codes}")
         # Stop what the demo started (and only that); the data stays for `chimera stack up`.
         if "kafka" in started_here:
             LocalKafka(settings).down()
@@ -154,6 +221,7 @@ def run_demo(
         **snap,
         "exit_codes": codes,
         "publish_page": str(publish_dir / "index.html"),
+        "archive": str(archive),
         "database": dsn.rsplit("@", 1)[-1],
         "topic_prefix": env["CHIMERA_TOPIC_PREFIX"],
         "logs": str(logs),
@@ -182,6 +250,8 @@ def format_summary(result: DemoResult) -> str:
         f"  audit rows written:   {s.get('audit_rows', 0)}",
         f"  videos:               {', '.join(s.get('videos', [])) or '-'}",
         f"  published page:       {s['publish_page']}",
+        f"  content archive:      {s['archive']} ({s.get('archive_commits', 0)} commit(s); "
+        f"{s.get('archive_commits_after_replay', '-')} after a replay)   git -C {s['archive']} log",
         f"  database:             {s['database']}   topic prefix: {s.get('topic_prefix', '-')}"
         f"   agent logs: {s['logs']}",
     ]

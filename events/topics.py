@@ -77,7 +77,8 @@ STREAMS: dict[str, Stream] = {
             "review.commands",
             ("ApproveContent", "RejectContent"),
             "content id",
-            "People's decisions on content that waits for approval, for the orchestrator.",
+            "People's decisions on content that waits for approval, for the orchestrator "
+            "(console, review CLI, MCP).",
         ),
     )
 }

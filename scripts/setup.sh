@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-time (and idempotent) set-up for a fresh machine: system packages, then the Python venv.
+# One-time (and idempotent) set-up for a fresh machine: system packages, the Python venv, then
+# the Node MCP packages (stack/mcp).
 # Run by `make setup`, `make demo` and `make test`; safe to run again (it skips what is done).
 #
 # Python packages come from uv.lock, exactly (versions and hashes): uv, itself pinned and installed
@@ -27,6 +28,8 @@ command -v runuser >/dev/null || need+=(util-linux)
 command -v "$PY" >/dev/null || need+=(python3)
 # Debian ships venv/ensurepip (needed for .venv-tools) apart from python3.
 command -v "$PY" >/dev/null && "$PY" -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+command -v npm >/dev/null || need+=(nodejs npm)
+command -v git >/dev/null || need+=(git)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing ${need[*]} (Debian packages)"
@@ -63,4 +66,13 @@ if [ ! -f "$stamp" ]; then
   UV_PYTHON_DOWNLOADS=never "$uv" sync --locked --extra dev --python "$PY" --quiet
   rm -f .venv/.synced-* .venv/.installed-*
   touch "$stamp"
+fi
+
+# Node MCP packages (the Filesystem reference server; the TypeScript SDK the tests drive
+# Chimera's MCP server with), pinned by stack/mcp/package-lock.json, into a git-ignored folder.
+node_stamp=stack/mcp/node_modules/.installed-$(sha256sum stack/mcp/package-lock.json | cut -c1-16)
+if [ ! -f "$node_stamp" ]; then
+  echo "setup: installing the Node MCP packages into stack/mcp/node_modules (npm ci)"
+  npm ci --prefix stack/mcp --no-audit --no-fund --loglevel=error >/dev/null
+  touch "$node_stamp"
 fi

@@ -92,6 +92,12 @@ def copy_atomic(source: Path, target: Path) -> None:
         shutil.copyfileobj(src, out, 1024 * 1024)
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one step."""
+    with _replacing(path, "wb") as handle:
+        handle.write(data)
+
+
 def sweep(folder: Path) -> list[Path]:
     """Remove the temporary files in `folder` that no live process holds and that are older
     than this process (a dead writer's debris); returns what it removed."""

@@ -22,6 +22,7 @@ from core.ids import derived_id
 from events import AuditRecorded, ContentFailed, ContentReady, ContentRequested
 from events.catalog import ContentFailedPayload, ContentReadyPayload
 from skills.base import SkillInput
+from skills.footage.filesystem import FindFootageInput, find_footage
 from skills.media.download import DownloadVideoInput, download_video
 from skills.media.render import GenerateVideoInput, GenerateVideoOutput, ScriptLines, generate_video
 from skills.media.transcribe import TranscribeAudioInput, transcribe_audio
@@ -38,6 +39,8 @@ ASPECT: dict[str, Literal["9:16", "16:9", "1:1"]] = {
 VIDEO_PLATFORMS = {"youtube", "tiktok", "twitter"}
 Stage = Literal["download", "transcribe", "script", "render", "store"]
 InT = TypeVar("InT", bound=SkillInput)
+#: An asset of a video and its licence (`skills.archive.skill.AssetLicence`, as JSON).
+Asset = dict[str, str | None]
 
 
 class GenerateSettings(BaseSettings):
@@ -103,12 +106,46 @@ async def _reference(
     return download.path, (transcript.text if transcript.success else None)
 
 
+async def _footage(rt: AgentRuntime, request: ContentRequested) -> tuple[str | None, Asset | None]:
+    """A licensed clip from the footage library (Filesystem MCP server), when one is set up
+    (CHIMERA_FOOTAGE_ROOTS) and the video has no reference clip. Optional like the reference:
+    no clip means no background; only a transient failure fails the item (to retry)."""
+    if not rt.skills.ctx.settings.mcp.footage_enabled:
+        return None, None
+    p = request.payload
+    found = await rt.skills(
+        find_footage,
+        FindFootageInput(words=[p.trend.topic, p.trend.title, *p.trend.tags], seed=p.content_id),
+    )
+    if not found.success:
+        if found.error is not None and found.error.category is ErrorCategory.TRANSIENT:
+            raise StageFailed("download", found.error)
+        return None, None
+    if found.path is None or found.licence is None:
+        return None, None
+    return found.path, found.licence.model_dump(mode="json")
+
+
 async def make_content(
     rt: AgentRuntime, request: ContentRequested, settings: GenerateSettings
-) -> tuple[Script, GenerateVideoOutput]:
-    """Run the stages; raises StageFailed naming the stage that failed."""
+) -> tuple[Script, GenerateVideoOutput, list[Asset]]:
+    """Run the stages; raises StageFailed naming the stage that failed. Also returns the
+    assets the video is made of, with their licences (the content archive records them)."""
     p = request.payload
+    assets: list[Asset] = []
     reference, transcript = await _reference(rt, request, settings)
+    if reference is not None:
+        assets.append(
+            {
+                "kind": "reference_video",
+                "source": p.trend.url,
+                "licence": "unknown: the trend's own video, fetched as a reference",
+            }
+        )
+    else:
+        reference, footage = await _footage(rt, request)
+        if footage is not None:
+            assets.append(footage)
     written = await rt.skills(
         write_script,
         _valid(
@@ -143,7 +180,7 @@ async def make_content(
     )
     if not video.success or video.path is None:
         raise StageFailed("render", _error(video.error, "rendering"))
-    return script, video
+    return script, video, assets
 
 
 def on_content_requested(
@@ -161,7 +198,7 @@ def on_content_requested(
                 input_data={"content_id": p.content_id, "previous": previous},
             )
         try:
-            script, video = await make_content(rt, event, settings)
+            script, video, assets = await make_content(rt, event, settings)
         except StageFailed as failed:
             async with rt.transaction() as tx:
                 if not await tx.claim(CONSUMER, event):
@@ -208,6 +245,7 @@ def on_content_requested(
                     "format": p.format,
                     "has_audio": video.has_audio,
                     "title": script.title,
+                    "assets": assets,
                 },
             )
             await tx.emit(

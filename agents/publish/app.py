@@ -1,4 +1,5 @@
-"""The publish agent: publishes ready videos when due and tracks their engagement.
+"""The publish agent: publishes ready videos when due, tracks their engagement and commits
+what went out to the content archive (when CHIMERA_ARCHIVE_REPO is set).
 
 Run alone: `chimera agent publish`, or `faststream run agents.publish.app:create_app --factory`.
 """
@@ -7,11 +8,11 @@ from __future__ import annotations
 
 from faststream import FastStream
 
-from agents.publish import handlers
+from agents.publish import archive, handlers
 from agents.publish.handlers import PublishAgentSettings
 from agents.runtime import AgentRuntime, Subscription
 from core.settings import Settings
-from events import PublishRequested, Topics
+from events import Published, PublishFailed, PublishRequested, Topics
 
 
 def build(settings: Settings, publish: PublishAgentSettings | None = None) -> AgentRuntime:
@@ -26,6 +27,13 @@ def build(settings: Settings, publish: PublishAgentSettings | None = None) -> Ag
                 topics.publish_requests,
                 (PublishRequested,),
                 in_tx=handlers.on_publish_requested,
+            ),
+            Subscription(
+                archive.CONSUMER,
+                topics.publish_events,
+                (Published, PublishFailed),
+                long=archive.on_publication_event(),
+                max_records=20,
             ),
         ],
         handlers.loops(publish),

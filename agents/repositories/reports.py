@@ -1,12 +1,16 @@
 """Read-only views across the tables, for people: `chimera status`, the demo's summary, the
-console's pages and `chimera review`. Nothing here writes."""
+console's pages, `chimera review`, the MCP server's tools and resources. Nothing here
+writes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from datetime import datetime
 from typing import Any
+
+import asyncpg
 
 from core.db import Executor
 
@@ -248,3 +252,121 @@ async def acknowledgements(conn: Executor, alert_ids: list[uuid.UUID]) -> dict[s
             "SELECT * FROM alert_acknowledgements WHERE alert_event_id = ANY($1)", alert_ids
         )
     }
+
+
+# --- items, for assistants (the MCP server's read-only tools and resources) ------------------
+def jsonable(value: Any) -> Any:
+    """Rows (and what nests in them) as JSON-ready data: times as ISO 8601, ids as text, JSON
+    columns parsed."""
+    if isinstance(value, asyncpg.Record | dict):
+        return {
+            key: json.loads(item)
+            if isinstance(item, str) and key in _JSON_COLUMNS
+            else jsonable(item)
+            for key, item in dict(value).items()
+        }
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+_JSON_COLUMNS = frozenset(
+    {"metadata", "engagement_metrics", "input_data", "output_data", "last_error", "edits"}
+)
+
+
+async def content_items(
+    conn: Executor, *, status: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The newest content items (optionally in one status), with their trend's title."""
+    rows = await conn.fetch(
+        """SELECT c.id, c.status, c.style, c.created_at, c.updated_at, c.trend_id,
+                  t.title AS trend_title, c.metadata->>'title' AS title, c.local_path
+           FROM content c LEFT JOIN trends t ON t.id = c.trend_id
+           WHERE $1::text IS NULL OR c.status = $1
+           ORDER BY c.created_at DESC, c.id LIMIT $2""",
+        status,
+        limit,
+    )
+    return [jsonable(r) for r in rows]
+
+
+async def content_item(conn: Executor, content_id: str) -> dict[str, Any] | None:
+    """`content_detail` (trend, workflow, review, refusals, publications) as JSON-ready
+    data, its script parsed when it is one."""
+    detail = await content_detail(conn, content_id)
+    if detail is None:
+        return None
+    item: dict[str, Any] = jsonable(detail)
+    with contextlib.suppress(json.JSONDecodeError):  # not JSON: kept as its text
+        item["script"] = json.loads(detail["script"]) if detail["script"] else None
+    return item
+
+
+async def publication_items(
+    conn: Executor,
+    *,
+    status: str | None = None,
+    platform: str | None = None,
+    since: datetime | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """Publications, newest first (by publication, else schedule, time), narrowed by status,
+    platform or time."""
+    rows = await conn.fetch(
+        """SELECT id, content_id, platform, status, title, url, post_id, published_at,
+                  scheduled_at, attempt, last_error
+           FROM publications
+           WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR platform = $2)
+             AND ($3::timestamptz IS NULL OR coalesce(published_at, scheduled_at) >= $3)
+           ORDER BY coalesce(published_at, scheduled_at) DESC NULLS LAST, id LIMIT $4""",
+        status,
+        platform,
+        since,
+        limit,
+    )
+    return [jsonable(r) for r in rows]
+
+
+async def publication_item(conn: Executor, publication_id: str) -> dict[str, Any] | None:
+    """One publication with its engagement snapshots."""
+    row = await conn.fetchrow("SELECT * FROM publications WHERE id = $1", publication_id)
+    if row is None:
+        return None
+    item: dict[str, Any] = jsonable(row)
+    series = await engagement_series(conn, [publication_id])
+    item["engagement"] = jsonable(series[publication_id])
+    return item
+
+
+async def trend_items(
+    conn: Executor, *, platform: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The fastest-growing trends (velocity), optionally of one platform."""
+    rows = await conn.fetch(
+        """SELECT id, platform, topic, title, velocity, fetched_at, url, tags FROM trends
+           WHERE $1::text IS NULL OR platform = $1
+           ORDER BY velocity DESC, id LIMIT $2""",
+        platform,
+        limit,
+    )
+    return [jsonable(r) for r in rows]
+
+
+async def trend_item(conn: Executor, trend_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM trends WHERE id = $1", trend_id)
+    return jsonable(row) if row is not None else None
+
+
+async def audit_entry(conn: Executor, audit_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM audit_logs WHERE id = $1", audit_id)
+    return jsonable(row) if row is not None else None
+
+
+async def content_status(conn: Executor, content_id: str) -> str | None:
+    value = await conn.fetchval("SELECT status FROM content WHERE id = $1", content_id)
+    return str(value) if value is not None else None

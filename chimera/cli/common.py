@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import typer
 import typer.core
 from pydantic import ValidationError as PydanticValidationError
 
+from chimera import package_version
 from core.errors import ChimeraError
 from core.settings import Settings
+
+__all__ = ["ErrorsAsOneLine", "load_settings", "package_version"]
 
 
 class ErrorsAsOneLine(typer.core.TyperGroup):
@@ -34,11 +36,3 @@ def load_settings() -> Settings:
             for err in exc.errors()
         )
         raise ChimeraError(f"invalid settings: {problems}") from exc
-
-
-def package_version() -> str:
-    """The installed Chimera version."""
-    try:
-        return version("chimera")
-    except PackageNotFoundError:
-        return "0+unknown (not installed)"

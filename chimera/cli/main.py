@@ -19,6 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 from chimera import stack
 from chimera.cli.common import ErrorsAsOneLine, load_settings, package_version
 from chimera.cli.console import console
+from chimera.cli.mcp import mcp_app
 from chimera.cli.ops import dlq_app, replay_app
 from chimera.cli.review import review_app
 from chimera.cli.stack import stack_app
@@ -51,6 +52,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(users_app, name="users")
 app.add_typer(review_app, name="review")
 app.command()(console)
+app.add_typer(mcp_app, name="mcp")
 
 
 @app.command()

@@ -141,17 +141,7 @@ def replay_reset(
     async def work(settings: Settings) -> replay.ReplayPlan:
         name = replay.agent_group(settings, agent) if agent else group
         assert name is not None
-        if topic:
-            existing = await replay.offsets.existing_topics(settings)
-            topics = [await replay.resolve_topic(settings, t, existing) for t in topic]
-        elif agent:
-            topics = replay.agent_topics(settings, agent)
-        else:
-            topics = await replay.group_topics(settings, name)
-            if not topics:
-                raise ChimeraError(
-                    f"group {name!r} has no committed offsets; name the topics with --topic"
-                )
+        topics = await replay.reset_topics(settings, name, agent, topic or [])
         return await replay.reset_offsets(
             settings, name, topics, target, partition or None, execute=execute
         )

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError as PydanticValidationError
@@ -75,18 +76,23 @@ def key_of(event: Envelope[Any]) -> str | None:
     return None
 
 
-async def send(settings: Settings, events: list[Envelope[Any]]) -> int:
+async def send(
+    settings: Settings, events: list[Envelope[Any]], producer: AIOKafkaProducer | None = None
+) -> int:
     """Publish events to their streams' topics (acks=all, idempotent). Returns the count.
 
     Each event starts its workflow's trace: a producer span whose W3C `traceparent` goes in
     the record's headers (trace id = the event's correlation id, see
-    core.observability.tracing).
+    core.observability.tracing). A long-lived caller (the MCP server) passes its own started
+    `producer`; otherwise one is made for this call.
     """
     topics = Topics(settings.topic_prefix)
     await ensure_topics(settings)  # the registry's topics, with their partition counts
-    producer = make_producer(settings, client_id="chimera-inject")
+    own = producer is None
+    if producer is None:
+        producer = make_producer(settings, client_id="chimera-inject")
+        await producer.start()
     tracer = tracing.tracer()
-    await producer.start()
     try:
         futures = []
         for event in events:
@@ -119,5 +125,6 @@ async def send(settings: Settings, events: list[Envelope[Any]]) -> int:
         for future in futures:
             await future
     finally:
-        await producer.stop()
+        if own:
+            await producer.stop()
     return len(events)

@@ -13,6 +13,7 @@ headers and values as they were), for re-processing into a fresh group or a rebu
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -219,6 +220,24 @@ async def resolve_topic(settings: Settings, name: str, existing: set[str] | None
         if candidate in existing:
             return candidate
     raise ChimeraError(f"no topic {name!r} (nor {settings.topic_prefix}.{name})")
+
+
+async def reset_topics(
+    settings: Settings, group: str, agent: str | None, topics: Sequence[str] = ()
+) -> list[str]:
+    """The topics a reset of `group` moves: the named ones (full names or streams), else the
+    agent's, else those the group has committed on (ChimeraError when there are none)."""
+    if topics:
+        existing = await offsets.existing_topics(settings)
+        return [await resolve_topic(settings, t, existing) for t in topics]
+    if agent:
+        return agent_topics(settings, agent)
+    found = await group_topics(settings, group)
+    if not found:
+        raise ChimeraError(
+            f"group {group!r} has no committed offsets; name the topics with --topic"
+        )
+    return found
 
 
 @offsets.shares_admin

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from skills.settings.mcp import McpSettings
 from skills.settings.media import MediaSettings
 from skills.settings.publish import PublishSettings
 from skills.settings.script import ScriptSettings
 from skills.settings.trends import TrendsSettings
 
-__all__ = ["MediaSettings", "PublishSettings", "ScriptSettings", "SkillSettings", "TrendsSettings"]
+__all__ = [
+    "McpSettings",
+    "MediaSettings",
+    "PublishSettings",
+    "ScriptSettings",
+    "SkillSettings",
+    "TrendsSettings",
+]
 
 
 @dataclass(frozen=True)
@@ -24,8 +32,11 @@ class SkillSettings:
     trends: TrendsSettings = field(default_factory=TrendsSettings)
     script: ScriptSettings = field(default_factory=ScriptSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
 
     @classmethod
     def from_environment(cls) -> SkillSettings:
         """Read every package's settings from the environment now."""
-        return cls(MediaSettings(), TrendsSettings(), ScriptSettings(), PublishSettings())
+        return cls(
+            MediaSettings(), TrendsSettings(), ScriptSettings(), PublishSettings(), McpSettings()
+        )

@@ -33,6 +33,10 @@ def test_the_demo_settles_and_reports(services: Services, tmp_path: Path) -> Non
     assert summary["audit_rows"] > 50
     assert len(summary["videos"]) == 5 and all(Path(v).stat().st_size for v in summary["videos"])
     assert page_exists(result)
+    # The content archive: one commit per published item; replaying adds none.
+    assert summary["archive_commits"] == 5
+    assert summary["replayed_records"] and summary["replayed_records"] >= 10
+    assert summary["archive_commits_after_replay"] == 5
     assert set(summary["exit_codes"].values()) == {0}  # every agent stopped cleanly
     assert any(line.startswith("agents stopped: ") for line in lines)
     assert "pipeline settled" in format_summary(result)

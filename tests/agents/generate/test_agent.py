@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import asyncpg
+import pytest
 
 from agents.generate.app import build
 from agents.generate.handlers import GenerateSettings
 from core.settings import Settings
 from events import ContentFailed, ContentReady, ContentRequested, Topics, decode, encode
 from events.catalog import ContentRequestedPayload
+from tests.skills.media.support import make_clip
 from tests.support import produce, read_topic, trend, wait_for
+
+QUICK = GenerateSettings(
+    resolution_scale=0.15, target_duration_s=10, preset="ultrafast", narrate=False
+)
 
 
 async def seed(pool: asyncpg.Pool, content_id: str) -> ContentRequested:
@@ -43,12 +51,7 @@ async def test_renders_once_even_when_the_request_is_delivered_twice(
 ) -> None:
     topics = Topics(settings.topic_prefix)
     request = await seed(pool, "c-ok")
-    runtime = build(
-        settings,
-        GenerateSettings(
-            resolution_scale=0.15, target_duration_s=10, preset="ultrafast", narrate=False
-        ),
-    )
+    runtime = build(settings, QUICK)
     async with runtime.running():
         await produce(
             settings.bootstrap_servers, topics.content_requests, [(b"c-ok", encode(request))] * 2
@@ -95,3 +98,41 @@ async def test_a_render_failure_becomes_content_failed(
         )
     ]
     assert statuses[0] == "content:generating" and statuses[-1] == "content:failed"
+
+
+async def test_a_licensed_clip_from_the_footage_library_is_the_background(
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Footage through the real Filesystem MCP server; its licence lands in the metadata."""
+    library = tmp_path / "library"
+    library.mkdir()
+    clip = make_clip(library / "topic-trend-number.mp4", seconds=2.0, size="96x96")
+    (library / "topic-trend-number.mp4.json").write_text(
+        json.dumps({"licence": "CC0-1.0", "author": "A. Filmer", "source": "https://x/clip"})
+    )
+    monkeypatch.setenv("CHIMERA_FOOTAGE_ROOTS", json.dumps([str(library)]))
+    topics = Topics(settings.topic_prefix)
+    request = await seed(pool, "c-footage")
+    runtime = build(settings, QUICK)
+    async with runtime.running():
+        await produce(
+            settings.bootstrap_servers, topics.content_requests, [(b"c-footage", encode(request))]
+        )
+        out = await read_topic(
+            settings.bootstrap_servers, topics.content_events, expect=1, timeout=120
+        )
+    [event] = [decode(r.value) for r in out]
+    assert isinstance(event, ContentReady)
+    metadata = json.loads(await pool.fetchval("SELECT metadata FROM content"))
+    assert metadata["assets"] == [
+        {
+            "kind": "footage",
+            "source": "https://x/clip",
+            "licence": "CC0-1.0",
+            "author": "A. Filmer",
+            "title": None,
+            "licence_url": None,
+        }
+    ]
+    copied = list((settings.media_root / "footage").glob("*.mp4"))
+    assert [p.read_bytes() for p in copied] == [clip.read_bytes()]

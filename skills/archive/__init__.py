@@ -1,0 +1,1 @@
+"""The content archive: what went out, committed to Git through the Git MCP server."""
