@@ -99,12 +99,9 @@ def _number(text: str) -> float:
     return float("-inf") if text == "-inf" else float(text)
 
 
-async def measure(path: Path) -> Loudness:
-    """Integrated loudness, loudness range and true peak of `path` (ffmpeg `ebur128`)."""
-    _, err = await run_ffmpeg(
-        ["-i", str(path), "-vn", "-af", "ebur128=peak=true", "-f", "null", "-"]
-    )
-    found = _EBU.search(err[err.rfind("Summary:") :])
+def parse_ebur128(stderr: str) -> Loudness:
+    """The summary the `ebur128` filter (with `peak=true`) logs at the end of a run."""
+    found = _EBU.search(stderr[stderr.rfind("Summary:") :])
     if found is None:
         raise PermanentError("no loudness summary from ebur128", code="LOUDNESS_UNMEASURED")
     return Loudness(
@@ -112,6 +109,14 @@ async def measure(path: Path) -> Loudness:
         lra_lu=_number(found.group(2)),
         true_peak_dbtp=_number(found.group(3)),
     )
+
+
+async def measure(path: Path) -> Loudness:
+    """Integrated loudness, loudness range and true peak of `path` (ffmpeg `ebur128`)."""
+    _, err = await run_ffmpeg(
+        ["-i", str(path), "-vn", "-af", "ebur128=peak=true", "-f", "null", "-"]
+    )
+    return parse_ebur128(err)
 
 
 def _mix_graph(has_music: bool, duration: float, music_gain_db: float) -> str:

@@ -129,7 +129,7 @@ class MediaSettings(BaseSettings):
     # --- footage, music, loudness ---------------------------------------------------------------
     footage_library: Path | None = None
     footage_providers: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["library", "pexels", "pixabay", "reference", "thumbnail"]
+        default_factory=lambda: ["library", "pexels", "pixabay"]
     )
     footage_max_mb: float = Field(default=200, gt=0)
     pexels_api_key: SecretStr | None = None

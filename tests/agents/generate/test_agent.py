@@ -46,7 +46,7 @@ async def test_renders_once_even_when_the_request_is_delivered_twice(
     runtime = build(
         settings,
         GenerateSettings(
-            resolution_scale=0.15, target_duration_s=10, preset="ultrafast", narrate=False
+            resolution_scale=0.15, target_duration_s=10, preset="ultrafast", narrate=True
         ),
     )
     async with runtime.running():
