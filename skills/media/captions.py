@@ -298,6 +298,7 @@ class CaptionFrame:
     end: float
     image: Image.Image | None
     box: Box | None  # in frame pixels
+    word: int | None = None  # karaoke: the index (in the track's words) of the lit word
 
 
 @dataclass
@@ -367,7 +368,7 @@ def karaoke_track(
             if end - start <= 0.0:
                 continue
             image, box = render_block(layout, (band.w, band.h), highlight=k)
-            frames.append(CaptionFrame(start, end, image, _placed(box, band)))
+            frames.append(CaptionFrame(start, end, image, _placed(box, band), word=i))
     return CaptionTrack(band, _contiguous(frames, duration), "karaoke")
 
 
@@ -404,7 +405,7 @@ def _contiguous(frames: list[CaptionFrame], duration: float) -> list[CaptionFram
             out.append(CaptionFrame(cursor, start, None, None))
         elif out:
             start = cursor  # close a hair-thin gap
-        out.append(CaptionFrame(start, end, frame.image, frame.box))
+        out.append(CaptionFrame(start, end, frame.image, frame.box, frame.word))
         cursor = end
     if duration - cursor > 0.001:
         out.append(CaptionFrame(cursor, duration, None, None))

@@ -60,6 +60,7 @@ ASPECTS: dict[str, tuple[int, int]] = {
     "1:1": (1080, 1080),
 }
 _SEMAPHORES = LoopSemaphores()
+TAIL_S = 0.6  # music and picture after the last word
 
 
 class ScriptLines(BaseModel):
@@ -362,23 +363,26 @@ async def _narration(
     ctx: SkillContext,
     lines: list[str],
     work: Path,
-) -> tuple[Path | None, float | None, list[LineTiming] | None, VoiceInfo | None]:
+) -> tuple[
+    Path | None, float | None, list[LineTiming] | None, VoiceInfo | None, list[TimedWord] | None
+]:
     cfg = ctx.settings.media
     if data.narration_audio:
         path = media_path(ctx.paths, data.narration_audio)
         info = await _probe(path, "narration audio")
         if not info.has_audio:
             raise ValidationError("the narration file has no audio", code="NO_AUDIO")
-        return path, info.duration, None, None
+        return path, info.duration, None, None, None
     if not data.narrate:
-        return None, None, None, None
+        return None, None, None, None, None
     if not lines:
         raise ValidationError("narration asked but the script has no lines", code="EMPTY_SCRIPT")
     ctx.report("narration", 0.0, "speaking the script")
     engines = engines_for(cfg, ctx.http, NarrationRequest(engine=data.tts_engine, voice=data.voice))
-    spoken = await narrate(lines, work / "narration.wav", engines, data.target_duration_s)
+    target = data.target_duration_s - TAIL_S if data.target_duration_s else None
+    spoken = await narrate(lines, work / "narration.wav", engines, target)
     ctx.report("narration", 1.0, f"{spoken.voice.engine}: {spoken.duration:.1f} s")
-    return spoken.path, spoken.duration, spoken.lines, spoken.voice
+    return spoken.path, spoken.duration, spoken.lines, spoken.voice, spoken.words
 
 
 @skill("skill_generate_video")
@@ -403,11 +407,11 @@ async def generate_video(data: GenerateVideoInput, ctx: SkillContext) -> Generat
     work = target.parent / f".{target.stem}.{uuid.uuid4().hex[:8]}.work"
     work.mkdir()
     try:
-        narration, spoken, timings, voice = await _narration(data, ctx, lines, work)
+        narration, spoken, timings, voice, engine_words = await _narration(data, ctx, lines, work)
         if data.duration_s:
             duration = data.duration_s
         elif spoken is not None:
-            duration = spoken + (0.6 if voice is not None else 0.0)
+            duration = spoken + (TAIL_S if voice is not None else 0.0)
         elif data.captions:
             duration = max(c.end for c in data.captions)
         elif data.target_duration_s:
@@ -427,7 +431,9 @@ async def generate_video(data: GenerateVideoInput, ctx: SkillContext) -> Generat
         # Word timing: the narration itself, heard by faster-whisper.
         timing: Timing = "proportional"
         words: list[TimedWord] = []
-        if narration is not None and not data.captions and lines:
+        if engine_words is not None and not data.captions:
+            words, timing = engine_words, "engine"  # the TTS engine's own word timing
+        elif narration is not None and not data.captions and lines:
             ctx.report("transcription", 0.0, "aligning captions with the voice")
             words, timing = await align(narration, timings, cfg, data.language)
             ctx.report("transcription", 1.0, timing)

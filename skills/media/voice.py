@@ -11,7 +11,10 @@ Engines (`SpeechEngine`):
   (`Narration.fallback_from`, `fallback_reason`), which the content's metadata records.
 
 Each line of the script is spoken on its own and the lines are joined with a short pause, so
-the narration knows exactly when each line (a "beat" of the video) starts and ends.
+the narration knows exactly when each line (a "beat" of the video) starts and ends. Piper also
+says when each word is spoken: its phoneme alignments (the model patched in memory with the
+`onnx` package) are grouped into words at the word-separating phoneme, which gives captions
+the engine's own word timing; other engines' narration is aligned with faster-whisper.
 
 Pace: the first take measures the voice's words per second. When it misses the target
 duration by more than the tolerance, body lines are trimmed from the end (never the hook or the
@@ -71,23 +74,43 @@ class VoiceInfo(BaseModel):
     target_duration_s: float | None = None
 
 
+class TimedWord(BaseModel):
+    """A word of the script and when it is spoken (seconds from the narration's start)."""
+
+    text: str
+    start: float
+    end: float
+    line: int
+
+
+@dataclass
+class Speech:
+    """What an engine said: mono float32 samples at `SAMPLE_RATE`, and, when the engine knows
+    them, each word's (start, end) in seconds from the first sample."""
+
+    samples: np.ndarray
+    words: list[tuple[float, float]] | None = None
+
+
 @dataclass
 class Narration:
-    """A spoken script: the WAV file (mono, 48 kHz), its lines' timings and the voice."""
+    """A spoken script: the WAV file (mono, 48 kHz), its lines' timings and the voice; `words`
+    when the engine timed every word itself."""
 
     path: Path
     duration: float
     lines: list[LineTiming]
     voice: VoiceInfo
+    words: list[TimedWord] | None = None
 
 
 class SpeechEngine(Protocol):
-    """Speaks one piece of text into mono float32 samples at `SAMPLE_RATE`."""
+    """Speaks one piece of text."""
 
     name: EngineName
     voice: str
 
-    async def speak(self, text: str, length_scale: float) -> np.ndarray: ...
+    async def speak(self, text: str, length_scale: float) -> Speech: ...
 
 
 # --- Audio helpers --------------------------------------------------------------------------------
@@ -117,13 +140,47 @@ def _resample(samples: np.ndarray, rate: int) -> np.ndarray:
     return np.interp(x, np.arange(samples.size), samples).astype(np.float32)
 
 
-def _trim_silence(samples: np.ndarray, threshold: float = 0.01) -> np.ndarray:
-    """Leading and trailing silence cut (keeps 30 ms either side)."""
+def _trim_silence(speech: Speech, threshold: float = 0.01) -> Speech:
+    """Leading and trailing silence cut (keeps 30 ms either side); word times follow."""
+    samples = speech.samples
     loud = np.flatnonzero(np.abs(samples) > threshold)
     if loud.size == 0:
-        return samples[:0]
+        return Speech(samples[:0], [] if speech.words is not None else None)
     pad = int(0.03 * SAMPLE_RATE)
-    return samples[max(0, loud[0] - pad) : loud[-1] + pad]
+    first = max(0, int(loud[0]) - pad)
+    kept = samples[first : int(loud[-1]) + pad]
+    if speech.words is None:
+        return Speech(kept, None)
+    shift, length = first / SAMPLE_RATE, kept.size / SAMPLE_RATE
+    words = [
+        (min(length, max(0.0, a - shift)), min(length, max(0.0, b - shift)))
+        for a, b in speech.words
+    ]
+    return Speech(kept, words)
+
+
+_NOT_WORDS = frozenset("^$_.,;:!?¡¿\u2014\u2013-\u2026\"'()")
+
+
+def word_spans(
+    alignments: list[tuple[str, int]], rate: int, words: int
+) -> list[tuple[float, float]] | None:
+    """Word (start, end) seconds from Piper's (phoneme, samples) list, or None when its words
+    do not line up one to one with the text's (numbers spelt out, say)."""
+    spans: list[tuple[float, float]] = []
+    cursor = 0
+    current: tuple[int, int] | None = None
+    for phoneme, samples in alignments:
+        if phoneme == " " or phoneme in _NOT_WORDS:
+            if current is not None and phoneme == " ":
+                spans.append((current[0] / rate, current[1] / rate))
+                current = None
+        else:
+            current = (cursor if current is None else current[0], cursor + samples)
+        cursor += samples
+    if current is not None:
+        spans.append((current[0] / rate, current[1] / rate))
+    return spans if len(spans) == words else None
 
 
 # --- Engines --------------------------------------------------------------------------------------
@@ -163,6 +220,14 @@ def piper_installed() -> bool:
     return True
 
 
+def _can_align() -> bool:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class PiperEngine:
     """Piper neural TTS, offline (ONNX Runtime on the CPU); one loaded voice per process."""
 
@@ -181,7 +246,9 @@ class PiperEngine:
                 from piper import PiperVoice
 
                 try:
-                    loaded = PiperVoice.load(self.model, config_path=self.config)
+                    loaded = PiperVoice.load(
+                        self.model, config_path=self.config, include_alignments=_can_align()
+                    )
                 except Exception as exc:  # onnxruntime errors, bad JSON
                     raise PermanentError(
                         f"cannot load Piper voice {self.model.name}: {exc}",
@@ -190,18 +257,27 @@ class PiperEngine:
                 _PIPER[key] = loaded
             return loaded
 
-    def _speak(self, text: str, length_scale: float) -> np.ndarray:
+    def _speak(self, text: str, length_scale: float) -> Speech:
         from piper import SynthesisConfig
 
         voice = self._load()
-        chunks = list(voice.synthesize(text, SynthesisConfig(length_scale=length_scale)))
+        config = SynthesisConfig(length_scale=length_scale)
+        chunks = list(voice.synthesize(text, config, include_alignments=_can_align()))
         if not chunks:
-            return np.zeros(0, np.float32)
+            return Speech(np.zeros(0, np.float32), [])
         rate = chunks[0].sample_rate
         samples = np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32)
-        return _resample(samples, rate)
+        aligned: list[tuple[str, int]] | None = []
+        for chunk in chunks:
+            if chunk.phoneme_alignments is None or aligned is None:
+                aligned = None
+                continue
+            aligned.extend((a.phoneme, int(a.num_samples)) for a in chunk.phoneme_alignments)
+            aligned.append((" ", 0))
+        words = word_spans(aligned, rate, len(text.split())) if aligned is not None else None
+        return Speech(_resample(samples, rate), words)
 
-    async def speak(self, text: str, length_scale: float) -> np.ndarray:
+    async def speak(self, text: str, length_scale: float) -> Speech:
         return await asyncio.to_thread(self._speak, text, length_scale)
 
 
@@ -214,7 +290,7 @@ class EspeakEngine:
         self.voice = voice
         self.words_per_minute = words_per_minute
 
-    async def speak(self, text: str, length_scale: float) -> np.ndarray:
+    async def speak(self, text: str, length_scale: float) -> Speech:
         exe = shutil.which("espeak-ng")
         if exe is None:
             raise PermanentError("espeak-ng is not installed", code="TTS_UNAVAILABLE")
@@ -237,7 +313,7 @@ class EspeakEngine:
                 code="TTS_FAILED",
                 details={"voice": self.voice},
             )
-        return await asyncio.to_thread(decode_to_mono, out)
+        return Speech(await asyncio.to_thread(decode_to_mono, out))
 
 
 class OpenAISpeechEngine:
@@ -257,7 +333,7 @@ class OpenAISpeechEngine:
         self.voice = cfg.openai_tts_voice
         self.timeout = cfg.openai_tts_timeout_s
 
-    async def speak(self, text: str, length_scale: float) -> np.ndarray:
+    async def speak(self, text: str, length_scale: float) -> Speech:
         if self.key is None or not self.url.startswith("http"):
             raise PermanentError(
                 "the openai engine needs CHIMERA_OPENAI_TTS_URL and CHIMERA_OPENAI_TTS_API_KEY",
@@ -289,7 +365,7 @@ class OpenAISpeechEngine:
                 code="TTS_BAD_RESPONSE",
             )
         try:
-            return await asyncio.to_thread(decode_to_mono, response.content)
+            return Speech(await asyncio.to_thread(decode_to_mono, response.content))
         except Exception as exc:
             raise PermanentError(
                 f"speech endpoint sent unreadable audio: {exc}", code="TTS_BAD_RESPONSE"
@@ -343,11 +419,11 @@ def word_count(lines: list[str]) -> int:
 @dataclass
 class _Take:
     lines: list[str]
-    clips: list[np.ndarray] = field(default_factory=list)
+    clips: list[Speech] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
-        speech = sum(c.size for c in self.clips) / SAMPLE_RATE
+        speech = sum(c.samples.size for c in self.clips) / SAMPLE_RATE
         return speech + PAUSE_S * max(0, len(self.clips) - 1)
 
 
@@ -358,35 +434,55 @@ async def _take(engine: SpeechEngine, lines: list[str], scale: float) -> _Take:
     return take
 
 
+def choose_lines(seconds: list[float], target: float) -> list[int]:
+    """Which lines to keep so that some rate within `RATE_RANGE` lands on `target`.
+
+    `seconds` is each line's length at the natural rate. The first line (hook) and the last
+    (call to action) always stay; of the body lines, the subset (in order) that can reach the
+    target and keeps the most speech wins, earlier lines first; when none can, the one whose
+    fastest reading is closest."""
+    n = len(seconds)
+    if n <= 2:
+        return list(range(n))
+    body = list(range(1, n - 1))[:12]  # 2^12 subsets at most
+    best: tuple[tuple[int, float, list[int]], list[int]] | None = None
+    for mask in range(1 << len(body)):
+        kept = [0, *(body[i] for i in range(len(body)) if mask >> i & 1), n - 1]
+        speech = sum(seconds[i] for i in kept)
+        pauses = PAUSE_S * (len(kept) - 1)
+        low, high = speech * RATE_RANGE[0] + pauses, speech * RATE_RANGE[1] + pauses
+        if low <= target <= high:
+            rank = (0, -speech, kept)  # reachable: the most speech
+        else:
+            rank = (1, min(abs(low - target), abs(high - target)), kept)  # the closest
+        if best is None or rank < best[0]:
+            best = (rank, kept)
+    assert best is not None
+    return best[1]
+
+
 def trim_to_fit(lines: list[str], words_per_second: float, target: float) -> list[str]:
-    """`lines` without body lines from the end while even the fastest rate would be too long.
-
-    The first line (hook) and the last (call to action) always stay."""
-    kept = list(lines)
-    fastest = RATE_RANGE[0]
-
-    def too_long(candidate: list[str]) -> bool:
-        speech = word_count(candidate) / words_per_second * fastest
-        return speech + PAUSE_S * (len(candidate) - 1) > target * (1 + PACE_TOLERANCE / 2)
-
-    while len(kept) > 2 and too_long(kept):
-        del kept[-2]
-    return kept
+    """`lines` trimmed (never the hook or the call to action) so the target can be reached,
+    estimating each line's length from the voice's words per second."""
+    seconds = [len(line.split()) / words_per_second for line in lines]
+    return [lines[i] for i in choose_lines(seconds, target)]
 
 
 async def _paced(
     engine: SpeechEngine, lines: list[str], target: float | None
 ) -> tuple[_Take, float, float, int]:
     first = await _take(engine, lines, 1.0)
-    speech = first.duration - PAUSE_S * (len(lines) - 1)
+    seconds = [clip.samples.size / SAMPLE_RATE for clip in first.clips]
+    speech = sum(seconds)
     wps = word_count(lines) / speech if speech > 0 else 0.0
     if target is None or wps <= 0 or abs(first.duration - target) <= target * PACE_TOLERANCE / 2:
         return first, wps, 1.0, 0
-    kept = trim_to_fit(lines, wps, target)
-    speech_at_1 = word_count(kept) / wps
-    pauses = PAUSE_S * (len(kept) - 1)
-    scale = (target - pauses) / speech_at_1 if speech_at_1 > 0 else 1.0
+    keep = choose_lines(seconds, target)
+    kept_speech = sum(seconds[i] for i in keep)
+    pauses = PAUSE_S * (len(keep) - 1)
+    scale = (target - pauses) / kept_speech if kept_speech > 0 else 1.0
     scale = round(min(RATE_RANGE[1], max(RATE_RANGE[0], scale)), 3)
+    kept = [lines[i] for i in keep]
     return await _take(engine, kept, scale), wps, scale, len(lines) - len(kept)
 
 
@@ -412,15 +508,21 @@ async def narrate(
         pause = np.zeros(round(PAUSE_S * SAMPLE_RATE), np.float32)
         timings: list[LineTiming] = []
         parts: list[np.ndarray] = []
+        words: list[TimedWord] | None = []
         cursor = 0
         for i, (line, clip) in enumerate(zip(take.lines, take.clips, strict=True)):
             if i:
                 parts.append(pause)
                 cursor += pause.size
             start = cursor / SAMPLE_RATE
-            parts.append(clip)
-            cursor += clip.size
+            parts.append(clip.samples)
+            cursor += clip.samples.size
             timings.append(LineTiming(index=i, text=line, start=start, end=cursor / SAMPLE_RATE))
+            if clip.words is None or words is None:
+                words = None
+                continue
+            for text, (a, b) in zip(line.split(), clip.words, strict=True):
+                words.append(TimedWord(text=text, start=start + a, end=start + b, line=i))
         samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         await asyncio.to_thread(write_wav, out, samples)
         info = VoiceInfo(
@@ -435,7 +537,7 @@ async def narrate(
             name, error = failures[0]
             info.fallback_from = name
             info.fallback_reason = f"{error.code}: {error.message}"[:300]
-        return Narration(out, samples.size / SAMPLE_RATE, timings, info)
+        return Narration(out, samples.size / SAMPLE_RATE, timings, info, words)
     if not failures:
         raise PermanentError("no speech engine to narrate with", code="TTS_UNAVAILABLE")
     raise failures[-1][1]
