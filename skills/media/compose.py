@@ -141,7 +141,9 @@ def build_command(c: Composition) -> list[str]:
     args += ["-filter_complex", ";".join(chains)]
     args += ["-map", "[vout]", "-map", f"{next_input}:a"]
     args += ["-c:v", "libx264", "-preset", c.preset, "-crf", str(c.crf)]
-    args += ["-profile:v", "high", "-pix_fmt", "yuv420p", "-r", str(fps)]
+    # High profile whatever the preset (ultrafast alone would give Constrained Baseline).
+    args += ["-profile:v", "high", "-x264-params", "cabac=1:8x8dct=1"]
+    args += ["-pix_fmt", "yuv420p", "-r", str(fps)]
     if c.threads:
         args += ["-threads", str(c.threads)]
     args += ["-c:a", "aac", "-b:a", "160k", "-ar", "48000"]

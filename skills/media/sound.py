@@ -7,6 +7,9 @@
 * Mastering: two-pass `loudnorm` (EBU R128): the first pass measures, the second applies a
   linear gain to the target integrated loudness (-14 LUFS) with the true peak held under the
   ceiling (-1 dBTP; the master aims 0.5 dB lower so AAC encoding does not push it over).
+  When loudnorm cannot stay linear (peaks too high for the gain) its dynamic mode can land a
+  little off; the master is then measured and corrected by a plain gain into a peak limiter
+  1 dB under the ceiling.
 * `measure` reads the integrated loudness, loudness range and true peak of any file with the
   `ebur128` filter (what the quality gate uses on the finished video).
 """
@@ -181,17 +184,42 @@ async def master(
             f":measured_LRA={stats['input_lra']}:measured_thresh={stats['input_thresh']}"
             f":offset={stats['target_offset']}"
         )
+    first = out.with_name(f".{out.stem}.pass2.wav") if norm != "anull" else out
     await run_ffmpeg(
         [
             *inputs,
             "-filter_complex",
-            f"{mix};[mix]{norm},aresample={MASTER_RATE}[out]",
+            f"{mix};[mix]{norm},aresample={MASTER_RATE},aformat=channel_layouts=stereo[out]",
             "-map",
             "[out]",
             "-c:a",
             "pcm_s16le",
             "-y",
-            str(out),
+            str(first),
         ]
     )
+    if first == out:
+        return out
+    try:
+        got = await measure(first)
+        gain = lufs - got.integrated_lufs
+        if abs(gain) <= 0.2 and got.true_peak_dbtp <= ceiling:
+            first.replace(out)
+            return out
+        limit = 10 ** ((true_peak - 1.0) / 20)
+        await run_ffmpeg(
+            [
+                "-i",
+                str(first),
+                "-af",
+                f"volume={gain:.2f}dB,alimiter=limit={limit:.4f}:attack=1:release=60:level=false,"
+                f"aresample={MASTER_RATE}",
+                "-c:a",
+                "pcm_s16le",
+                "-y",
+                str(out),
+            ]
+        )
+    finally:
+        first.unlink(missing_ok=True)
     return out

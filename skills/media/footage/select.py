@@ -117,7 +117,12 @@ async def choose_visuals(
         for provider in providers:
             if provider.name in disabled or not wanted:
                 continue
-            query = FootageQuery(keywords=wanted, orientation=orientation, count=5)
+            query = FootageQuery(
+                keywords=wanted,
+                orientation=orientation,
+                min_duration_s=round(beat.end - beat.start, 2),
+                count=5,
+            )
             try:
                 candidates.extend(await provider.search(query, ctx))
             except OperationError as exc:

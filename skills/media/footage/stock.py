@@ -158,10 +158,11 @@ def _video(
 class _StockProvider:
     name = ""
     reset_is_delay = False
+    default_url = ""
 
-    def __init__(self, key: SecretStr, base_url: str) -> None:
+    def __init__(self, key: SecretStr, base_url: str | None = None) -> None:
         self.key = key
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or self.default_url).rstrip("/")
         self.quota = Quota(self.name, reset_is_delay=self.reset_is_delay)
 
 
@@ -169,6 +170,7 @@ class PexelsProvider(_StockProvider):
     """Pexels video search."""
 
     name = "pexels"
+    default_url = "https://api.pexels.com"
 
     async def search(self, query: FootageQuery, ctx: SkillContext) -> list[Asset]:
         body = await _get(
@@ -216,6 +218,7 @@ class PixabayProvider(_StockProvider):
     """Pixabay video search."""
 
     name = "pixabay"
+    default_url = "https://pixabay.com"
     reset_is_delay = True  # its X-RateLimit-Reset is seconds to wait, not a time
 
     async def search(self, query: FootageQuery, ctx: SkillContext) -> list[Asset]:
