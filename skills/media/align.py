@@ -30,7 +30,7 @@ from skills.settings.media import MediaSettings
 
 log = logging.getLogger("chimera.skills.media.align")
 
-Timing = Literal["engine", "whisper", "proportional"]
+Timing = Literal["engine", "whisper", "proportional", "given"]
 
 
 @dataclass(frozen=True)

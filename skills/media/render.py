@@ -51,7 +51,14 @@ from skills.media.compose import CaptionInput, Composition, TitleInput
 from skills.media.footage.models import Asset, AssetRights, Orientation, keywords
 from skills.media.footage.select import Beat, Visual, choose_visuals, ledger, providers_for
 from skills.media.sound import Loudness, master, measure, pick_music
-from skills.media.voice import LineTiming, NarrationRequest, VoiceInfo, engines_for, narrate
+from skills.media.voice import (
+    LineTiming,
+    Narration,
+    NarrationRequest,
+    VoiceInfo,
+    engines_for,
+    narrate,
+)
 from skills.settings.media import X264_PRESETS
 
 ASPECTS: dict[str, tuple[int, int]] = {
@@ -136,6 +143,12 @@ class GenerateVideoInput(SkillInput):
     footage: bool = Field(default=True, description="Look for footage (else gradients only).")
     music: bool = Field(default=True, description="Background music from CHIMERA_MUSIC_DIR.")
     captions: list[CaptionCue] | None = Field(default=None, max_length=2000)
+    word_timings: list[TimedWord] | None = Field(
+        default=None,
+        max_length=20_000,
+        description="When each word of the narration is spoken (skips the alignment): "
+        "`line` is the index of the script line it belongs to.",
+    )
     duration_s: float | None = Field(default=None, gt=0, le=3600)
     fps: int | None = Field(default=None, ge=1, le=60)
     preset: str | None = None
@@ -231,6 +244,17 @@ def line_timings(lines: list[str], duration: float) -> list[LineTiming]:
         LineTiming(index=i, text=cue.text, start=cue.start, end=cue.end)
         for i, cue in enumerate(plan_captions(lines, duration))
     ]
+
+
+def timings_of(words: list[TimedWord], lines: list[str]) -> list[LineTiming] | None:
+    """Line timings from given word timings (None when a line has no word)."""
+    found: list[LineTiming] = []
+    for i, text in enumerate(lines):
+        mine = [w for w in words if w.line == i]
+        if not mine:
+            return None
+        found.append(LineTiming(index=i, text=text, start=mine[0].start, end=mine[-1].end))
+    return found
 
 
 def sentence_beats(words: list[TimedWord], lines: list[LineTiming], duration: float) -> list[Beat]:
@@ -363,9 +387,7 @@ async def _narration(
     ctx: SkillContext,
     lines: list[str],
     work: Path,
-) -> tuple[
-    Path | None, float | None, list[LineTiming] | None, VoiceInfo | None, list[TimedWord] | None
-]:
+) -> tuple[Path | None, float | None, list[LineTiming] | None, VoiceInfo | None, Narration | None]:
     cfg = ctx.settings.media
     if data.narration_audio:
         path = media_path(ctx.paths, data.narration_audio)
@@ -382,7 +404,7 @@ async def _narration(
     target = data.target_duration_s - TAIL_S if data.target_duration_s else None
     spoken = await narrate(lines, work / "narration.wav", engines, target)
     ctx.report("narration", 1.0, f"{spoken.voice.engine}: {spoken.duration:.1f} s")
-    return spoken.path, spoken.duration, spoken.lines, spoken.voice, spoken.words
+    return spoken.path, spoken.duration, spoken.lines, spoken.voice, spoken
 
 
 @skill("skill_generate_video")
@@ -407,7 +429,7 @@ async def generate_video(data: GenerateVideoInput, ctx: SkillContext) -> Generat
     work = target.parent / f".{target.stem}.{uuid.uuid4().hex[:8]}.work"
     work.mkdir()
     try:
-        narration, spoken, timings, voice, engine_words = await _narration(data, ctx, lines, work)
+        narration, spoken, timings, voice, said = await _narration(data, ctx, lines, work)
         if data.duration_s:
             duration = data.duration_s
         elif spoken is not None:
@@ -425,17 +447,25 @@ async def generate_video(data: GenerateVideoInput, ctx: SkillContext) -> Generat
             )
         if background is not None:
             await _clip_durations([Visual(Asset(kind="video", path=background, rights=_REF), 0, 1)])
+        if timings is None and data.word_timings:
+            timings = timings_of(data.word_timings, lines)
         if timings is None:
             timings = line_timings(lines, spoken or duration)
 
         # Word timing: the narration itself, heard by faster-whisper.
         timing: Timing = "proportional"
         words: list[TimedWord] = []
-        if engine_words is not None and not data.captions:
-            words, timing = engine_words, "engine"  # the TTS engine's own word timing
+        if data.word_timings is not None and not data.captions:
+            words, timing = list(data.word_timings), "given"
+        elif (
+            said is not None and not data.captions and said.timed_lines >= set(range(len(timings)))
+        ):
+            words, timing = said.words, "engine"  # the TTS engine's own word timing
         elif narration is not None and not data.captions and lines:
             ctx.report("transcription", 0.0, "aligning captions with the voice")
-            words, timing = await align(narration, timings, cfg, data.language)
+            rest = [t for t in timings if said is None or t.index not in said.timed_lines]
+            heard, timing = await align(narration, rest, cfg, data.language)
+            words = sorted([*(said.words if said else []), *heard], key=lambda w: w.start)
             ctx.report("transcription", 1.0, timing)
         elif lines:
             words = proportional(timings)

@@ -95,13 +95,14 @@ class Speech:
 @dataclass
 class Narration:
     """A spoken script: the WAV file (mono, 48 kHz), its lines' timings and the voice; `words`
-    when the engine timed every word itself."""
+    of the lines the engine timed word by word itself (`timed_lines`)."""
 
     path: Path
     duration: float
     lines: list[LineTiming]
     voice: VoiceInfo
-    words: list[TimedWord] | None = None
+    words: list[TimedWord] = field(default_factory=list)
+    timed_lines: set[int] = field(default_factory=set)
 
 
 class SpeechEngine(Protocol):
@@ -508,7 +509,8 @@ async def narrate(
         pause = np.zeros(round(PAUSE_S * SAMPLE_RATE), np.float32)
         timings: list[LineTiming] = []
         parts: list[np.ndarray] = []
-        words: list[TimedWord] | None = []
+        words: list[TimedWord] = []
+        timed: set[int] = set()
         cursor = 0
         for i, (line, clip) in enumerate(zip(take.lines, take.clips, strict=True)):
             if i:
@@ -518,9 +520,9 @@ async def narrate(
             parts.append(clip.samples)
             cursor += clip.samples.size
             timings.append(LineTiming(index=i, text=line, start=start, end=cursor / SAMPLE_RATE))
-            if clip.words is None or words is None:
-                words = None
-                continue
+            if clip.words is None:
+                continue  # this line gets its word timing from Whisper
+            timed.add(i)
             for text, (a, b) in zip(line.split(), clip.words, strict=True):
                 words.append(TimedWord(text=text, start=start + a, end=start + b, line=i))
         samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
@@ -537,7 +539,7 @@ async def narrate(
             name, error = failures[0]
             info.fallback_from = name
             info.fallback_reason = f"{error.code}: {error.message}"[:300]
-        return Narration(out, samples.size / SAMPLE_RATE, timings, info, words)
+        return Narration(out, samples.size / SAMPLE_RATE, timings, info, words, timed)
     if not failures:
         raise PermanentError("no speech engine to narrate with", code="TTS_UNAVAILABLE")
     raise failures[-1][1]

@@ -129,8 +129,16 @@ async def choose_visuals(
                 disabled.add(provider.name)
                 notes.append(f"{provider.name}: {exc.code}: {exc.message}")
                 log.warning("footage provider %s left out: %s", provider.name, exc)
+        previous = visuals[-1].asset.key if visuals else None
+        # Never the same footage twice in a row when there is another; then the least used,
+        # the best match, the provider listed first.
         candidates.sort(
-            key=lambda a: (uses.get(a.key, 0), -a.score, order.get(a.rights.provider, 99))
+            key=lambda a: (
+                a.key == previous,
+                uses.get(a.key, 0),
+                -a.score,
+                order.get(a.rights.provider, 99),
+            )
         )
         if not candidates:
             if reference is not None and "reference" in cfg.footage_providers:
@@ -145,7 +153,14 @@ async def choose_visuals(
                 candidates.append(thumbnail)
         if not candidates:
             pool = [a for p in library for a in await p.assets()]
-            pool.sort(key=lambda a: (uses.get(a.key, 0), -_topic(a, topic_keywords), a.key))
+            pool.sort(
+                key=lambda a: (
+                    a.key == previous,
+                    uses.get(a.key, 0),
+                    -_topic(a, topic_keywords),
+                    a.key,
+                )
+            )
             candidates.extend(pool[:3])
         chosen: Asset | None = None
         for candidate in candidates:

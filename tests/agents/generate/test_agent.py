@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import uuid
 
 import asyncpg
+import pytest
 
 from agents.generate.app import build
 from agents.generate.handlers import GenerateSettings
@@ -64,9 +67,20 @@ async def test_renders_once_even_when_the_request_is_delivered_twice(
     [event] = [decode(r.value) for r in out]
     assert isinstance(event, ContentReady)
     assert (event.payload.width, event.payload.height) == (162, 162)
-    row = await pool.fetchrow("SELECT status, local_path, script FROM content")
+    row = await pool.fetchrow("SELECT status, local_path, script, metadata FROM content")
     assert row["status"] == "ready" and row["local_path"] == event.payload.path
     assert row["script"]
+    metadata = json.loads(row["metadata"])
+    assert metadata["voice"]["engine"] == "piper"
+    assert metadata["loudness"]["integrated_lufs"] == pytest.approx(-14, abs=1)
+    assert metadata["assets"] and all(a["licence"] != "unknown" for a in metadata["assets"])
+    # The rights ledger is in the audit log too.
+    ledger = await pool.fetchval(
+        """SELECT convert_from(value, 'UTF8')::jsonb -> 'payload' -> 'output_data' -> 'assets'
+           FROM outbox WHERE event_type = 'AuditRecorded'
+           AND convert_from(value, 'UTF8')::jsonb -> 'payload' ->> 'action' = 'content:rights'"""
+    )
+    assert json.loads(ledger) == metadata["assets"]
 
 
 async def test_a_render_failure_becomes_content_failed(
@@ -95,3 +109,51 @@ async def test_a_render_failure_becomes_content_failed(
         )
     ]
     assert statuses[0] == "content:generating" and statuses[-1] == "content:failed"
+
+
+async def test_an_asset_of_unknown_licence_is_refused(
+    settings: Settings, pool: asyncpg.Pool, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rights policy (refuse_unknown, the default): ContentFailed at stage `rights`."""
+    library = tmp_path / "library"
+    library.mkdir()
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=160x284:r=10",
+            "-t",
+            "2",
+            "-pix_fmt",
+            "yuv420p",
+            str(library / "someones-clip.mp4"),
+        ],
+        check=True,
+        timeout=60,
+    )  # no sidecar: nobody said under which licence it may be used
+    monkeypatch.setenv("CHIMERA_FOOTAGE_LIBRARY", str(library))
+    topics = Topics(settings.topic_prefix)
+    request = await seed(pool, "c-rights")
+    runtime = build(
+        settings,
+        GenerateSettings(resolution_scale=0.15, target_duration_s=10, preset="ultrafast"),
+    )
+    async with runtime.running():
+        await produce(
+            settings.bootstrap_servers, topics.content_requests, [(b"c-rights", encode(request))]
+        )
+        out = await read_topic(
+            settings.bootstrap_servers, topics.content_events, expect=1, timeout=120
+        )
+    [event] = [decode(r.value) for r in out]
+    assert isinstance(event, ContentFailed)
+    assert event.payload.stage == "rights"
+    assert event.payload.error.code == "RIGHTS_UNKNOWN_LICENCE"
+    assert not event.payload.error.retryable
+    [asset] = event.payload.error.details["assets"]
+    assert asset["provider"] == "library" and asset["id"] == "someones-clip.mp4"
+    assert await pool.fetchval("SELECT status FROM content") == "failed"

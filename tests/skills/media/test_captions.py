@@ -52,7 +52,7 @@ async def test_a_words_caption_shows_while_it_is_spoken(tmp_path) -> None:
     truth = voiced_runs(spoken.path)
     assert len(truth) == len(WORDS.split()), truth
     words = spoken.words  # Piper's own alignment: the default narration's caption timing
-    assert words is not None and [w.text for w in words] == WORDS.split()
+    assert spoken.timed_lines == {0} and [w.text for w in words] == WORDS.split()
     for word, (start, _) in zip(words, truth, strict=True):
         assert abs(word.start - start) <= 0.15, (word, start)
     # Each word is lit from within 150 ms of when it starts to be said until at most 150 ms
@@ -71,7 +71,7 @@ async def test_whisper_alignment_of_other_voices(tmp_path) -> None:
     model. Its word times are coarser: most starts within 150 ms, none wildly off."""
     spoken = await narrate([WORDS], tmp_path / "voice.wav", [EspeakEngine("en", 150)])
     truth = voiced_runs(spoken.path)
-    assert spoken.words is None and len(truth) == len(WORDS.split()), truth
+    assert not spoken.timed_lines and len(truth) == len(WORDS.split()), truth
     heard, timing = await align(spoken.path, spoken.lines, media_config())
     assert timing == "whisper" and [w.text for w in heard] == WORDS.split()
     errors = [abs(w.start - start) for w, (start, _) in zip(heard, truth, strict=True)]

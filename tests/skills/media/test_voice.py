@@ -114,7 +114,7 @@ async def test_espeak_speaks_and_is_paced(tmp_path: Path) -> None:
     engine = EspeakEngine("en", 165)
     slow = await engine.speak("A short test of the fallback voice.", 1.25)
     fast = await engine.speak("A short test of the fallback voice.", 0.8)
-    assert slow.size > fast.size > SAMPLE_RATE // 2
+    assert slow.samples.size > fast.samples.size > SAMPLE_RATE // 2
 
 
 def cloud_config(**extra: object):
@@ -245,3 +245,18 @@ async def test_unconfigured_cloud_engine_falls_back(tmp_path: Path) -> None:
 
 def test_espeak_binary_is_installed() -> None:
     assert subprocess.run(["espeak-ng", "--version"], capture_output=True).returncode == 0
+
+
+async def test_piper_times_words_unless_the_text_is_respelt(tmp_path: Path) -> None:
+    """Piper's alignment gives each word's time; a number spoken as several words cannot be
+    mapped one to one, so that line is left to Whisper."""
+    spoken = await narrate(
+        ["It has 120,000 views already.", "Follow for more."],
+        tmp_path / "n.wav",
+        [local_engine(media_config())],
+    )
+    assert spoken.timed_lines == {1}
+    assert [w.text for w in spoken.words] == ["Follow", "for", "more."]
+    line = spoken.lines[1]
+    assert all(line.start <= w.start < w.end <= line.end + 0.01 for w in spoken.words)
+    assert spoken.words[0].start < spoken.words[1].start < spoken.words[2].start
