@@ -200,6 +200,7 @@ async def make_content(
                 narrate=settings.narrate,
                 target_duration_s=settings.target_duration_s,
                 keywords=[p.trend.topic, *p.trend.tags][:20],
+                thumbnail_url=p.trend.thumbnail_url,
                 preset=settings.preset,
                 output_name=f"{p.content_id}.mp4",
             ),
