@@ -18,7 +18,7 @@ from skills.media.quality import check_video
 from skills.media.render import frame_size, generate_video, plan_captions
 from tests.skills.media.support import ffprobe, media_config
 
-pytestmark = pytest.mark.slow  # real faster-whisper / moviepy+x264 work
+pytestmark = pytest.mark.slow  # real faster-whisper / Piper / ffmpeg+x264 work
 
 SCRIPT = {
     "title": "Chimera",

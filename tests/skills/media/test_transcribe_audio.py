@@ -17,7 +17,7 @@ from skills.media.transcribe import transcribe_audio
 from tests.skills.media.support import ffprobe, media_config, video_with_audio
 from tests.skills.media.tiny_whisper import languages
 
-pytestmark = pytest.mark.slow  # real faster-whisper / moviepy+x264 work
+pytestmark = pytest.mark.slow  # real faster-whisper / Piper / ffmpeg+x264 work
 
 FAST = {"beam_size": 1, "temperatures": [0.0]}  # random weights: skip the fallback rounds
 
