@@ -61,7 +61,7 @@ async def test_renders_once_even_when_the_request_is_delivered_twice(
             stats = runtime.stats()["generate.requests"]
             return stats["processed"] + stats["duplicates"] == 2
 
-        await wait_for(ready, timeout=120, what="both deliveries handled")
+        await wait_for(ready, timeout=360, what="both deliveries handled")
         out = await read_topic(settings.bootstrap_servers, topics.content_events, expect=1)
     assert runtime.stats()["generate.requests"]["processed"] == 1
     [event] = [decode(r.value) for r in out]
@@ -147,7 +147,7 @@ async def test_an_asset_of_unknown_licence_is_refused(
             settings.bootstrap_servers, topics.content_requests, [(b"c-rights", encode(request))]
         )
         out = await read_topic(
-            settings.bootstrap_servers, topics.content_events, expect=1, timeout=120
+            settings.bootstrap_servers, topics.content_events, expect=1, timeout=360
         )
     [event] = [decode(r.value) for r in out]
     assert isinstance(event, ContentFailed)
