@@ -157,7 +157,10 @@ def make_inputs(folder: Path, seconds: float) -> dict[str, Any]:
             *("-c:a", "aac", str(music / "bed.m4a")),
         ]
     )
-    lines = [SENTENCES[i % len(SENTENCES)] for i in range(max(2, round(seconds / 5.5)))]
+    # Enough sentences for the length at a natural pace (about 3.2 words a second).
+    words_each = sum(len(x.split()) for x in SENTENCES) / len(SENTENCES)
+    count = max(2, round(seconds * 3.2 / words_each))
+    lines = [SENTENCES[i % len(SENTENCES)] for i in range(count)]
     spoken = asyncio.run(
         narrate(lines, folder / "voice.wav", [local_engine(MediaSettings())], seconds - 0.6)
     )

@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -312,6 +313,37 @@ def _save_png(image: Image.Image, path: Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class DrawTexts:
+    """What the captions and title are drawn from."""
+
+    style: CaptionStyle
+    words: list[TimedWord]
+    cues: list[tuple[str, float, float]]
+    title: str | None
+    title_until: float
+    width: int
+    height: int
+    duration: float
+    font: str | None
+    folder: Path
+
+
+def _draw_texts(job: DrawTexts) -> tuple[CaptionTrack, CaptionInput, TitleInput | None]:
+    """The caption track and title, drawn and written as PNGs (blocking)."""
+    w, h, d = job.width, job.height, job.duration
+    if job.style == "karaoke":
+        track = karaoke_track(job.words, w, h, d, job.font)
+    else:
+        track = sentence_track(job.cues, w, h, d, job.font)
+    captions = CaptionInput(write_caption_track(track, job.folder), track.band)
+    title = None
+    made = title_image(job.title, w, h, job.font) if job.title else None
+    if made is not None:
+        title = TitleInput(_save_png(made[0], job.folder / "title.png"), made[1], job.title_until)
+    return track, captions, title
+
+
 def write_caption_track(track: CaptionTrack, folder: Path) -> Path:
     """PNGs of the caption states and the ffmpeg concat list that lays them end to end."""
     blank = _save_png(Image.new("RGBA", (track.band.w, track.band.h)), folder / "cap-blank.png")
@@ -477,25 +509,29 @@ async def generate_video(data: GenerateVideoInput, ctx: SkillContext) -> Generat
         )
         font = str(cfg.caption_font_path or cfg.render_font_path or "") or None
         if data.captions:
-            track = sentence_track(
-                [(c.text, c.start, c.end) for c in data.captions], width, height, duration, font
-            )
-        elif style == "karaoke" and words:
-            track = karaoke_track(words, width, height, duration, font)
+            cues = [(c.text, c.start, c.end) for c in data.captions]
         else:
-            track = sentence_track(
-                [(t.text, t.start, t.end) for t in timings], width, height, duration, font
-            )
-        captions = CaptionInput(write_caption_track(track, work), track.band)
-        title = None
-        boxes = track.boxes()
-        if data.script.title:
-            made = title_image(data.script.title, width, height, font)
-            if made is not None:
-                first_end = timings[0].end if timings else 3.0
-                until = min(duration, max(2.5, first_end))
-                title = TitleInput(_save_png(made[0], work / "title.png"), made[1], until)
-                boxes.append(made[1])
+            cues = [(t.text, t.start, t.end) for t in timings]
+        first_end = timings[0].end if timings else 3.0
+        # Text layout and PNG encoding are CPU work: off the event loop (Kafka heartbeats).
+        track, captions, title = await asyncio.to_thread(
+            _draw_texts,
+            DrawTexts(
+                style="karaoke"
+                if style == "karaoke" and words and not data.captions
+                else "sentence",
+                words=words,
+                cues=cues,
+                title=data.script.title,
+                title_until=min(duration, max(2.5, first_end)),
+                width=width,
+                height=height,
+                duration=duration,
+                font=font,
+                folder=work,
+            ),
+        )
+        boxes = track.boxes() + ([title.box] if title is not None else [])
 
         # Footage: one visual per sentence.
         beats = sentence_beats(words, timings, duration) if lines else [Beat("", 0, duration)]
@@ -523,7 +559,7 @@ async def generate_video(data: GenerateVideoInput, ctx: SkillContext) -> Generat
         base = _rgb(data.background_color)
         for n, visual in enumerate(visuals):
             if visual.asset.kind == "generated" and visual.asset.path is None:
-                png = gradient_png(work / f"gradient-{n}.png", n, base)
+                png = await asyncio.to_thread(gradient_png, work / f"gradient-{n}.png", n, base)
                 visual.asset = visual.asset.model_copy(update={"path": png})
         durations = await _clip_durations(visuals)
 
