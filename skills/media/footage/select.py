@@ -151,7 +151,8 @@ async def choose_visuals(
                 )
             if thumbnail is not None:
                 candidates.append(thumbnail)
-        if not candidates:
+        if not candidates or candidates[0].key == previous:
+            # Nothing matched, or only the footage just shown: another library asset.
             pool = [a for p in library for a in await p.assets()]
             pool.sort(
                 key=lambda a: (
@@ -161,7 +162,8 @@ async def choose_visuals(
                     a.key,
                 )
             )
-            candidates.extend(pool[:3])
+            fresh = [a for a in pool[:3] if a.key != previous]
+            candidates = fresh + candidates if candidates else pool[:3]
         chosen: Asset | None = None
         for candidate in candidates:
             try:

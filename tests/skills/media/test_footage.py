@@ -4,6 +4,7 @@ choice of one visual per beat."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -465,3 +466,23 @@ async def test_the_trend_thumbnail_as_a_still(settings, tmp_path) -> None:
     assert visuals[0].asset.rights.provider == "thumbnail"
     assert visuals[0].asset.rights.licence == "unknown"  # someone else's picture
     assert respx.calls.call_count == 1  # fetched once, reused
+
+
+async def test_the_same_footage_never_shows_twice_in_a_row(settings, tmp_path, small_clip) -> None:
+    root = library(tmp_path / "lib", small_clip)
+    beats = [Beat("Neon city nights.", i * 2.0, i * 2.0 + 2.0) for i in range(4)]  # one match
+    async with httpx.AsyncClient() as http:
+        ctx = ctx_for(settings, http, footage_library=root, footage_providers=["library"])
+        from skills.media.footage.select import providers_for
+
+        visuals = await choose_visuals(
+            beats,
+            ctx,
+            providers=providers_for(ctx.settings.media),
+            topic_keywords=[],
+            orientation="portrait",
+            cache=settings.media_root / "footage",
+        )
+    keys = [v.asset.key for v in visuals]
+    assert keys[0] == keys[2] == "library:city-night.mp4"  # the match, whenever it may
+    assert all(a != b for a, b in itertools.pairwise(keys)), keys
