@@ -51,6 +51,20 @@ def small_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("footage") / "clip.mp4", seconds=1.0, size="64x36")
 
 
+async def choose_for(beats: list[Beat], ctx: SkillContext, settings: Settings) -> list:
+    """The visuals the configured providers give `beats`."""
+    from skills.media.footage.select import providers_for
+
+    return await choose_visuals(
+        beats,
+        ctx,
+        providers=providers_for(ctx.settings.media),
+        topic_keywords=[],
+        orientation="portrait",
+        cache=settings.media_root / "footage",
+    )
+
+
 def library(root: Path, clip: Path) -> Path:
     (root / "nature").mkdir(parents=True)
     (root / "nature" / "ocean-waves-sunset.mp4").write_bytes(clip.read_bytes())
@@ -386,16 +400,7 @@ async def test_one_visual_per_beat_fetched_through_the_guard(
             footage_library=root,
             footage_providers=["pexels", "library"],
         )
-        from skills.media.footage.select import providers_for
-
-        visuals = await choose_visuals(
-            beats,
-            ctx,
-            providers=providers_for(ctx.settings.media),
-            topic_keywords=[],
-            orientation="portrait",
-            cache=settings.media_root / "footage",
-        )
+        visuals = await choose_for(beats, ctx, settings)
     assert [v.asset.rights.provider for v in visuals] == ["pexels", "library", "library", "library"]
     assert hd.call_count == 1 and cdn.call_count == 1  # the redirect was checked and followed
     assert (
@@ -473,16 +478,7 @@ async def test_the_same_footage_never_shows_twice_in_a_row(settings, tmp_path, s
     beats = [Beat("Neon city nights.", i * 2.0, i * 2.0 + 2.0) for i in range(4)]  # one match
     async with httpx.AsyncClient() as http:
         ctx = ctx_for(settings, http, footage_library=root, footage_providers=["library"])
-        from skills.media.footage.select import providers_for
-
-        visuals = await choose_visuals(
-            beats,
-            ctx,
-            providers=providers_for(ctx.settings.media),
-            topic_keywords=[],
-            orientation="portrait",
-            cache=settings.media_root / "footage",
-        )
+        visuals = await choose_for(beats, ctx, settings)
     keys = [v.asset.key for v in visuals]
     assert keys[0] == keys[2] == "library:city-night.mp4"  # the match, whenever it may
     assert all(a != b for a, b in itertools.pairwise(keys)), keys
