@@ -41,6 +41,7 @@ import httpx
 from bench.common import emit, machine, median
 from skills.base import invoke
 from skills.context import SkillContext, SkillPaths
+from skills.media.align import align
 from skills.media.captions import karaoke_track, title_image
 from skills.media.compose import FADE_S
 from skills.media.render import (
@@ -164,14 +165,18 @@ def make_inputs(folder: Path, seconds: float) -> dict[str, Any]:
     spoken = asyncio.run(
         narrate(lines, folder / "voice.wav", [local_engine(MediaSettings())], seconds - 0.6)
     )
-    assert spoken.timed_lines == set(range(len(lines))), "Piper should time every word"
+    words = list(spoken.words)
+    rest = [t for t in spoken.lines if t.index not in spoken.timed_lines]
+    if rest:  # lines Piper re-spells (numbers, ...): timed by Whisper, as the skill does
+        heard, _ = asyncio.run(align(spoken.path, rest, MediaSettings()))
+        words = sorted([*words, *heard], key=lambda w: w.start)
     return {
         "library": library,
         "music": music / "bed.m4a",
         "voice": spoken.path,
         "lines": lines,
         "line_timings": spoken.lines,
-        "words": spoken.words,
+        "words": words,
         "duration": spoken.duration + 0.6,
     }
 
