@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from rich.console import Console
 
 from agents.repositories import reports
 from agents.runtime.topics import ensure_topics
 from chimera import stack
+from chimera.demo_media import ensure_demo_media
 from chimera.ops import offsets
 from chimera.ops.inject import send
 from chimera.ops.replay import agent_topics
+from chimera.progress import LogProgress, RichProgress
 from chimera.stack.kafka import LocalKafka
 from chimera.stack.postgres import LocalPostgres
 from chimera.supervisor import AgentProcesses
@@ -62,6 +65,7 @@ async def _snapshot(dsn: str) -> dict[str, Any]:
     try:
         return {
             **await reports.totals(conn),
+            "made": await reports.videos_made(conn),
             "fetch_done": await reports.processed(conn, "research.commands"),
             "archived": await reports.processed(conn, "publish.archive"),
         }
@@ -121,8 +125,13 @@ def _settled(snap: dict[str, Any], previous: dict[str, Any] | None) -> bool:
 
 
 def run_demo(
-    settings: Settings, timeout: float, echo: Any = print, database: str = "chimera_demo"
+    settings: Settings,
+    timeout: float,
+    echo: Any = print,
+    database: str = "chimera_demo",
+    console: Console | None = None,
 ) -> DemoResult:
+    """Run the pipeline on the bundled feed; `console`: show per-stage progress bars on it."""
     began = time.monotonic()
     started_here = [name for name, started in stack.up(settings) if started]
     for name in ("postgresql", "kafka"):
@@ -137,6 +146,8 @@ def run_demo(
     media = settings.state_dir / "demo" / "media"
     publish_dir = settings.state_dir / "demo" / "publish"
     logs = settings.state_dir / "demo" / "logs" / run_id
+    # Generated abstract clips, stills and an ambient bed (once; kept between runs).
+    library, music = ensure_demo_media(settings.state_dir / "demo-media", echo=echo)
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "DATABASE_URL": dsn,
@@ -151,6 +162,8 @@ def run_demo(
         "CHIMERA_GENERATE_RESOLUTION_SCALE": "0.5",
         "CHIMERA_GENERATE_TARGET_DURATION_S": "20",
         "CHIMERA_ARCHIVE_REPO": str(archive),
+        "CHIMERA_FOOTAGE_LIBRARY": str(library),
+        "CHIMERA_MUSIC_DIR": str(music),
     }
     agents = AgentProcesses(env=env, log_dir=logs)
     agents.start()
@@ -164,27 +177,37 @@ def run_demo(
     snap: dict[str, Any] = {}
     codes: dict[str, int | None] = {}
     settled = False
+    bars = RichProgress(console=console) if console is not None else None
+    watch = LogProgress(logs / "generate.log", bars) if bars is not None else None
     try:
-        asyncio.run(ensure_topics(demo_settings))  # before the first send, not on demand
-        command = FetchTrends.create(
-            FetchTrendsPayload(platforms=["feed"]), producer="demo", correlation_id=uuid.uuid4()
-        )
-        asyncio.run(send(demo_settings, [command]))
-        echo("injected FetchTrends: the research agent reads the bundled sample feed")
-        previous = None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            time.sleep(2.0)
-            if agents.dead():
-                echo(f"an agent exited early: {agents.dead()} (see {logs})")
-                break
+        try:
+            if bars is not None:
+                bars.__enter__()
+            asyncio.run(ensure_topics(demo_settings))  # before the first send, not on demand
+            command = FetchTrends.create(
+                FetchTrendsPayload(platforms=["feed"]), producer="demo", correlation_id=uuid.uuid4()
+            )
+            asyncio.run(send(demo_settings, [command]))
+            echo("injected FetchTrends: the research agent reads the bundled sample feed")
+            previous = None
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                time.sleep(2.0)
+                if watch is not None:
+                    watch.poll()
+                if agents.dead():
+                    echo(f"an agent exited early: {agents.dead()} (see {logs})")
+                    break
+                snap = asyncio.run(_snapshot(dsn))
+                if _settled(snap, previous):
+                    settled = True
+                    break
+                previous = snap
+            time.sleep(4.0)  # one engagement round for the published items
             snap = asyncio.run(_snapshot(dsn))
-            if _settled(snap, previous):
-                settled = True
-                break
-            previous = snap
-        time.sleep(4.0)  # one engagement round for the published items
-        snap = asyncio.run(_snapshot(dsn))
+        finally:
+            if bars is not None:
+                bars.__exit__(None, None, None)
         codes = agents.stop()
         echo(f"agents stopped: {codes}")
         commits = archive_commits(archive)
@@ -249,6 +272,7 @@ def format_summary(result: DemoResult) -> str:
         f"  engagement rows:      {s.get('engagement_rows', 0)}",
         f"  audit rows written:   {s.get('audit_rows', 0)}",
         f"  videos:               {', '.join(s.get('videos', [])) or '-'}",
+        *_video_lines(s.get("made", [])),
         f"  published page:       {s['publish_page']}",
         f"  content archive:      {s['archive']} ({s.get('archive_commits', 0)} commit(s); "
         f"{s.get('archive_commits_after_replay', '-')} after a replay)   git -C {s['archive']} log",
@@ -256,6 +280,26 @@ def format_summary(result: DemoResult) -> str:
         f"   agent logs: {s['logs']}",
     ]
     return "\n".join(lines)
+
+
+def _video_lines(made: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for v in made:
+        voice = v.get("voice") or "-"
+        if v.get("fallback_from"):
+            voice += f" (after {v['fallback_from']} failed)"
+        loud = (
+            f"{v['lufs']:.1f} LUFS, true peak {v['true_peak']:.1f} dBTP"
+            if v.get("lufs") is not None
+            else "not measured"
+        )
+        lines.append(
+            f"    {Path(str(v['local_path'])).name}: voice {voice}, {v.get('cuts')} cuts over "
+            f"{v.get('visuals')} beats, captions {v.get('caption_style')}/"
+            f"{v.get('caption_timing')}, music {v.get('music') or '-'}, {loud}, "
+            f"{(v.get('duration') or 0):.1f} s"
+        )
+    return lines
 
 
 def page_exists(result: DemoResult) -> bool:

@@ -12,14 +12,16 @@ import httpx
 from core.db import create_pool, require_schema
 from core.settings import Settings
 from skills.base import SkillOutput, SkillSpec, invoke_json
-from skills.context import SkillContext, SkillPaths
+from skills.context import ProgressSink, SkillContext, SkillPaths, no_progress
 from skills.ratelimit import PgRateLimiter
 from skills.settings import SkillSettings
 from skills.trends.velocity import PgTrendSnapshots
 
 
 @contextlib.asynccontextmanager
-async def skill_context(settings: Settings) -> AsyncIterator[SkillContext]:
+async def skill_context(
+    settings: Settings, progress: ProgressSink = no_progress
+) -> AsyncIterator[SkillContext]:
     """A context like an agent's: an HTTP client, and, when the database answers, the shared
     rate limiter and trend snapshots (skills that need no database run without it)."""
     pool: asyncpg.Pool | None = None
@@ -41,6 +43,7 @@ async def skill_context(settings: Settings) -> AsyncIterator[SkillContext]:
                 settings=SkillSettings.from_environment(),
                 limiter=PgRateLimiter(pool) if pool is not None else None,
                 snapshots=PgTrendSnapshots(pool) if pool is not None else None,
+                progress=progress,
             )
     finally:
         if pool is not None:
@@ -48,8 +51,11 @@ async def skill_context(settings: Settings) -> AsyncIterator[SkillContext]:
 
 
 async def run_skill(
-    settings: Settings, spec: SkillSpec[Any, Any], data: dict[str, Any]
+    settings: Settings,
+    spec: SkillSpec[Any, Any],
+    data: dict[str, Any],
+    progress: ProgressSink = no_progress,
 ) -> SkillOutput:
     """Validate `data` as `spec`'s input and run it with a context built here."""
-    async with skill_context(settings) as ctx:
+    async with skill_context(settings, progress) as ctx:
         return await invoke_json(spec, data, ctx)

@@ -210,8 +210,11 @@ class ContentFailedPayload(Payload):
 
     content_id: str = Field(description="The content that failed.")
     trend_id: str = Field(description="The trend the content is about.")
-    stage: Literal["download", "transcribe", "script", "render", "store"] = Field(
-        description="The step that failed."
+    stage: Literal["download", "transcribe", "script", "render", "quality", "rights", "store"] = (
+        Field(
+            description="The step that failed: `quality` is the quality gate of the rendered "
+            "video, `rights` the licence policy over its assets."
+        )
     )
     error: ErrorInfo = Field(description="What went wrong; `retryable` says whether to retry.")
     attempt: int = Field(default=1, ge=1, description="The attempt that failed.")

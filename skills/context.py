@@ -12,12 +12,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import httpx
 
 from core.retry import RetryPolicy
 from core.settings import Settings
+from skills.net.guard import UrlGuard
 from skills.ratelimit import RateLimiter
 from skills.settings import SkillSettings
 
@@ -44,6 +45,31 @@ class SkillObserver(Protocol):
     async def __call__(self, call: SkillCall) -> None: ...
 
 
+ProgressStage = Literal[
+    "download", "transcription", "narration", "footage", "render", "quality", "upload"
+]
+"""The long stages whose progress is reported."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a long stage of a skill is: `fraction` in [0, 1] of `stage`, with a detail."""
+
+    stage: ProgressStage
+    fraction: float
+    detail: str = ""
+
+
+class ProgressSink(Protocol):
+    """Told about progress (cheap and synchronous: it may be called from a worker thread)."""
+
+    def __call__(self, progress: Progress) -> None: ...
+
+
+def no_progress(progress: Progress) -> None:
+    """The default sink: progress goes nowhere."""
+
+
 class TrendSnapshots(Protocol):
     """Where trend snapshots are kept, so velocity (views gained per hour) can be computed."""
 
@@ -64,3 +90,17 @@ class SkillContext:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     observers: Sequence[SkillObserver] = ()
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    progress: ProgressSink = no_progress
+    #: The SSRF guard for fetches on someone else's say-so (footage, thumbnails); None: one
+    #: built from `settings.media.ssrf_allowed_hosts` with the system resolver.
+    url_guard: UrlGuard | None = None
+
+    def report(self, stage: ProgressStage, fraction: float, detail: str = "") -> None:
+        """Report progress of `stage` (fraction clamped to [0, 1])."""
+        self.progress(Progress(stage, min(1.0, max(0.0, fraction)), detail))
+
+    def guard(self) -> UrlGuard:
+        """The SSRF guard to check outbound fetches with."""
+        if self.url_guard is not None:
+            return self.url_guard
+        return UrlGuard(self.settings.media.ssrf_allowed_hosts)

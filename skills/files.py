@@ -5,7 +5,8 @@ synced, then renamed onto the target in one step. Its writer holds an exclusive 
 on it while it exists; a process killed mid-write loses its locks with it, so what it left is
 recognisable: `sweep_once(folder)` (called by a writer's first use of a folder in a process)
 removes the temporary files there that no live process holds and that are older than this
-process.
+process. A scratch folder (`held_directory`, a render's intermediate files) is named and held
+the same way, through a lock file inside it.
 """
 
 from __future__ import annotations
@@ -66,6 +67,28 @@ def held_temporary(target: Path, suffix: str = "") -> Iterator[Path]:
         os.close(fd)
 
 
+HELD = ".held"  # the lock file inside a held directory
+
+
+@contextmanager
+def held_directory(target: Path, suffix: str = ".work") -> Iterator[Path]:
+    """A scratch folder beside `target`, locked by this process while the block runs and
+    removed (with everything in it) after it; a killed holder's is swept like a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(
+        tempfile.mkdtemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=f"{TEMP_MARK}{suffix}"
+        )
+    )
+    fd = os.open(folder / HELD, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
+
+
 @contextmanager
 def _replacing(target: Path, mode: str) -> Iterator[IO[Any]]:
     """A handle on a temporary file beside `target`, renamed onto it (synced) on success."""
@@ -98,34 +121,50 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
+def _unheld(lock: Path, debris: Path) -> bool:
+    """Whether `debris` is a dead writer's: older than this process and `lock` held by no
+    one (a folder whose lock file was never made is judged by its own age)."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        try:
+            return lock != debris and debris.stat().st_mtime < _STARTED
+        except OSError:
+            return False
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_mtime >= _STARTED:
+            return False  # written since this process started: not a dead writer's
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a live writer holds it
+        return True
+    finally:
+        os.close(fd)
+
+
 def sweep(folder: Path) -> list[Path]:
-    """Remove the temporary files in `folder` that no live process holds and that are older
-    than this process (a dead writer's debris); returns what it removed."""
+    """Remove the temporary files and scratch folders in `folder` that no live process holds
+    and that are older than this process (a dead writer's debris); returns what it removed."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
         return removed
     for entry in entries:
-        if not (entry.name.startswith(".") and TEMP_MARK in entry.name and entry.is_file()):
+        if not (entry.name.startswith(".") and TEMP_MARK in entry.name):
             continue
         path = Path(entry.path)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            if os.fstat(fd).st_mtime >= _STARTED:
-                continue  # written since this process started: not a dead writer's
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live writer holds it
+        if entry.is_dir(follow_symlinks=False):
+            if _unheld(path / HELD, path):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        elif entry.is_file(follow_symlinks=False) and _unheld(path, path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
-        finally:
-            os.close(fd)
     if removed:
         log.warning(
             "removed %d temporary file(s) a stopped writer left in %s: %s",

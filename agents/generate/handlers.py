@@ -1,4 +1,13 @@
-"""The generate agent: download → transcribe → script → render, one content item at a time.
+"""The generate agent: download → transcribe → script → render → quality gate → rights policy.
+
+One content item at a time. The video is declared ready only after the quality gate
+(`skill_check_video`: codecs, size, platform length limits, loudness, black or frozen
+stretches, captions in frame) and the rights policy: with `CHIMERA_GENERATE_RIGHTS_POLICY=
+refuse_unknown` (the default) a video using any asset whose licence is unknown is refused here,
+as ContentFailed at stage `rights` with code RIGHTS_UNKNOWN_LICENCE, so it is never scheduled
+for publishing. This is the one place the policy is enforced: nothing downstream of
+ContentReady needs to know it. Every asset's origin and licence (the rights ledger) is in the
+content's metadata and in the audit log (`content:rights`).
 
 Skills run outside any transaction (rendering takes a while). The item's status moves to
 `generating` first; the outcome — `ready` with ContentReady, or `failed` with ContentFailed —
@@ -22,8 +31,9 @@ from core.ids import derived_id
 from events import AuditRecorded, ContentFailed, ContentReady, ContentRequested
 from events.catalog import ContentFailedPayload, ContentReadyPayload
 from skills.base import SkillInput
-from skills.footage.filesystem import FindFootageInput, find_footage
 from skills.media.download import DownloadVideoInput, download_video
+from skills.media.footage.select import unknown_licences
+from skills.media.quality import CaptionBox, CheckVideoInput, CheckVideoOutput, check_video
 from skills.media.render import GenerateVideoInput, GenerateVideoOutput, ScriptLines, generate_video
 from skills.media.transcribe import TranscribeAudioInput, transcribe_audio
 from skills.script.models import Script, WriteScriptInput
@@ -37,10 +47,8 @@ ASPECT: dict[str, Literal["9:16", "16:9", "1:1"]] = {
     "square": "1:1",
 }
 VIDEO_PLATFORMS = {"youtube", "tiktok", "twitter"}
-Stage = Literal["download", "transcribe", "script", "render", "store"]
+Stage = Literal["download", "transcribe", "script", "render", "quality", "rights", "store"]
 InT = TypeVar("InT", bound=SkillInput)
-#: An asset of a video and its licence (`skills.archive.skill.AssetLicence`, as JSON).
-Asset = dict[str, str | None]
 
 
 class GenerateSettings(BaseSettings):
@@ -52,10 +60,22 @@ class GenerateSettings(BaseSettings):
         default=True, description="Fetch the trend's video (YouTube/TikTok/X) as background."
     )
     transcribe: bool = Field(default=True, description="Transcribe the reference video.")
-    narrate: bool = Field(default=True, description="Speak the script (espeak-ng).")
+    narrate: bool = Field(
+        default=True, description="Speak the script (Piper; espeak-ng without a neural voice)."
+    )
     target_duration_s: int = Field(default=30, ge=10, le=60)
     resolution_scale: float = Field(default=1.0, gt=0.1, le=1.0)
     preset: str | None = None
+    reference_footage: bool = Field(
+        default=False,
+        description="Show the trend's reference clip where no footage matches (its licence is "
+        "unknown: with the refuse_unknown policy such a video is refused).",
+    )
+    rights_policy: Literal["refuse_unknown", "allow_unknown"] = Field(
+        default="refuse_unknown",
+        description="refuse_unknown: a video using an asset of unknown licence fails (rights).",
+    )
+    quality_gate: bool = Field(default=True, description="Check every video before ContentReady.")
 
 
 class StageFailed(Exception):
@@ -106,46 +126,51 @@ async def _reference(
     return download.path, (transcript.text if transcript.success else None)
 
 
-async def _footage(rt: AgentRuntime, request: ContentRequested) -> tuple[str | None, Asset | None]:
-    """A licensed clip from the footage library (Filesystem MCP server), when one is set up
-    (CHIMERA_FOOTAGE_ROOTS) and the video has no reference clip. Optional like the reference:
-    no clip means no background; only a transient failure fails the item (to retry)."""
-    if not rt.skills.ctx.settings.mcp.footage_enabled:
-        return None, None
-    p = request.payload
-    found = await rt.skills(
-        find_footage,
-        FindFootageInput(words=[p.trend.topic, p.trend.title, *p.trend.tags], seed=p.content_id),
+def check_rights(video: GenerateVideoOutput, settings: GenerateSettings) -> None:
+    """The rights policy over the video's assets; raises StageFailed("rights") to refuse."""
+    unknown = unknown_licences(video.assets)
+    if unknown and settings.rights_policy == "refuse_unknown":
+        names = ", ".join(f"{a.provider}:{a.id}" for a in unknown)
+        raise StageFailed(
+            "rights",
+            ValidationError(
+                f"assets of unknown licence: {names} "
+                "(CHIMERA_GENERATE_RIGHTS_POLICY=refuse_unknown)",
+                code="RIGHTS_UNKNOWN_LICENCE",
+                details={"assets": [a.model_dump(mode="json") for a in unknown]},
+            ).info,
+        )
+
+
+async def quality(
+    rt: AgentRuntime, request: ContentRequested, video: GenerateVideoOutput
+) -> CheckVideoOutput:
+    """The quality gate; raises StageFailed("quality") with the measured values."""
+    assert video.path is not None
+    checked = await rt.skills(
+        check_video,
+        _valid(
+            "quality",
+            lambda: CheckVideoInput(
+                path=str(video.path),
+                width=video.width,
+                height=video.height,
+                platforms=request.payload.platforms,
+                caption_boxes=[CaptionBox(**b.model_dump()) for b in video.caption_boxes],
+            ),
+        ),
     )
-    if not found.success:
-        if found.error is not None and found.error.category is ErrorCategory.TRANSIENT:
-            raise StageFailed("download", found.error)
-        return None, None
-    if found.path is None or found.licence is None:
-        return None, None
-    return found.path, found.licence.model_dump(mode="json")
+    if not checked.success:
+        raise StageFailed("quality", _error(checked.error, "the quality gate"))
+    return checked
 
 
 async def make_content(
     rt: AgentRuntime, request: ContentRequested, settings: GenerateSettings
-) -> tuple[Script, GenerateVideoOutput, list[Asset]]:
-    """Run the stages; raises StageFailed naming the stage that failed. Also returns the
-    assets the video is made of, with their licences (the content archive records them)."""
+) -> tuple[Script, GenerateVideoOutput]:
+    """Run the stages; raises StageFailed naming the stage that failed."""
     p = request.payload
-    assets: list[Asset] = []
     reference, transcript = await _reference(rt, request, settings)
-    if reference is not None:
-        assets.append(
-            {
-                "kind": "reference_video",
-                "source": p.trend.url,
-                "licence": "unknown: the trend's own video, fetched as a reference",
-            }
-        )
-    else:
-        reference, footage = await _footage(rt, request)
-        if footage is not None:
-            assets.append(footage)
     written = await rt.skills(
         write_script,
         _valid(
@@ -171,8 +196,11 @@ async def make_content(
                 ),
                 aspect=ASPECT[p.format],
                 resolution_scale=settings.resolution_scale,
-                background_video=reference,
+                background_video=reference if settings.reference_footage else None,
                 narrate=settings.narrate,
+                target_duration_s=settings.target_duration_s,
+                keywords=[p.trend.topic, *p.trend.tags][:20],
+                thumbnail_url=p.trend.thumbnail_url,
                 preset=settings.preset,
                 output_name=f"{p.content_id}.mp4",
             ),
@@ -180,7 +208,10 @@ async def make_content(
     )
     if not video.success or video.path is None:
         raise StageFailed("render", _error(video.error, "rendering"))
-    return script, video, assets
+    if settings.quality_gate:
+        await quality(rt, request, video)
+    check_rights(video, settings)
+    return script, video
 
 
 def on_content_requested(
@@ -198,7 +229,7 @@ def on_content_requested(
                 input_data={"content_id": p.content_id, "previous": previous},
             )
         try:
-            script, video, assets = await make_content(rt, event, settings)
+            script, video = await make_content(rt, event, settings)
         except StageFailed as failed:
             async with rt.transaction() as tx:
                 if not await tx.claim(CONSUMER, event):
@@ -245,7 +276,21 @@ def on_content_requested(
                     "format": p.format,
                     "has_audio": video.has_audio,
                     "title": script.title,
-                    "assets": assets,
+                    "voice": video.voice.model_dump(mode="json") if video.voice else None,
+                    "captions": {"style": video.caption_style, "timing": video.caption_timing},
+                    "visuals": video.visuals,
+                    "cuts": video.cuts,
+                    "music": video.music,
+                    "loudness": video.loudness.model_dump() if video.loudness else None,
+                    "assets": [a.model_dump(mode="json") for a in video.assets],
+                },
+            )
+            await tx.audit(
+                "content:rights",
+                cause=event,
+                output_data={
+                    "content_id": p.content_id,
+                    "assets": [a.model_dump(mode="json") for a in video.assets],
                 },
             )
             await tx.emit(

@@ -28,7 +28,8 @@ from agents.runtime import AgentRuntime, emits
 from core.errors import ErrorCategory, ErrorInfo, OperationError, PermanentError, TransientError
 from core.errors import ValidationError as InputError
 from events import AuditRecorded, Published, PublishFailed
-from skills.archive.skill import ArchiveContentInput, AssetLicence, archive_content
+from skills.archive.skill import ArchiveContentInput, archive_content
+from skills.media.footage.models import AssetRights
 
 CONSUMER = "publish.archive"
 LOCK = zlib.crc32(b"chimera-content-archive")
@@ -44,12 +45,12 @@ async def _one_writer(pool: asyncpg.Pool) -> AsyncIterator[None]:
             await conn.execute("SELECT pg_advisory_unlock($1)", LOCK)
 
 
-def _licences(assets: list[dict[str, object]]) -> list[AssetLicence]:
-    """The recorded assets that say what their licence is (others are not archived as such)."""
+def _licences(assets: list[dict[str, object]]) -> list[AssetRights]:
+    """The rights ledger the generate agent recorded (entries that are not one are skipped)."""
     valid = []
     for asset in assets:
         try:
-            valid.append(AssetLicence.model_validate(asset))
+            valid.append(AssetRights.model_validate(asset))
         except PydanticValidationError:
             continue
     return valid

@@ -81,6 +81,25 @@ async def totals(conn: Executor) -> dict[str, Any]:
     }
 
 
+async def videos_made(conn: Executor) -> list[dict[str, Any]]:
+    """Per rendered video: its file, voice engine, cuts, captions, music and loudness."""
+    rows = await conn.fetch(
+        """SELECT local_path,
+                  metadata->'voice'->>'engine' AS voice,
+                  metadata->'voice'->>'fallback_from' AS fallback_from,
+                  (metadata->>'cuts')::int AS cuts,
+                  (metadata->>'visuals')::int AS visuals,
+                  metadata->'captions'->>'style' AS caption_style,
+                  metadata->'captions'->>'timing' AS caption_timing,
+                  metadata->>'music' AS music,
+                  (metadata->'loudness'->>'integrated_lufs')::float AS lufs,
+                  (metadata->'loudness'->>'true_peak_dbtp')::float AS true_peak,
+                  (metadata->>'duration')::float AS duration
+           FROM content WHERE local_path IS NOT NULL ORDER BY 1"""
+    )
+    return [dict(r) for r in rows]
+
+
 async def processed(conn: Executor, consumer: str) -> int:
     """How many events `consumer` has processed (its inbox rows)."""
     return int(await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer = $1", consumer))

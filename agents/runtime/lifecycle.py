@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaProducer
 
 from agents.runtime.parking import unpark_loop
 from agents.runtime.relay import OutboxRelay
-from agents.runtime.skills import AgentSkills, SkillAuditor
+from agents.runtime.skills import AgentSkills, ProgressReporter, SkillAuditor
 from agents.runtime.topics import ensure_topics
 from core.db import create_pool, require_schema
 from core.kafka import make_producer
@@ -134,6 +134,7 @@ async def open_resources(runtime: AgentRuntime) -> Resources:
             snapshots=PgTrendSnapshots(pool),
             retry=skill_retry(runtime),
             observers=[auditor],
+            progress=ProgressReporter(runtime.name, runtime.ops.metrics),
         )
         return Resources(runtime.name, pool, producer, relay, http, AgentSkills(ctx))
     except BaseException:

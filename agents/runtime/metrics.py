@@ -95,6 +95,18 @@ class AgentMetrics:
             ["agent", "skill", "category"],
             registry=r,
         )
+        self.stage_progress = Gauge(
+            "chimera_stage_progress_ratio",
+            "How far the long stage a skill is in has got (0..1); see chimera_stage_active.",
+            ["agent", "stage"],
+            registry=r,
+        )
+        self.stage_active = Gauge(
+            "chimera_stage_active",
+            "1 for the long stage (download, transcription, narration, render, ...) now running.",
+            ["agent", "stage"],
+            registry=r,
+        )
         self.relayed = Counter(
             "chimera_outbox_relayed",
             "Outbox rows sent to Kafka by this agent's relay.",

@@ -10,6 +10,7 @@ Every call, traced or not, is observed by `SkillAuditor`: an audit event (PII re
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -23,7 +24,9 @@ from agents.runtime.metrics import AgentMetrics
 from agents.runtime.store import Tx
 from core.observability import tracing
 from skills.base import SkillCall, SkillInput, SkillOutput, SkillSpec, invoke, invoke_json
-from skills.context import SkillContext
+from skills.context import Progress, SkillContext
+
+log = logging.getLogger("chimera.agents.progress")
 
 InT = TypeVar("InT", bound=SkillInput)
 OutT = TypeVar("OutT", bound=SkillOutput)
@@ -102,4 +105,37 @@ class SkillAuditor:
                     "attempts": call.attempts,
                     "duration_s": round(call.duration_s, 3),
                 },
+            )
+
+
+class ProgressReporter:
+    """The agent's progress sink: the current stage and its fraction as metrics
+    (`chimera_stage_active`, `chimera_stage_progress_ratio`), and a log line (fields `stage`,
+    `percent`, `detail`) when a stage starts, at every tenth, and when it ends. Safe to call
+    from worker threads."""
+
+    def __init__(self, agent: str, metrics: AgentMetrics) -> None:
+        self.agent = agent
+        self.metrics = metrics
+        self._stage: str | None = None
+        self._tenth = -1
+
+    def __call__(self, progress: Progress) -> None:
+        if progress.stage != self._stage:
+            if self._stage is not None:
+                self.metrics.stage_active.labels(self.agent, self._stage).set(0)
+            self._stage, self._tenth = progress.stage, -1
+            self.metrics.stage_active.labels(self.agent, progress.stage).set(1)
+        self.metrics.stage_progress.labels(self.agent, progress.stage).set(progress.fraction)
+        tenth = int(progress.fraction * 10)
+        if tenth != self._tenth:
+            self._tenth = tenth
+            percent = round(progress.fraction * 100)
+            log.info(
+                "%s: %s %d%% %s",
+                self.agent,
+                progress.stage,
+                percent,
+                progress.detail,
+                extra={"stage": progress.stage, "percent": percent, "detail": progress.detail},
             )

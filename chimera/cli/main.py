@@ -78,10 +78,12 @@ def demo(
     ] = 900.0,
 ) -> None:
     """Run the whole pipeline once on the embedded default and print a summary."""
+    from rich.console import Console
+
     from chimera.demo import format_summary, run_demo
 
     settings = load_settings()
-    result = run_demo(settings, timeout, echo=typer.echo)
+    result = run_demo(settings, timeout, echo=typer.echo, console=Console(stderr=True))
     typer.echo(format_summary(result))
     raise typer.Exit(0 if result.settled else 1)
 
@@ -297,7 +299,10 @@ def skill_run(
         parsed = json.loads(data)
     except json.JSONDecodeError as exc:
         raise ChimeraError(f"input is not JSON: {exc}") from exc
-    output = asyncio.run(run_skill(load_settings(), registry[name], parsed))
+    from chimera.progress import RichProgress
+
+    with RichProgress() as bars:  # a bar per long stage, on stderr
+        output = asyncio.run(run_skill(load_settings(), registry[name], parsed, bars))
     typer.echo(output.model_dump_json(indent=2))
     raise typer.Exit(0 if output.success else 1)
 

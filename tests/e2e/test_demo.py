@@ -22,7 +22,7 @@ def test_the_demo_settles_and_reports(services: Services, tmp_path: Path) -> Non
     )
     lines: list[str] = []
     result = run_demo(
-        settings, timeout=300, echo=lines.append, database=f"demo_{uuid.uuid4().hex[:8]}"
+        settings, timeout=600, echo=lines.append, database=f"demo_{uuid.uuid4().hex[:8]}"
     )
     summary = result.summary
     assert result.settled, format_summary(result)
@@ -40,3 +40,10 @@ def test_the_demo_settles_and_reports(services: Services, tmp_path: Path) -> Non
     assert set(summary["exit_codes"].values()) == {0}  # every agent stopped cleanly
     assert any(line.startswith("agents stopped: ") for line in lines)
     assert "pipeline settled" in format_summary(result)
+    # Every video: the neural voice, several cuts, music, mastered loudness (issue 10).
+    assert len(summary["made"]) == 5
+    for video in summary["made"]:
+        assert video["voice"] == "piper" and video["music"] == "ambient-pad.m4a"
+        assert video["cuts"] >= 2 and video["caption_style"] == "karaoke"
+        assert abs(video["lufs"] + 14) <= 1 and video["true_peak"] <= -1
+    assert "voice piper" in format_summary(result)

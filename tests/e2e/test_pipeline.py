@@ -108,7 +108,7 @@ async def test_injected_trends_flow_to_published_videos_and_replay_changes_nothi
                     == 3
                 )
 
-            await wait_for(finished, timeout=240, what="three published videos with engagement")
+            await wait_for(finished, timeout=480, what="three published videos with engagement")
 
         async def audited() -> bool:  # every audit event the others emitted is stored
             return await pool.fetchval("SELECT count(*) FROM audit_logs") == await pool.fetchval(

@@ -29,6 +29,16 @@ def temporaries(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if TEMP_MARK in p.name)
 
 
+def swept(folder: Path) -> str:
+    """What `sweep(folder)` removed, counted by a new process."""
+    code = f"""
+        from pathlib import Path
+        from skills.files import sweep
+        print(len(sweep(Path({str(folder)!r}))))
+        """
+    return python(code).communicate(timeout=60)[0]
+
+
 def wait_until(check, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not check():
@@ -93,19 +103,14 @@ def test_a_live_writers_temporary_file_is_kept_a_dead_ones_removed(tmp_path: Pat
     )
     assert holder.stdout is not None
     name = holder.stdout.readline().strip()
-    sweeper = f"""
-        from pathlib import Path
-        from skills.files import sweep
-        print(len(sweep(Path({str(target.parent)!r}))))
-        """
     try:
-        kept = python(sweeper).communicate(timeout=60)[0]
+        kept = swept(target.parent)
         assert kept.strip() == "0" and temporaries(target.parent) == [name]  # alive: kept
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(10)
     time.sleep(0.2)
-    removed = python(sweeper).communicate(timeout=60)[0]
+    removed = swept(target.parent)
     assert removed.strip() == "1" and temporaries(target.parent) == []
     # A file written after the sweeping process started is never its business.
     fresh = python(
@@ -119,3 +124,31 @@ def test_a_live_writers_temporary_file_is_kept_a_dead_ones_removed(tmp_path: Pat
         """
     ).communicate(timeout=60)[0]
     assert fresh.strip() == "0" and temporaries(target.parent) == [".y.mp4.abc.tmp"]
+
+
+def test_a_killed_renders_scratch_folder_is_removed_a_live_ones_kept(tmp_path: Path) -> None:
+    """`held_directory` (a render's scratch files): swept whole once its holder is dead."""
+    target = tmp_path / "renders" / "x.mp4"
+    holder = python(
+        f"""
+        import time
+        from pathlib import Path
+        from skills.files import held_directory
+        with held_directory(Path({str(target)!r})) as work:
+            (work / "master.wav").write_bytes(b"half a sound track")
+            print(work.name, flush=True)
+            time.sleep(600)
+        """
+    )
+    assert holder.stdout is not None
+    name = holder.stdout.readline().strip()
+    try:
+        kept = swept(target.parent)
+        assert kept.strip() == "0" and temporaries(target.parent) == [name]
+        assert (target.parent / name / "master.wav").is_file()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+    time.sleep(0.2)
+    removed = swept(target.parent)
+    assert removed.strip() == "1" and temporaries(target.parent) == []

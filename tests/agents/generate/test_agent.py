@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -17,8 +18,14 @@ from events.catalog import ContentRequestedPayload
 from tests.skills.media.support import make_clip
 from tests.support import produce, read_topic, trend, wait_for
 
+# Silent and unchecked (the quality gate would refuse a video without sound): for the tests
+# that are about something else.
 QUICK = GenerateSettings(
-    resolution_scale=0.15, target_duration_s=10, preset="ultrafast", narrate=False
+    resolution_scale=0.15,
+    target_duration_s=10,
+    preset="ultrafast",
+    narrate=False,
+    quality_gate=False,
 )
 
 
@@ -51,7 +58,12 @@ async def test_renders_once_even_when_the_request_is_delivered_twice(
 ) -> None:
     topics = Topics(settings.topic_prefix)
     request = await seed(pool, "c-ok")
-    runtime = build(settings, QUICK)
+    runtime = build(
+        settings,
+        GenerateSettings(
+            resolution_scale=0.15, target_duration_s=10, preset="ultrafast", narrate=True
+        ),
+    )
     async with runtime.running():
         await produce(
             settings.bootstrap_servers, topics.content_requests, [(b"c-ok", encode(request))] * 2
@@ -61,15 +73,26 @@ async def test_renders_once_even_when_the_request_is_delivered_twice(
             stats = runtime.stats()["generate.requests"]
             return stats["processed"] + stats["duplicates"] == 2
 
-        await wait_for(ready, timeout=120, what="both deliveries handled")
+        await wait_for(ready, timeout=360, what="both deliveries handled")
         out = await read_topic(settings.bootstrap_servers, topics.content_events, expect=1)
     assert runtime.stats()["generate.requests"]["processed"] == 1
     [event] = [decode(r.value) for r in out]
     assert isinstance(event, ContentReady)
     assert (event.payload.width, event.payload.height) == (162, 162)
-    row = await pool.fetchrow("SELECT status, local_path, script FROM content")
+    row = await pool.fetchrow("SELECT status, local_path, script, metadata FROM content")
     assert row["status"] == "ready" and row["local_path"] == event.payload.path
     assert row["script"]
+    metadata = json.loads(row["metadata"])
+    assert metadata["voice"]["engine"] == "piper"
+    assert metadata["loudness"]["integrated_lufs"] == pytest.approx(-14, abs=1)
+    assert metadata["assets"] and all(a["licence"] != "unknown" for a in metadata["assets"])
+    # The rights ledger is in the audit log too.
+    ledger = await pool.fetchval(
+        """SELECT convert_from(value, 'UTF8')::jsonb -> 'payload' -> 'output_data' -> 'assets'
+           FROM outbox WHERE event_type = 'AuditRecorded'
+           AND convert_from(value, 'UTF8')::jsonb -> 'payload' ->> 'action' = 'content:rights'"""
+    )
+    assert json.loads(ledger) == metadata["assets"]
 
 
 async def test_a_render_failure_becomes_content_failed(
@@ -100,7 +123,7 @@ async def test_a_render_failure_becomes_content_failed(
     assert statuses[0] == "content:generating" and statuses[-1] == "content:failed"
 
 
-async def test_a_licensed_clip_from_the_footage_library_is_the_background(
+async def test_a_licensed_clip_from_the_footage_library_fills_a_beat(
     settings: Settings, pool: asyncpg.Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Footage through the real Filesystem MCP server; its licence lands in the metadata."""
@@ -124,15 +147,65 @@ async def test_a_licensed_clip_from_the_footage_library_is_the_background(
     [event] = [decode(r.value) for r in out]
     assert isinstance(event, ContentReady)
     metadata = json.loads(await pool.fetchval("SELECT metadata FROM content"))
-    assert metadata["assets"] == [
-        {
-            "kind": "footage",
-            "source": "https://x/clip",
-            "licence": "CC0-1.0",
-            "author": "A. Filmer",
-            "title": None,
-            "licence_url": None,
-        }
-    ]
+    # The clip fills the beat that shares its words; the others get generated pictures.
+    assert {a["provider"] for a in metadata["assets"]} <= {"filesystem", "generated"}
+    [footage] = [a for a in metadata["assets"] if a["provider"] == "filesystem"]
+    assert footage == {
+        "provider": "filesystem",
+        "id": str(clip.resolve()),
+        "url": "https://x/clip",
+        "author": "A. Filmer",
+        "author_url": None,
+        "licence": "CC0-1.0",
+        "licence_url": None,
+    }
     copied = list((settings.media_root / "footage").glob("*.mp4"))
     assert [p.read_bytes() for p in copied] == [clip.read_bytes()]
+
+
+async def test_an_asset_of_unknown_licence_is_refused(
+    settings: Settings, pool: asyncpg.Pool, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rights policy (refuse_unknown, the default): ContentFailed at stage `rights`."""
+    library = tmp_path / "library"
+    library.mkdir()
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=160x284:r=10",
+            "-t",
+            "2",
+            "-pix_fmt",
+            "yuv420p",
+            str(library / "someones-clip.mp4"),
+        ],
+        check=True,
+        timeout=60,
+    )  # no sidecar: nobody said under which licence it may be used
+    monkeypatch.setenv("CHIMERA_FOOTAGE_LIBRARY", str(library))
+    topics = Topics(settings.topic_prefix)
+    request = await seed(pool, "c-rights")
+    runtime = build(
+        settings,
+        GenerateSettings(resolution_scale=0.15, target_duration_s=10, preset="ultrafast"),
+    )
+    async with runtime.running():
+        await produce(
+            settings.bootstrap_servers, topics.content_requests, [(b"c-rights", encode(request))]
+        )
+        out = await read_topic(
+            settings.bootstrap_servers, topics.content_events, expect=1, timeout=360
+        )
+    [event] = [decode(r.value) for r in out]
+    assert isinstance(event, ContentFailed)
+    assert event.payload.stage == "rights"
+    assert event.payload.error.code == "RIGHTS_UNKNOWN_LICENCE"
+    assert not event.payload.error.retryable
+    [asset] = event.payload.error.details["assets"]
+    assert asset["provider"] == "library" and asset["id"] == "someones-clip.mp4"
+    assert await pool.fetchval("SELECT status FROM content") == "failed"

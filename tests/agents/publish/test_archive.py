@@ -46,10 +46,15 @@ async def test_published_items_are_archived_once_and_a_replay_commits_nothing(
     topics = Topics(settings.topic_prefix)
     video = make_video(tmp_path / "c1.mp4")
     await seed_content(pool, "c1", video)
-    licence = {"kind": "footage", "source": "https://x/neon.mp4", "licence": "CC0-1.0"}
+    licence = {
+        "provider": "library",
+        "id": "neon.mp4",
+        "url": "https://x/neon.mp4",
+        "licence": "CC0-1.0",
+    }
     await pool.execute(
         "UPDATE content SET metadata = $1::jsonb, script = $2 WHERE id = 'c1'",
-        json.dumps({"title": "Neon nights", "assets": [licence, {"kind": "half-recorded"}]}),
+        json.dumps({"title": "Neon nights", "assets": [licence, {"provider": "half-recorded"}]}),
         json.dumps({"hook": "Neon is back.", "body": ["Here is why."], "call_to_action": "Go"}),
     )
     # Who approved it: the approval gate's review, decided by a reviewer.
@@ -80,7 +85,7 @@ async def test_published_items_are_archived_once_and_a_replay_commits_nothing(
     ).stdout
     assert "Approved-by: maria" in body and "Published-on: local file://" in body
     assert json.loads((repo / "c1" / "licences.json").read_text()) == [
-        {**licence, "author": None, "title": None, "licence_url": None}
+        {**licence, "author": None, "author_url": None, "licence_url": None}
     ]
     assert "Neon is back." in (repo / "c1" / "README.md").read_text()
 

@@ -20,9 +20,9 @@ from core.retry import RetryPolicy
 from skills.archive.skill import ArchiveContentInput, archive_content
 from skills.base import invoke
 from skills.context import SkillContext, SkillPaths
-from skills.footage.filesystem import FindFootageInput, find_footage
 from skills.mcp.client import connect
 from skills.mcp.skill import McpCallInput, mcp_call_tool
+from skills.media.footage.filesystem import FindFootageInput, find_footage
 from skills.settings import SkillSettings
 from skills.settings.mcp import FILESYSTEM_SERVER, McpServerConfig, McpSettings
 from tests.skills.media.support import make_clip
@@ -67,7 +67,12 @@ def archive_input(content_id: str = "c-1", **overrides: Any) -> ArchiveContentIn
         "metadata": {"duration": 20.0, "sha256": "ab" * 32},
         "trend": {"id": "feed:1", "title": "Synthwave", "url": "https://example.org/1"},
         "licences": [
-            {"kind": "footage", "source": "file:///lib/neon.mp4", "licence": "CC0-1.0"},
+            {
+                "provider": "library",
+                "id": "neon.mp4",
+                "url": "file:///lib/neon.mp4",
+                "licence": "CC0-1.0",
+            },
         ],
         "publications": [
             {

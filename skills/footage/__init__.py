@@ -1,1 +1,0 @@
-"""Footage for the generate agent's videos: a licensed clip library (see `filesystem`)."""
