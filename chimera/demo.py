@@ -16,15 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pydantic import SecretStr
 
+import agents as agent_registry
 from agents.repositories import reports
 from agents.runtime.topics import ensure_topics
 from chimera import stack
+from chimera.access import kafka as kafka_access
 from chimera.ops.inject import send
 from chimera.stack.kafka import LocalKafka
 from chimera.stack.postgres import LocalPostgres
 from chimera.supervisor import AgentProcesses
 from core import db
+from core.credentials import ADMIN, OPERATOR, as_principal, process_env
 from core.settings import Settings
 from events import FetchTrends
 from events.catalog import FetchTrendsPayload
@@ -103,15 +107,29 @@ def run_demo(
         "CHIMERA_GENERATE_RESOLUTION_SCALE": "0.5",
         "CHIMERA_GENERATE_TARGET_DURATION_S": "20",
     }
-    agents = AgentProcesses(env=env, log_dir=logs)
-    agents.start()
-    echo(f"agents started as processes: {', '.join(agents.procs)} (logs in {logs})")
     demo_settings = settings.model_copy(
         update={
             "kafka_bootstrap_servers": settings.bootstrap_servers,
+            "kafka_security_protocol": settings.security_protocol,
+            "credentials_file": settings.credentials_path,
             "topic_prefix": env["CHIMERA_TOPIC_PREFIX"],
+            "database_url": SecretStr(dsn),
         }
     )
+    # Each agent process gets its own Kafka user and PostgreSQL role, and nothing else.
+    agent_env = {}
+    for name in agent_registry.AGENTS:
+        own = process_env(as_principal(demo_settings, name))
+        own.pop("CHIMERA_CREDENTIALS_FILE", None)
+        agent_env[name] = own
+    if demo_settings.security_protocol.startswith("SASL"):
+        acls = kafka_access.matrix(demo_settings)
+        kafka_access.apply(as_principal(demo_settings, ADMIN), acls)
+        echo(f"kafka: {len(acls)} ACLs for the prefix {demo_settings.topic_prefix} (one user each)")
+    agents = AgentProcesses(env=env, log_dir=logs, agent_env=agent_env)
+    agents.start()
+    echo(f"agents started as processes: {', '.join(agents.procs)} (logs in {logs})")
+    demo_settings = as_principal(demo_settings, OPERATOR)
     snap: dict[str, Any] = {}
     codes: dict[str, int | None] = {}
     settled = False

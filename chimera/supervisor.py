@@ -19,6 +19,8 @@ class AgentProcesses:
 
     env: dict[str, str]
     log_dir: Path | None = None
+    #: Per agent, what it alone gets on top of `env` (its own credentials).
+    agent_env: dict[str, dict[str, str]] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, names: list[str] | None = None, replicas: dict[str, int] | None = None) -> None:
@@ -31,7 +33,7 @@ class AgentProcesses:
                     out = open(self.log_dir / f"{label}.log", "ab")  # noqa: SIM115
                 self.procs[label] = subprocess.Popen(
                     [sys.executable, "-m", "chimera.cli", "agent", name],
-                    env={**os.environ, **self.env},
+                    env={**os.environ, **self.env, **self.agent_env.get(name, {})},
                     stdout=out,
                     stderr=subprocess.STDOUT if out else None,
                     stdin=subprocess.DEVNULL,

@@ -12,6 +12,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+from core.kafka import client_options
+from core.settings import Settings
 from events import Trend
 
 
@@ -39,12 +41,13 @@ def trend(n: int, **overrides: Any) -> Trend:
 
 
 async def produce(
-    bootstrap: str,
+    settings: Settings,
     topic: str,
     messages: list[tuple[bytes | None, bytes | None]],
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    """Send `messages` as `settings` authenticate (the test's super user)."""
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for key, value in messages:
@@ -54,13 +57,13 @@ async def produce(
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, expect: int | None = None, timeout: float = 15.0
+    settings: Settings, topic: str, *, expect: int | None = None, timeout: float = 15.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Everything on `topic` (from the start); with `expect`, waits until that many are there
     and then a little longer, so extra (duplicate) records would be seen too."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **client_options(settings),
         group_id=f"reader-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -60,7 +60,7 @@ def migrate(
     ] = None,
 ) -> None:
     """Upgrade the database schema to the newest revision (or downgrade with --downgrade)."""
-    settings = load_settings()
+    settings = load_settings(principal=None)  # the schema's owner, as DATABASE_URL says
     if downgrade:
         db.downgrade(settings.dsn(), downgrade)
     else:
@@ -78,7 +78,7 @@ def demo(
     """Run the whole pipeline once on the embedded default and print a summary."""
     from chimera.demo import format_summary, run_demo
 
-    settings = load_settings()
+    settings = load_settings(principal=None)
     result = run_demo(settings, timeout, echo=typer.echo)
     typer.echo(format_summary(result))
     raise typer.Exit(0 if result.settled else 1)
@@ -95,7 +95,7 @@ def agent(
 
     if name not in agents.AGENTS:
         raise ChimeraError(f"no agent {name!r}; choose one of {', '.join(agents.AGENTS)}")
-    settings = load_settings()
+    settings = load_settings(principal=None)  # agents.build picks the agent's own
     _configure_logging()
 
     async def run() -> None:
@@ -124,7 +124,7 @@ def up(
         if not count.isdigit() or int(count) < 1:
             raise ChimeraError(f"--scale takes NAME=COUNT, got {item!r}")
         replicas[name] = int(count)
-    settings = load_settings()
+    settings = load_settings(principal=None)
     stack.up(settings)
     db.upgrade(settings.dsn())
     procs = AgentProcesses(env={})
@@ -308,7 +308,11 @@ def _configure_logging() -> None:
 
 def main() -> None:
     import logging
+    import os
 
+    # Everything Chimera writes (state, media, keys, logs) is its owner's only; the local
+    # publisher opens up exactly the published page (skills.publish.local).
+    os.umask(0o077)
     # aiokafka logs "Topic ... not found in cluster metadata" at ERROR while a topic that was
     # just created propagates; the send waits for it anyway, so it is noise for people here.
     logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from chimera.stack.kafka import LocalKafka, probe_metadata
 from chimera.stack.postgres import LocalPostgres, PostgresStatus, external_status
+from core.credentials import kafka_user
+from core.kafka import client_options
 from core.settings import Settings
 
 
@@ -28,8 +30,24 @@ def up(settings: Settings) -> list[tuple[str, bool]]:
     if settings.uses_local_postgres:
         started.append(("postgresql", LocalPostgres(settings).up()))
     if settings.uses_local_kafka:
-        started.append(("kafka", LocalKafka(settings).up()))
+        kafka = LocalKafka(settings)
+        started.append(("kafka", kafka.up()))
+        secure_local_kafka(kafka)
     return started
+
+
+def secure_local_kafka(kafka: LocalKafka) -> None:
+    """Every principal's SCRAM user (those added since the format too) and the ACLs of the
+    configured topic prefix, on the local broker."""
+    from chimera.access import kafka as access
+
+    admin = kafka.admin_settings()
+    creds = kafka.credentials()
+    access.ensure_users(
+        admin,
+        {kafka_user(n): p.kafka_password.get_secret_value() for n, p in creds.principals.items()},
+    )
+    access.apply(admin, access.matrix(kafka.settings))
 
 
 def down(settings: Settings) -> list[tuple[str, bool]]:
@@ -61,7 +79,7 @@ def status(settings: Settings) -> list[Component]:
             )
         )
     else:
-        ok = probe_metadata(settings.bootstrap_servers)
+        ok = probe_metadata(settings.bootstrap_servers, options=client_options(settings))
         components.append(
             Component(
                 "kafka",

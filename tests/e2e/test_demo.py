@@ -15,11 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_demo_settles_and_reports(services: Services, tmp_path: Path) -> None:
-    settings = Settings(
-        KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
-        DATABASE_URL=services.admin_dsn,
-        state_dir=tmp_path / "state",
-    )
+    settings: Settings = services.kafka_settings(state_dir=tmp_path / "state")
     lines: list[str] = []
     result = run_demo(
         settings, timeout=300, echo=lines.append, database=f"demo_{uuid.uuid4().hex[:8]}"

@@ -50,16 +50,14 @@ async def test_renders_once_even_when_the_request_is_delivered_twice(
         ),
     )
     async with runtime.running():
-        await produce(
-            settings.bootstrap_servers, topics.content_requests, [(b"c-ok", encode(request))] * 2
-        )
+        await produce(settings, topics.content_requests, [(b"c-ok", encode(request))] * 2)
 
         async def ready() -> bool:
             stats = runtime.stats()["generate.requests"]
             return stats["processed"] + stats["duplicates"] == 2
 
         await wait_for(ready, timeout=120, what="both deliveries handled")
-        out = await read_topic(settings.bootstrap_servers, topics.content_events, expect=1)
+        out = await read_topic(settings, topics.content_events, expect=1)
     assert runtime.stats()["generate.requests"]["processed"] == 1
     [event] = [decode(r.value) for r in out]
     assert isinstance(event, ContentReady)
@@ -76,12 +74,8 @@ async def test_a_render_failure_becomes_content_failed(
     request = await seed(pool, "c-bad")
     runtime = build(settings, GenerateSettings(preset="no-such-preset", narrate=False))
     async with runtime.running():
-        await produce(
-            settings.bootstrap_servers, topics.content_requests, [(b"c-bad", encode(request))]
-        )
-        out = await read_topic(
-            settings.bootstrap_servers, topics.content_events, expect=1, timeout=60
-        )
+        await produce(settings, topics.content_requests, [(b"c-bad", encode(request))])
+        out = await read_topic(settings, topics.content_events, expect=1, timeout=60)
     [event] = [decode(r.value) for r in out]
     assert isinstance(event, ContentFailed)
     assert event.payload.stage == "render" and not event.payload.error.retryable

@@ -56,12 +56,12 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
     runtime = build_orchestrator(settings, Policy(platforms=["local"]))
     async with runtime.running():
         await produce(
-            settings.bootstrap_servers,
+            settings,
             topics.trends,
             [*poison, (b"k1", encode(good))],
             headers=[("source", b"test-producer")],
         )
-        await read_topic(settings.bootstrap_servers, dead_topic, expect=3, timeout=15)
+        await read_topic(settings, dead_topic, expect=3, timeout=15)
 
         # list: the three, with why, under every dead-letter topic of the prefix.
         found = await dlq.list_dead_letters(settings)
@@ -122,9 +122,7 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
         await wait_for(processed, timeout=15, what="the orchestrator to take the redriven trend")
         redriven = [
             r
-            for r in await read_topic(
-                settings.bootstrap_servers, topics.trends, expect=5, timeout=10
-            )
+            for r in await read_topic(settings, topics.trends, expect=5, timeout=10)
             if r.value == encode(fixed)
         ]
         assert len(redriven) == 1
@@ -205,7 +203,7 @@ async def test_nothing_is_lost_across_partial_redrives_and_purges(settings: Sett
     assert await unhandled() == [5]
     assert await floor() == 5
     # Every record went back exactly once, the purged one not at all.
-    back = await read_topic(settings.bootstrap_servers, topics.trends, expect=4, timeout=10)
+    back = await read_topic(settings, topics.trends, expect=4, timeout=10)
     assert sorted(r.value for r in back) == sorted(encode(events[n]) for n in (1, 2, 3, 4))
     # The history survives: --all shows each with what was done.
     everything = (await dlq.list_dead_letters(settings, dead_topic, include_handled=True))[
