@@ -18,6 +18,7 @@ import httpx
 
 from core.retry import RetryPolicy
 from core.settings import Settings
+from skills.accounts.tokens import AccessTokens
 from skills.ratelimit import RateLimiter
 from skills.settings import SkillSettings
 
@@ -63,4 +64,6 @@ class SkillContext:
     snapshots: TrendSnapshots | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     observers: Sequence[SkillObserver] = ()
+    #: Live access tokens of connected accounts (publishers); None: the static settings.
+    tokens: AccessTokens | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

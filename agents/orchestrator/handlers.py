@@ -213,6 +213,7 @@ async def request_publications(
                         "tags": release.tags,
                         "scheduled_at": release.scheduled_at.isoformat(),
                         "attempt": 1,
+                        "account": policy.accounts.get(platform),
                     },
                     strict=False,
                 ),
@@ -314,6 +315,7 @@ async def on_publish_failed(event: PublishFailed, tx: Tx, policy: Policy) -> Non
                             datetime.now(UTC) + timedelta(seconds=plan.delay)
                         ).isoformat(),
                         "attempt": failed.attempt + 1,
+                        "account": row["account"],
                     },
                     strict=False,
                 ),

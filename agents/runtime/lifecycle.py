@@ -115,6 +115,7 @@ async def open_resources(runtime: AgentRuntime) -> Resources:
         load_skills()  # every skill module registers itself on import
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
         auditor = SkillAuditor(runtime.name, runtime.ops.metrics, runtime.transaction)
+        tokens = await runtime.open_tokens(pool) if runtime.open_tokens is not None else None
         ctx = SkillContext(
             http=http,
             paths=SkillPaths.of(settings),
@@ -123,6 +124,7 @@ async def open_resources(runtime: AgentRuntime) -> Resources:
             snapshots=PgTrendSnapshots(pool),
             retry=skill_retry(runtime),
             observers=[auditor],
+            tokens=tokens,
         )
         return Resources(runtime.name, pool, producer, relay, http, AgentSkills(ctx))
     except BaseException:

@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError as PydanticValidationError
 
 from chimera import stack
+from chimera.cli.accounts import accounts_app, keys_app
 from chimera.cli.common import ErrorsAsOneLine, load_settings, package_version
 from chimera.cli.console import console
 from chimera.cli.ops import dlq_app, replay_app
@@ -51,6 +52,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(users_app, name="users")
 app.add_typer(review_app, name="review")
 app.command()(console)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()
@@ -97,6 +100,11 @@ def agent(
         raise ChimeraError(f"no agent {name!r}; choose one of {', '.join(agents.AGENTS)}")
     settings = load_settings(principal=None)  # agents.build picks the agent's own
     _configure_logging()
+
+    if name == "publish":  # it opens sealed account tokens: a missing key is one line, now
+        from core.crypto import keyring_for
+
+        keyring_for(settings)
 
     async def run() -> None:
         await db.require_schema(settings)  # one line naming `chimera migrate`, not a traceback

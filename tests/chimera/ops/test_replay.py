@@ -163,7 +163,9 @@ async def test_dry_run_changes_nothing_and_execute_moves_offsets_as_printed(
     ]
     result = await chimera(settings, "replay", "--group", group, "--to", "latest")
     assert result.exit_code == 0 and "15 to skip" in result.output, result.output
-    result = await chimera(settings, "replay", "--group", f"{settings.topic_prefix}.no-such-group", "--to", "latest")
+    result = await chimera(
+        settings, "replay", "--group", f"{settings.topic_prefix}.no-such-group", "--to", "latest"
+    )
     assert result.exit_code == 1 and "no committed offsets" in flat(result.output)
 
     # Bad arguments: a message, never a traceback.
