@@ -183,6 +183,7 @@ async def test_direct_post_uploads_chunks_in_order_and_polls(
         "disable_duet": False,
         "disable_comment": True,
         "disable_stitch": True,
+        "is_aigc": True,  # TikTok's AI-generated content label
     }
     assert (
         routes["init"].calls.last.request.headers["authorization"]
