@@ -56,6 +56,10 @@ GRANTS: dict[str, dict[str, str]] = {
         p: "SELECT, INSERT, UPDATE" for p in ("research", "generate", "publish")
     },
     "trend_snapshots": {"research": "SELECT, INSERT, DELETE"},
+    # People (chimera.auth): the operator's `chimera users` manages them; the console signs
+    # people in (a rehash on login, a token's last use) and never sees another table's secrets.
+    "users": {"operator": "SELECT, INSERT, UPDATE", "console": "SELECT, UPDATE"},
+    "api_tokens": {"operator": "SELECT, INSERT, UPDATE", "console": "SELECT, UPDATE"},
     "platform_accounts": {
         "publish": "SELECT, UPDATE",
         "operator": "SELECT, INSERT, UPDATE, DELETE",

@@ -17,7 +17,7 @@ Create Date: 2026-12-02
 from alembic import op
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -55,6 +55,9 @@ async def _as(pool: asyncpg.Pool, principal: str, sql: str) -> object:
         ("orchestrator", "UPDATE publications SET status = 'published'"),
         ("console", "SELECT count(*) FROM platform_accounts"),
         ("console", "SELECT count(*) FROM outbox"),
+        ("publish", "SELECT count(*) FROM users"),
+        ("audit", "SELECT count(*) FROM api_tokens"),
+        ("console", "DELETE FROM users"),
     ],
 )
 async def test_a_role_is_refused_on_another_agents_table(
