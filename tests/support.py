@@ -1,4 +1,5 @@
-"""Helpers for tests that talk to the real broker: produce, read a topic, wait for a state."""
+"""Helpers for tests that talk to the real broker: produce, read a topic, wait for a state;
+and the guarded HTTP client of offline tests (a fake resolver, loopback connections only)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,71 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpcore
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from core.kafka import client_options
 from core.settings import Settings
 from events import Trend
+from skills.net.guard import UrlGuard, parse_address
+from skills.net.http import guarded_client
+
+#: What the fake resolver answers for a name it was not told about: a public address, so the
+#: guard lets it through to respx (which answers at the connection pool); `LoopbackOnly` makes
+#: sure no test ever opens a connection to it.
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+class LoopbackOnly(httpcore.AsyncNetworkBackend):
+    """A network backend that connects to loopback addresses only."""
+
+    def __init__(self) -> None:
+        self.inner = httpcore.AnyIOBackend()
+        self.connected: list[tuple[str, int]] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if not parse_address(host).is_loopback:
+            raise httpcore.ConnectError(f"tests connect to loopback only, not {host}")
+        self.connected.append((host, port))
+        return await self.inner.connect_tcp(
+            host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def offline_guard(
+    names: dict[str, list[str]] | None = None, allowed: tuple[str, ...] = ()
+) -> UrlGuard:
+    """A guard whose resolver answers from `names` (localhost: loopback; else PUBLIC_ADDRESS)."""
+    table = {"localhost": ["127.0.0.1", "::1"], **(names or {})}
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host in table:
+            return table[host]
+        if host.endswith(".localhost"):
+            return ["127.0.0.1"]
+        return [PUBLIC_ADDRESS]
+
+    return UrlGuard(allowed, resolver=resolve)
+
+
+def offline_client(
+    guard: UrlGuard | None = None, network: LoopbackOnly | None = None
+) -> httpx.AsyncClient:
+    """`SkillContext.untrusted` for tests: the real guarded client, on `offline_guard` and
+    `LoopbackOnly`."""
+    return guarded_client(guard or offline_guard(), network=network or LoopbackOnly())
 
 
 def trend(n: int, **overrides: Any) -> Trend:

@@ -78,7 +78,7 @@ class Resources:
                 await task
         with contextlib.suppress(Exception):
             await self.relay.drain()
-        await self.http.aclose()
+        await self.skills.ctx.aclose()  # both HTTP clients (`http` is the platform one)
         await self.producer.stop()
         await self.pool.close()
         log.info(

@@ -111,11 +111,13 @@ class SourceResult:
 
 @dataclass
 class SourceEnv:
-    """What a source may use: the shared HTTP client, settings, the rate limiter."""
+    """What a source may use: the shared HTTP client (platform APIs), the guarded client for
+    URLs from input or third parties (feeds: `skills.net.http`), settings, the rate limiter."""
 
     http: httpx.AsyncClient
     settings: TrendsSettings
     limiter: RateLimiter | None = None
+    untrusted_http: httpx.AsyncClient | None = None
 
     def __post_init__(self) -> None:
         install_log_redaction()  # before the first request: httpx logs each URL
