@@ -82,10 +82,13 @@ def run_demo(
     settings: Settings, timeout: float, echo: Any = print, database: str = "chimera_demo"
 ) -> DemoResult:
     began = time.monotonic()
+    key = stack.ensure_master_key(settings)
     started_here = [name for name, started in stack.up(settings) if started]
     for name in ("postgresql", "kafka"):
         if settings.uses_local_postgres if name == "postgresql" else settings.uses_local_kafka:
             echo(f"{name}: {'started' if name in started_here else 'already up'}")
+    if key is not None:
+        echo(key.describe())
     run_id = time.strftime("%Y%m%d%H%M%S")
     dsn = asyncio.run(_recreate_database(settings, database))
     db.upgrade(dsn)

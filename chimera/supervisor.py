@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents import AGENTS
+from core.private import PRIVATE_FILE, private_dir
 
 
 @dataclass
@@ -29,8 +30,10 @@ class AgentProcesses:
                 label = name if index == 0 else f"{name}-{index + 1}"
                 out = None
                 if self.log_dir is not None:
-                    self.log_dir.mkdir(parents=True, exist_ok=True)
-                    out = open(self.log_dir / f"{label}.log", "ab")  # noqa: SIM115
+                    private_dir(self.log_dir)
+                    log = self.log_dir / f"{label}.log"
+                    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+                    out = open(fd, "ab")  # noqa: SIM115
                 self.procs[label] = subprocess.Popen(
                     [sys.executable, "-m", "chimera.cli", "agent", name],
                     env={**os.environ, **self.env, **self.agent_env.get(name, {})},

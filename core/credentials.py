@@ -29,6 +29,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
 from core.errors import ConfigError
+from core.private import private_dir
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -109,7 +110,7 @@ def ensure(path: Path, principals: list[str]) -> Credentials:
 
 def write_private(path: Path, text: str) -> None:
     """Write `text` to `path` readable by its owner only (atomic replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:

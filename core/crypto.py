@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from core.errors import ConfigError
+from core.private import private_dir
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -184,7 +185,7 @@ def ensure_key_file(path: Path) -> bool:
     """Create a key file with one new master key (owner-only) unless it exists. True if made."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(generate_key() + "\n")

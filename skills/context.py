@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
+from core.private import private_dir
 from core.retry import RetryPolicy
 from core.settings import Settings
 from skills.accounts.tokens import AccessTokens
@@ -40,7 +41,10 @@ class SkillPaths:
 
     @classmethod
     def of(cls, settings: Settings) -> SkillPaths:
-        return cls(state_dir=settings.state_dir, media_dir=settings.media_root)
+        """The folders of `settings`, created owner-only (0700) when missing."""
+        return cls(
+            state_dir=private_dir(settings.state_dir), media_dir=private_dir(settings.media_root)
+        )
 
 
 class SkillObserver(Protocol):

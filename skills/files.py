@@ -1,4 +1,7 @@
-"""Writing files so that readers never see half of one: temp file beside it, then rename."""
+"""Writing files so that readers never see half of one: temp file beside it, then rename.
+
+The temporary file is made by `mkstemp`, so what lands is owner-only (0600) whatever the umask;
+a missing folder is created owner-only (`core.private`)."""
 
 from __future__ import annotations
 
@@ -10,11 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from core.private import private_dir
+
 
 @contextmanager
 def _replacing(target: Path, mode: str) -> Iterator[IO[Any]]:
     """A handle on a temporary file beside `target`, renamed onto it (synced) on success."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.exists():
+        private_dir(target.parent)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:

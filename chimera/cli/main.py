@@ -318,8 +318,9 @@ def main() -> None:
     import logging
     import os
 
-    # Everything Chimera writes (state, media, keys, logs) is its owner's only; the local
-    # publisher opens up exactly the published page (skills.publish.local).
+    # Everything Chimera writes (state, media, keys, logs) is its owner's only: the code that
+    # makes a folder or file sets its mode (core.private); this umask also covers the files that
+    # tools such as ffmpeg make. The local publisher opens up exactly the published page.
     os.umask(0o077)
     # aiokafka logs "Topic ... not found in cluster metadata" at ERROR while a topic that was
     # just created propagates; the send waits for it anyway, so it is noise for people here.

@@ -19,6 +19,7 @@ def stack_up() -> None:
     """Start a real Kafka broker and PostgreSQL server (unless configured elsewhere)."""
     settings = load_settings(principal=None)
     began = time.monotonic()
+    key = stack.ensure_master_key(settings)
     results = stack.up(settings)
     for name, started in results:
         typer.echo(f"{name}: {'started' if started else 'already up'}")
@@ -28,6 +29,8 @@ def stack_up() -> None:
         f"stack up in {time.monotonic() - began:.1f}s "
         f"(kafka {settings.bootstrap_servers}, postgresql {settings.redacted_dsn()})"
     )
+    if key is not None:
+        typer.echo(key.describe())
 
 
 @stack_app.command("down")

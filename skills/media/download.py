@@ -40,6 +40,7 @@ from core.errors import (
     TransientError,
     ValidationError,
 )
+from core.private import private_dir, private_file
 from skills.base import SkillInput, SkillOutput, skill
 from skills.context import SkillContext, SkillPaths
 from skills.files import write_text_atomic
@@ -121,7 +122,7 @@ class DownloadIndex:
 
     @contextmanager
     def _archive_lock(self) -> Iterator[None]:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.folder)
         with (self.folder / ".archive.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -455,8 +456,7 @@ def _download(
     except URLRefused as exc:
         raise refused_error(exc) from None
 
-    folder = paths.media_dir / "downloads"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(paths.media_dir / "downloads")
     index = DownloadIndex(folder)
     if not force and (known := index.record_for_url(url)) is not None:
         return known, True
@@ -500,6 +500,8 @@ def _download(
             details={"url": url, "messages": run.messages[-5:]},
         )
     key = _archive_key(info) or key or f"url {url}"
+    if path.exists():
+        private_file(path)  # yt-dlp created it by the umask
     try:
         record = _record(path, info, url, cfg)
     except Exception as exc:

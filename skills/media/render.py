@@ -46,6 +46,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from core.errors import PermanentError, TransientError, ValidationError
+from core.private import private_dir, private_file
 from skills.base import SkillInput, SkillOutput, skill
 from skills.context import SkillContext, SkillPaths
 from skills.media.common import LoopSemaphores, media_path, probe, sha256_file
@@ -465,8 +466,7 @@ def _rgb(color: str) -> tuple[int, int, int]:
 
 
 def _target(paths: SkillPaths, name: str | None) -> Path:
-    folder = paths.media_dir / "renders"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(paths.media_dir / "renders")
     stem = re.sub(r"\.mp4$", "", name or f"video-{uuid.uuid4().hex[:12]}")
     return folder / f"{stem}.mp4"
 
@@ -566,6 +566,7 @@ async def generate_video(data: GenerateVideoInput, ctx: SkillContext) -> Generat
     finally:
         for path in scratch:
             path.unlink(missing_ok=True)
+    private_file(target)  # ffmpeg created it by the umask
     info = await asyncio.to_thread(probe, target)
     return GenerateVideoOutput(
         success=True,
