@@ -256,6 +256,27 @@ def asyncapi(
         typer.echo(f"wrote {path}")
 
 
+@app.command()
+def access(
+    readme: Annotated[Path, typer.Option(help="The README with the generated section.")] = Path(
+        "README.md"
+    ),
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 when the README is stale.")
+    ] = False,
+) -> None:
+    """Write the README's Kafka ACL matrix and PostgreSQL grants, generated from the code."""
+    from chimera.docs.access import is_current, write
+
+    if check:
+        if not is_current(readme):
+            typer.echo(f"stale: {readme}'s access matrix; run `chimera access`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{readme}: the access matrix is up to date")
+        return
+    typer.echo(f"{'wrote' if write(readme) else 'unchanged:'} {readme}")
+
+
 skill_app = typer.Typer(no_args_is_help=True, help="Skills: list them, run one.")
 app.add_typer(skill_app, name="skill")
 
