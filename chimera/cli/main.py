@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError as PydanticValidationError
 
 from chimera import stack
+from chimera.cli.access import access_app
 from chimera.cli.accounts import accounts_app, keys_app
 from chimera.cli.common import ErrorsAsOneLine, load_settings, package_version
 from chimera.cli.console import console
@@ -54,6 +55,7 @@ app.add_typer(review_app, name="review")
 app.command()(console)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+app.add_typer(access_app, name="access")
 
 
 @app.command()
@@ -254,27 +256,6 @@ def asyncapi(
         return
     for path in write(out):
         typer.echo(f"wrote {path}")
-
-
-@app.command()
-def access(
-    readme: Annotated[Path, typer.Option(help="The README with the generated section.")] = Path(
-        "README.md"
-    ),
-    check: Annotated[
-        bool, typer.Option("--check", help="Write nothing; exit 1 when the README is stale.")
-    ] = False,
-) -> None:
-    """Write the README's Kafka ACL matrix and PostgreSQL grants, generated from the code."""
-    from chimera.docs.access import is_current, write
-
-    if check:
-        if not is_current(readme):
-            typer.echo(f"stale: {readme}'s access matrix; run `chimera access`", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{readme}: the access matrix is up to date")
-        return
-    typer.echo(f"{'wrote' if write(readme) else 'unchanged:'} {readme}")
 
 
 skill_app = typer.Typer(no_args_is_help=True, help="Skills: list them, run one.")

@@ -14,7 +14,7 @@ README = PROJECT_ROOT / "README.md"
 
 
 def test_the_readme_matrix_is_current() -> None:
-    result = CliRunner().invoke(app, ["access", "--check", "--readme", str(README)])
+    result = CliRunner().invoke(app, ["access", "readme", "--check", "--readme", str(README)])
     assert result.exit_code == 0, "run `chimera access` and commit README.md"
 
 
@@ -22,7 +22,7 @@ def test_a_stale_matrix_is_found_and_rewritten(tmp_path: Path) -> None:
     stale = tmp_path / "README.md"
     text = README.read_text().replace("| `trends` |", "| `trends_renamed` |")
     stale.write_text(text)
-    result = CliRunner().invoke(app, ["access", "--check", "--readme", str(stale)])
+    result = CliRunner().invoke(app, ["access", "readme", "--check", "--readme", str(stale)])
     assert result.exit_code == 1
     assert write(stale) and section() in stale.read_text()
 
