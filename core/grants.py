@@ -2,7 +2,7 @@
 do on each table.
 
 Roles are `chimera_<principal>` (`core.credentials.pg_role`): one per agent, `chimera_operator`
-for the ops tools, `chimera_console` for the people's console. The tables belong to whoever
+for the ops tools and the people's console. The tables belong to whoever
 runs the migrations; `apply` (run after every migration, by `migrations/env.py`) revokes what
 our roles hold on each table and grants exactly what `GRANTS` says, creating missing roles as
 NOLOGIN (a deployment gives them LOGIN and a password: `provision`, run by the local stack).
@@ -28,38 +28,41 @@ READ = "SELECT"
 
 #: table -> principal -> privileges. The owner (the migrating role) keeps everything.
 GRANTS: dict[str, dict[str, str]] = {
-    "alembic_version": {p: READ for p in (*AGENTS, "operator", "console")},
+    "alembic_version": {p: READ for p in (*AGENTS, "operator")},
     "trends": {
         "research": "SELECT, INSERT, UPDATE",
         "orchestrator": "SELECT, INSERT, UPDATE",
         "operator": READ,
-        "console": READ,
     },
     "content": {
         "orchestrator": "SELECT, INSERT, UPDATE",
         "generate": "SELECT, UPDATE",
         "publish": READ,
         "operator": READ,
-        "console": READ,
     },
-    "workflows": {"orchestrator": "SELECT, INSERT, UPDATE", "operator": READ, "console": READ},
+    "workflows": {"orchestrator": "SELECT, INSERT, UPDATE", "operator": READ},
     "budget_usage": {"orchestrator": "SELECT, INSERT, UPDATE", "operator": READ},
     "publications": {
         "publish": "SELECT, INSERT, UPDATE",
         "orchestrator": READ,
         "operator": "SELECT, UPDATE",
-        "console": READ,
     },
-    "engagement": {"publish": "SELECT, INSERT", "operator": READ, "console": READ},
-    "audit_logs": {"audit": "SELECT, INSERT", "operator": READ, "console": READ},
+    "engagement": {"publish": "SELECT, INSERT", "operator": READ},
+    "audit_logs": {"audit": "SELECT, INSERT", "operator": READ},
     "rate_limit_buckets": {
         p: "SELECT, INSERT, UPDATE" for p in ("research", "generate", "publish")
     },
     "trend_snapshots": {"research": "SELECT, INSERT, DELETE"},
-    # People (chimera.auth): the operator's `chimera users` manages them; the console signs
-    # people in (a rehash on login, a token's last use) and never sees another table's secrets.
-    "users": {"operator": "SELECT, INSERT, UPDATE", "console": "SELECT, UPDATE"},
-    "api_tokens": {"operator": "SELECT, INSERT, UPDATE", "console": "SELECT, UPDATE"},
+    # People (chimera.auth): `chimera users` and the console (the operator principal) manage
+    # them, sign people in and keep their sessions; no agent sees them.
+    "users": {"operator": "SELECT, INSERT, UPDATE"},
+    "api_tokens": {"operator": "SELECT, INSERT, UPDATE"},
+    "console_sessions": {"operator": "SELECT, INSERT, UPDATE, DELETE"},
+    # The approval gate: the orchestrator applies decisions; people read them and acknowledge
+    # alerts through the operator's tools.
+    "reviews": {"orchestrator": "SELECT, INSERT, UPDATE", "operator": READ},
+    "review_refusals": {"orchestrator": "SELECT, INSERT", "operator": READ},
+    "alert_acknowledgements": {"operator": "SELECT, INSERT"},
     "platform_accounts": {
         "publish": "SELECT, UPDATE",
         "operator": "SELECT, INSERT, UPDATE, DELETE",

@@ -173,6 +173,16 @@ def acl_template(services: Services) -> list[kafka_access.Acl]:
     return kafka_access.matrix(services.kafka_settings(topic_prefix=TEMPLATE_PREFIX))
 
 
+def prefix_acls(template: list[kafka_access.Acl], prefix: str) -> list[kafka_access.Acl]:
+    """The ACL matrix of `acl_template` for topic prefix `prefix`."""
+    return [
+        dataclasses.replace(a, name=prefix + a.name.removeprefix(TEMPLATE_PREFIX))
+        if a.name.startswith(TEMPLATE_PREFIX)
+        else a
+        for a in template
+    ]
+
+
 @pytest.fixture
 def topic_prefix(services: Services, acl_template: list[kafka_access.Acl]) -> Iterator[str]:
     """A prefix no other test uses, so every topic name in this test is unique. On a secured
@@ -180,12 +190,7 @@ def topic_prefix(services: Services, acl_template: list[kafka_access.Acl]) -> It
     deleted afterwards, so a long-lived local broker does not pile them up."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
     admin = services.kafka_settings(topic_prefix=prefix)
-    acls = [
-        dataclasses.replace(a, name=prefix + a.name.removeprefix(TEMPLATE_PREFIX))
-        if a.name.startswith(TEMPLATE_PREFIX)
-        else a
-        for a in acl_template
-    ]
+    acls = prefix_acls(acl_template, prefix)
     kafka_access.apply(admin, acls)
     yield prefix
     asyncio.run(_delete_topics(admin, prefix))

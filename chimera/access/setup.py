@@ -6,8 +6,7 @@ them as environment variables instead, one per principal: `CHIMERA_<PRINCIPAL>_P
 principal's Kafka SCRAM password and its PostgreSQL role's password (`SecretStr`, never logged).
 `apply` then, as the broker's super user and the database's owner:
 
-* creates the SCRAM-SHA-512 user `chimera-<principal>` of every principal that has a password
-  (Kafka principals only: the console has no Kafka user);
+* creates the SCRAM-SHA-512 user `chimera-<principal>` of every principal that has a password;
 * creates the ACL matrix of `CHIMERA_TOPIC_PREFIX` (`chimera.access.kafka.matrix`);
 * gives each role `chimera_<principal>` LOGIN and its password (the grants themselves come from
   the migrations, `core.grants`).
@@ -24,7 +23,7 @@ import asyncpg
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chimera.access import CONSOLE, PRINCIPALS
+from chimera.access import PRINCIPALS
 from chimera.access import kafka as kafka_access
 from core import grants
 from core.credentials import kafka_user, pg_role
@@ -43,7 +42,6 @@ class PrincipalPasswords(BaseSettings):
     publish_password: SecretStr | None = None
     audit_password: SecretStr | None = None
     operator_password: SecretStr | None = None
-    console_password: SecretStr | None = None
 
     def of(self) -> dict[str, str]:
         """principal -> password, for the principals that have one."""
@@ -65,7 +63,7 @@ def apply(settings: Settings, passwords: dict[str, str]) -> tuple[int, int, int]
             + ", ".join(PRINCIPALS)
             + " (`chimera access env` prints a set)"
         )
-    kafka_users = {kafka_user(p): pw for p, pw in passwords.items() if p != CONSOLE}
+    kafka_users = {kafka_user(p): pw for p, pw in passwords.items()}
     created = kafka_access.ensure_users(settings, kafka_users)
     sent = kafka_access.apply(settings, kafka_access.matrix(settings))
     roles = {pg_role(p): pw for p, pw in passwords.items()}

@@ -26,7 +26,7 @@ _LETTERS = {"read": "R", "write": "W", "create": "C", "delete": "D", "describe":
 
 def _kafka_table() -> str:
     acls = kafka_access.matrix(document_settings())
-    agents = [p for p in PRINCIPALS if p not in (OPERATOR, "console")]
+    agents = [p for p in PRINCIPALS if p != OPERATOR]
     users = {f"User:{kafka_user(a)}": a for a in agents}
     cells: dict[tuple[str, str], set[str]] = defaultdict(set)
     names: set[tuple[str, str]] = set()
@@ -66,9 +66,9 @@ def _kafka_table() -> str:
     )
     lines += [
         "",
-        f"`{kafka_user(OPERATOR)}` (inject, replay, dead letters, status): {ops}.",
-        "`chimera-console` has no Kafka access. `chimera-admin` is the broker's super user "
-        "(the stack and the ACL set-up only).",
+        f"`{kafka_user(OPERATOR)}` (the ops tools and the console: inject, replay, dead "
+        f"letters, review decisions, status): {ops}.",
+        "`chimera-admin` is the broker's super user (the stack and the ACL set-up only).",
     ]
     return "\n".join(lines)
 

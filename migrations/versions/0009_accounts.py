@@ -10,14 +10,14 @@ reconnected (`chimera accounts connect`).
 The per-process roles and their grants come from `core.grants`, applied after every migration.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

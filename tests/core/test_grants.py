@@ -53,11 +53,14 @@ async def _as(pool: asyncpg.Pool, principal: str, sql: str) -> object:
         ("research", "SELECT count(*) FROM platform_accounts"),
         ("generate", "SELECT count(*) FROM trends"),
         ("orchestrator", "UPDATE publications SET status = 'published'"),
-        ("console", "SELECT count(*) FROM platform_accounts"),
-        ("console", "SELECT count(*) FROM outbox"),
+        ("orchestrator", "SELECT count(*) FROM console_sessions"),
+        ("generate", "SELECT count(*) FROM reviews"),
+        ("publish", "INSERT INTO alert_acknowledgements DEFAULT VALUES"),
+        ("operator", "DELETE FROM audit_logs"),
+        ("operator", "UPDATE reviews SET status = 'approved'"),
         ("publish", "SELECT count(*) FROM users"),
         ("audit", "SELECT count(*) FROM api_tokens"),
-        ("console", "DELETE FROM users"),
+        ("research", "DELETE FROM users"),
     ],
 )
 async def test_a_role_is_refused_on_another_agents_table(

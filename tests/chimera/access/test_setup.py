@@ -14,9 +14,9 @@ from core.settings import Settings
 
 def test_passwords_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHIMERA_PUBLISH_PASSWORD", "p-secret")
-    monkeypatch.setenv("CHIMERA_CONSOLE_PASSWORD", "c-secret")
+    monkeypatch.setenv("CHIMERA_OPERATOR_PASSWORD", "o-secret")
     passwords = setup.PrincipalPasswords()
-    assert passwords.of() == {"publish": "p-secret", "console": "c-secret"}
+    assert passwords.of() == {"publish": "p-secret", "operator": "o-secret"}
     assert "p-secret" not in repr(passwords)
 
 
@@ -38,7 +38,7 @@ def test_apply_creates_users_acls_and_logins(monkeypatch: pytest.MonkeyPatch) ->
     )
     passwords = {p: f"{p}-pw" for p in PRINCIPALS}
     setup.apply(settings, passwords)
-    assert "chimera-console" not in calls["users"]  # the console has no Kafka access
+    assert set(calls["users"]) == {f"chimera-{p}" for p in PRINCIPALS}
     assert calls["users"]["chimera-publish"] == "publish-pw"
     assert set(calls["roles"]) == {f"chimera_{p}" for p in PRINCIPALS}
     assert calls["acls"] == kafka_access.matrix(settings)

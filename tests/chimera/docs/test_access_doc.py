@@ -30,4 +30,4 @@ def test_a_stale_matrix_is_found_and_rewritten(tmp_path: Path) -> None:
 def test_the_matrix_says_who_may_do_what() -> None:
     text = section()
     assert "| topic `chimera.trends` | RWC | RC | · | · | · |" in text  # publish: nothing
-    assert "| `audit_logs` | · | · | · | · | SI | S | S |" in text  # the sink inserts only
+    assert "| `audit_logs` | · | · | · | · | SI | S |" in text  # the sink inserts only
