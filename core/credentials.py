@@ -159,8 +159,10 @@ def process_env(settings: Settings) -> dict[str, str]:
         env["CHIMERA_CREDENTIALS_FILE"] = str(settings.credentials_file)
     if settings.secret_key is not None:
         env["CHIMERA_SECRET_KEY"] = settings.secret_key.get_secret_value()
-    if settings.secret_key_file is not None:
-        env["CHIMERA_SECRET_KEY_FILE"] = str(settings.secret_key_file)
+    elif settings.secret_key_path is not None:
+        # The key file in force, the local stack's too: the child is given the URLs above, so
+        # it would not know it runs on the local stack and look for `<state>/secret.key`.
+        env["CHIMERA_SECRET_KEY_FILE"] = str(settings.secret_key_path)
     return env
 
 

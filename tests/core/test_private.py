@@ -115,3 +115,22 @@ def test_no_key_file_is_made_when_the_key_comes_from_the_environment(
     given = settings.model_copy(update={"secret_key": crypto.generate_key()})
     assert stack.ensure_master_key(given) is None
     assert not (settings.state_dir / "secret.key").exists()
+
+
+def test_child_processes_are_told_where_the_stack_key_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`chimera demo` gives its agents the URLs, so they cannot tell they run on the local stack:
+    the key file must travel with them (the publish agent refuses to start without a key)."""
+    from core.credentials import process_env
+
+    settings = local_settings(tmp_path, monkeypatch)
+    key = stack.ensure_master_key(settings)
+    assert key is not None
+    env = process_env(settings)
+    assert env["CHIMERA_SECRET_KEY_FILE"] == str(key.path)
+    monkeypatch.setenv("CHIMERA_SECRET_KEY_FILE", env["CHIMERA_SECRET_KEY_FILE"])
+    child = Settings(
+        KAFKA_BOOTSTRAP_SERVERS=env["KAFKA_BOOTSTRAP_SERVERS"], DATABASE_URL=env["DATABASE_URL"]
+    )
+    crypto.keyring_for(child)  # found, and a valid key
