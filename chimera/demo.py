@@ -115,6 +115,10 @@ def run_demo(
             "kafka_bootstrap_servers": settings.bootstrap_servers,
             "kafka_security_protocol": settings.security_protocol,
             "credentials_file": settings.credentials_path,
+            # The stack's key file (made by `ensure_master_key` above): with the URLs given,
+            # these settings no longer look local and would not find it themselves.
+            "secret_key_file": settings.secret_key_file
+            or (settings.secret_key_path if settings.secret_key is None else None),
             "topic_prefix": env["CHIMERA_TOPIC_PREFIX"],
             "database_url": SecretStr(dsn),
         }
