@@ -20,7 +20,11 @@ AGENTS: dict[str, str] = {
 
 
 def build(name: str, settings: Settings) -> AgentRuntime:
-    """The named agent's runtime, built from `settings` (nothing starts until it runs)."""
+    """The named agent's runtime, built from `settings` as the agent's own principal (nothing
+    starts until it runs)."""
+    from core.credentials import as_principal
+
     module = importlib.import_module(AGENTS[name])
-    runtime: AgentRuntime = module.build(settings)
+    # Each agent authenticates as itself (Kafka user and PostgreSQL role): core.credentials.
+    runtime: AgentRuntime = module.build(as_principal(settings, name))
     return runtime

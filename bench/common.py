@@ -19,13 +19,18 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from chimera import stack
+from chimera.access import kafka as kafka_access
 from core import db
+from core.credentials import ADMIN, as_principal
+from core.kafka import client_options
 from core.settings import Settings
 
 
 @asynccontextmanager
 async def bench_env(name: str) -> AsyncIterator[Settings]:
-    """Settings on the local stack (started if needed) with a fresh migrated database."""
+    """Settings on the local stack (started if needed) with a fresh migrated database; on the
+    secured broker as its super user, with the ACL matrix of the bench's topic prefix (the
+    agents it builds run as their own principals, with exactly their rights)."""
     base = Settings()
     await asyncio.to_thread(stack.up, base)
     db_name = f"bench_{name}_{uuid.uuid4().hex[:8]}"
@@ -42,9 +47,16 @@ async def bench_env(name: str) -> AsyncIterator[Settings]:
             "topic_prefix": f"bench-{name}-{uuid.uuid4().hex[:8]}",
         }
     )
+    acls: list[kafka_access.Acl] = []
+    if settings.security_protocol.startswith("SASL"):
+        settings = as_principal(settings, ADMIN)
+        acls = await asyncio.to_thread(kafka_access.matrix, settings)
+        await asyncio.to_thread(kafka_access.apply, settings, acls)
     try:
         yield settings
     finally:
+        if acls:
+            await asyncio.to_thread(kafka_access.revoke, settings, acls)
         conn = await asyncpg.connect(admin)
         await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         await conn.close()
@@ -53,7 +65,7 @@ async def bench_env(name: str) -> AsyncIterator[Settings]:
 async def produce_all(settings: Settings, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
     """Produce messages as fast as acks=all allows; returns seconds taken."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=10,

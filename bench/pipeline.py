@@ -89,9 +89,7 @@ async def paced(settings: Settings, topic: str, events: list[TrendDiscovered], r
     """Send events at `rate`/s, stamping occurred_at at send time."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     began = time.perf_counter()
     try:
@@ -203,7 +201,7 @@ async def measure(
 async def _stamps_from_topic(settings: Settings, topic: str, prefix: str) -> dict[str, datetime]:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=f"stamps-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -238,7 +236,7 @@ async def run_baseline(
     await produce_all(settings, topic, messages(make_events(n, "tb")))
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=f"{settings.topic_prefix}.baseline",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pydantic import SecretStr
 from rich.console import Console
 
 from agents.repositories import reports
 from agents.runtime.topics import ensure_topics
 from chimera import stack
+from chimera.access import kafka as kafka_access
 from chimera.demo_media import ensure_demo_media
 from chimera.ops import offsets
 from chimera.ops.inject import send
@@ -33,8 +35,9 @@ from chimera.ops.replay import agent_topics
 from chimera.progress import LogProgress, RichProgress
 from chimera.stack.kafka import LocalKafka
 from chimera.stack.postgres import LocalPostgres
-from chimera.supervisor import AgentProcesses
+from chimera.supervisor import AgentProcesses, agent_environments
 from core import db
+from core.credentials import ADMIN, OPERATOR, as_principal
 from core.settings import Settings
 from events import FetchTrends
 from events.catalog import FetchTrendsPayload
@@ -89,14 +92,18 @@ async def _caught_up(settings: Settings, group: str, topics: list[str]) -> bool:
 
 
 def _replay_publish(
-    settings: Settings, env: dict[str, str], logs: Path, timeout: float = 180.0
+    settings: Settings,
+    env: dict[str, str],
+    agent_env: dict[str, dict[str, str]],
+    logs: Path,
+    timeout: float = 180.0,
 ) -> int | None:
     """Move the publish agent's group back to the start of its topics and run it again until
     it has caught up; the number of records it read again (None: it did not catch up)."""
     group = f"{settings.topic_prefix}.publish"
     topics = agent_topics(settings, "publish")
     moved = asyncio.run(offsets.reset_to_earliest(settings, group, topics))
-    again = AgentProcesses(env=env, log_dir=logs / "replay")
+    again = AgentProcesses(env=env, log_dir=logs / "replay", agent_env=agent_env)
     again.start(["publish"])
     try:
         deadline = time.monotonic() + timeout
@@ -133,10 +140,13 @@ def run_demo(
 ) -> DemoResult:
     """Run the pipeline on the bundled feed; `console`: show per-stage progress bars on it."""
     began = time.monotonic()
+    key = stack.ensure_master_key(settings)
     started_here = [name for name, started in stack.up(settings) if started]
     for name in ("postgresql", "kafka"):
         if settings.uses_local_postgres if name == "postgresql" else settings.uses_local_kafka:
             echo(f"{name}: {'started' if name in started_here else 'already up'}")
+    if key is not None:
+        echo(key.describe())
     run_id = time.strftime("%Y%m%d%H%M%S")
     dsn = asyncio.run(_recreate_database(settings, database))
     db.upgrade(dsn)
@@ -165,15 +175,29 @@ def run_demo(
         "CHIMERA_FOOTAGE_LIBRARY": str(library),
         "CHIMERA_MUSIC_DIR": str(music),
     }
-    agents = AgentProcesses(env=env, log_dir=logs)
-    agents.start()
-    echo(f"agents started as processes: {', '.join(agents.procs)} (logs in {logs})")
     demo_settings = settings.model_copy(
         update={
             "kafka_bootstrap_servers": settings.bootstrap_servers,
+            "kafka_security_protocol": settings.security_protocol,
+            "credentials_file": settings.credentials_path,
+            # The stack's key file (made by `ensure_master_key` above): with the URLs given,
+            # these settings no longer look local and would not find it themselves.
+            "secret_key_file": settings.secret_key_file
+            or (settings.secret_key_path if settings.secret_key is None else None),
             "topic_prefix": env["CHIMERA_TOPIC_PREFIX"],
+            "database_url": SecretStr(dsn),
         }
     )
+    # Each agent process gets its own Kafka user and PostgreSQL role, and nothing else.
+    agent_env = agent_environments(demo_settings)
+    if demo_settings.security_protocol.startswith("SASL"):
+        acls = kafka_access.matrix(demo_settings)
+        kafka_access.apply(as_principal(demo_settings, ADMIN), acls)
+        echo(f"kafka: {len(acls)} ACLs for the prefix {demo_settings.topic_prefix} (one user each)")
+    agents = AgentProcesses(env=env, log_dir=logs, agent_env=agent_env)
+    agents.start()
+    echo(f"agents started as processes: {', '.join(agents.procs)} (logs in {logs})")
+    demo_settings = as_principal(demo_settings, OPERATOR)
     snap: dict[str, Any] = {}
     codes: dict[str, int | None] = {}
     settled = False
@@ -213,7 +237,7 @@ def run_demo(
         commits = archive_commits(archive)
         echo(f"archive: {commits} commit(s) in {archive}")
         if settled:
-            replayed = _replay_publish(demo_settings, env, logs)
+            replayed = _replay_publish(demo_settings, env, agent_env, logs)
             commits_after = archive_commits(archive)
             echo(
                 f"replayed the publish agent's topics ({replayed} record(s) read again): "

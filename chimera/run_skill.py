@@ -36,15 +36,18 @@ async def skill_context(
             await pool.close()
             raise
     try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as http:
-            yield SkillContext(
-                http=http,
-                paths=SkillPaths.of(settings),
-                settings=SkillSettings.from_environment(),
-                limiter=PgRateLimiter(pool) if pool is not None else None,
-                snapshots=PgTrendSnapshots(pool) if pool is not None else None,
-                progress=progress,
-            )
+        ctx = SkillContext(
+            http=httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)),
+            paths=SkillPaths.of(settings),
+            settings=SkillSettings.from_environment(),
+            limiter=PgRateLimiter(pool) if pool is not None else None,
+            snapshots=PgTrendSnapshots(pool) if pool is not None else None,
+            progress=progress,
+        )
+        try:
+            yield ctx
+        finally:
+            await ctx.aclose()
     finally:
         if pool is not None:
             await pool.close()

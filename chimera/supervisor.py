@@ -12,15 +12,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents import AGENTS
+from core.credentials import as_principal, process_env
+from core.private import PRIVATE_FILE, private_dir
+from core.settings import Settings
+
+
+def agent_environments(settings: Settings) -> dict[str, dict[str, str]]:
+    """Per agent, the environment that makes its process connect as its own principal (its
+    Kafka user, its PostgreSQL role) and nothing else: no credentials file, so it cannot
+    become another. Without credentials (a PLAINTEXT broker), `settings`' own connection."""
+    environments: dict[str, dict[str, str]] = {}
+    for name in AGENTS:
+        own = process_env(as_principal(settings, name))
+        own.pop("CHIMERA_CREDENTIALS_FILE", None)
+        environments[name] = own
+    return environments
 
 
 @dataclass
 class AgentProcesses:
     """A set of agent subprocesses, each `python -m chimera.cli agent <name>`, by label
-    (`name`, or `name-2`... for replicas). `env_of[label]` adds to one agent's environment."""
+    (`name`, or `name-2`... for replicas). `agent_env[name]` adds to every process of one
+    agent (its own credentials), `env_of[label]` to one process's environment."""
 
     env: dict[str, str]
     log_dir: Path | None = None
+    #: Per agent, what it alone gets on top of `env` (its own credentials).
+    agent_env: dict[str, dict[str, str]] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     env_of: dict[str, dict[str, str]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
@@ -35,12 +53,19 @@ class AgentProcesses:
         label = label or name
         out = None
         if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_dir / f"{label}.log", "ab")  # noqa: SIM115
+            private_dir(self.log_dir)
+            log = self.log_dir / f"{label}.log"
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+            out = open(fd, "ab")  # noqa: SIM115
         try:
             self.procs[label] = subprocess.Popen(
                 [sys.executable, "-m", "chimera.cli", "agent", name],
-                env={**os.environ, **self.env, **self.env_of.get(label, {})},
+                env={
+                    **os.environ,
+                    **self.env,
+                    **self.agent_env.get(name, {}),
+                    **self.env_of.get(label, {}),
+                },
                 stdout=out,
                 stderr=subprocess.STDOUT if out else None,
                 stdin=subprocess.DEVNULL,

@@ -27,9 +27,9 @@ def client_options(settings: Settings) -> dict[str, Any]:
     """Connection options shared by every aiokafka client (security included)."""
     options: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers,
-        "security_protocol": settings.kafka_security_protocol,
+        "security_protocol": settings.security_protocol,
     }
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
         options["ssl_context"] = create_ssl_context(
             cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
             certfile=str(settings.kafka_ssl_certfile) if settings.kafka_ssl_certfile else None,
@@ -40,7 +40,7 @@ def client_options(settings: Settings) -> dict[str, Any]:
                 else None
             ),
         )
-    if settings.kafka_security_protocol.startswith("SASL"):
+    if settings.security_protocol.startswith("SASL"):
         options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
         options["sasl_plain_username"] = settings.kafka_sasl_username
         options["sasl_plain_password"] = (
@@ -63,6 +63,32 @@ _ADMIN_KEYS = frozenset(
 )
 
 
+def confluent_config(settings: Settings) -> dict[str, Any]:
+    """The same connection options for librdkafka (confluent-kafka's admin client, which has
+    the ACL and SCRAM-user calls aiokafka lacks)."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "security.protocol": settings.security_protocol.lower(),
+    }
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        for key, value in (
+            ("ssl.ca.location", settings.kafka_ssl_cafile),
+            ("ssl.certificate.location", settings.kafka_ssl_certfile),
+            ("ssl.key.location", settings.kafka_ssl_keyfile),
+        ):
+            if value is not None:
+                config[key] = str(value)
+        if settings.kafka_ssl_key_password is not None:
+            config["ssl.key.password"] = settings.kafka_ssl_key_password.get_secret_value()
+    if settings.security_protocol.startswith("SASL"):
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
+        config["sasl.username"] = settings.kafka_sasl_username or ""
+        config["sasl.password"] = (
+            settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        )
+    return config
+
+
 def admin_options(settings: Settings) -> dict[str, Any]:
     """`client_options` restricted to what aiokafka's admin client takes."""
     return {k: v for k, v in client_options(settings).items() if k in _ADMIN_KEYS}
@@ -72,7 +98,7 @@ def broker_security(settings: Settings) -> BaseSecurity | None:
     """FastStream's security object for the configured protocol (None for PLAINTEXT)."""
     options = client_options(settings)
     ssl_context = options.get("ssl_context")
-    protocol = settings.kafka_security_protocol
+    protocol = settings.security_protocol
     if protocol == "PLAINTEXT":
         return None
     if protocol == "SSL":
@@ -162,10 +188,15 @@ async def create_missing_topics(
             if name not in existing
         ]
         if wanted:
-            # Another agent may create them at the same moment.
+            # Another agent may create them at the same moment; a principal without CREATE on
+            # a topic (least privilege: agents may create only their own) is told so per topic.
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
-            created = [t.name for t in wanted]
+                response = await admin.create_topics(wanted)
+                created = [
+                    name
+                    for name, code, *_ in response.topic_errors
+                    if code == 0  # 36 exists already, 29 not authorised: not ours to create
+                ]
     finally:
         await admin.close()
     return created

@@ -37,8 +37,10 @@ class Settings(BaseSettings):
         validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS", "CHIMERA_KAFKA_BOOTSTRAP_SERVERS"),
         description="host:port[,host:port]; unset means the local stack's broker.",
     )
-    kafka_security_protocol: KafkaSecurityProtocol = Field(
-        default="PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL")
+    kafka_security_protocol: KafkaSecurityProtocol | None = Field(
+        default=None,
+        validation_alias=_env("KAFKA_SECURITY_PROTOCOL"),
+        description="Unset: SASL_PLAINTEXT on the local stack's broker, else PLAINTEXT.",
     )
     kafka_sasl_mechanism: SaslMechanism | None = Field(
         default=None, validation_alias=_env("KAFKA_SASL_MECHANISM")
@@ -48,6 +50,15 @@ class Settings(BaseSettings):
     )
     kafka_sasl_password: SecretStr | None = Field(
         default=None, validation_alias=_env("KAFKA_SASL_PASSWORD")
+    )
+    principal: str | None = Field(
+        default=None,
+        description="Who these settings authenticate as (set by core.credentials.as_principal).",
+    )
+    credentials_file: Path | None = Field(
+        default=None,
+        description="Every principal's passwords (JSON, mode 0600); unset on the local stack: "
+        "<state_dir>/credentials.json. See core.credentials.",
     )
     kafka_ssl_cafile: Path | None = Field(default=None, validation_alias=_env("KAFKA_SSL_CAFILE"))
     kafka_ssl_certfile: Path | None = Field(
@@ -71,6 +82,17 @@ class Settings(BaseSettings):
         description="postgresql://user:pass@host:port/db; unset means the local stack's server.",
     )
 
+    # --- Encryption at rest (core.crypto) -----------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Master key(s), base64 of 32 bytes, comma-separated, the first current.",
+    )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="File of master keys, one a line, the first current; unset on the local "
+        "stack: <state_dir>/secret.key.",
+    )
+
     # --- Local stack (used when the URLs above are unset) ------------------------------------
     state_dir: Path = Field(default=PROJECT_ROOT / ".chimera")
     media_dir: Path | None = None
@@ -92,6 +114,31 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> str:
         """The brokers to talk to: the configured ones, or the local stack's."""
         return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def security_protocol(self) -> KafkaSecurityProtocol:
+        """The protocol in force: the configured one, or SASL on the local stack's broker."""
+        if self.kafka_security_protocol is not None:
+            return self.kafka_security_protocol
+        return "SASL_PLAINTEXT" if self.uses_local_kafka else "PLAINTEXT"
+
+    @property
+    def credentials_path(self) -> Path | None:
+        """The credentials file in force (core.credentials): configured, or the local stack's."""
+        if self.credentials_file is not None:
+            return self.credentials_file
+        if self.uses_local_kafka or self.uses_local_postgres:
+            return self.state_dir / "credentials.json"
+        return None
+
+    @property
+    def secret_key_path(self) -> Path | None:
+        """The master key file in force (core.crypto): configured, or the local stack's."""
+        if self.secret_key_file is not None:
+            return self.secret_key_file
+        if self.secret_key is None and (self.uses_local_kafka or self.uses_local_postgres):
+            return self.state_dir / "secret.key"
+        return None
 
     @property
     def uses_local_kafka(self) -> bool:

@@ -258,6 +258,12 @@ class PublishRequestedPayload(Payload):
         default=None, description="Publish at this time; null means now."
     )
     attempt: int = Field(default=1, ge=1, description="1 for the first try, then 2, 3, ...")
+    account: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="The connected account to publish with (`chimera accounts list`); "
+        "null: the platform's only account.",
+    )
 
 
 class PublishRequested(Envelope[PublishRequestedPayload]):

@@ -9,6 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from core import grants
 from core.settings import Settings
 
 config = context.config
@@ -23,6 +24,9 @@ def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()
+        # Least privilege after every migration: each table's grants exactly as core.grants says.
+        tables = {row[0] for row in connection.exec_driver_sql(grants.TABLES_SQL)}
+        grants.apply(connection.exec_driver_sql, tables)
 
 
 async def _run_async() -> None:

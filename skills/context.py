@@ -1,6 +1,8 @@
 """What a skill gets from its caller: `SkillContext`, built in a composition root.
 
-A skill sees only what it needs, typed: the folders it may use, one HTTP client, the shared
+A skill sees only what it needs, typed: the folders it may use, two HTTP clients (`http` for
+the platform APIs named in the settings, `untrusted_http` behind the SSRF guard for any URL that
+comes from input or a third party: feeds, thumbnails, footage), the shared
 rate limiter, the trend-snapshot store, its settings, the retry policy and the observers that
 audit each call. It never sees Chimera's `Settings` (the Kafka password, the database URL).
 """
@@ -16,9 +18,12 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import httpx
 
+from core.private import private_dir
 from core.retry import RetryPolicy
 from core.settings import Settings
+from skills.accounts.tokens import AccessTokens
 from skills.net.guard import UrlGuard
+from skills.net.http import guarded_client
 from skills.ratelimit import RateLimiter
 from skills.settings import SkillSettings
 
@@ -36,7 +41,10 @@ class SkillPaths:
 
     @classmethod
     def of(cls, settings: Settings) -> SkillPaths:
-        return cls(state_dir=settings.state_dir, media_dir=settings.media_root)
+        """The folders of `settings`, created owner-only (0700) when missing."""
+        return cls(
+            state_dir=private_dir(settings.state_dir), media_dir=private_dir(settings.media_root)
+        )
 
 
 class SkillObserver(Protocol):
@@ -82,6 +90,7 @@ class TrendSnapshots(Protocol):
 class SkillContext:
     """Resources a skill may use, built by the caller. Add fields with defaults only."""
 
+    #: The platform APIs and token endpoints (hosts fixed by the settings).
     http: httpx.AsyncClient
     paths: SkillPaths
     settings: SkillSettings = field(default_factory=SkillSettings)
@@ -89,18 +98,32 @@ class SkillContext:
     snapshots: TrendSnapshots | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     observers: Sequence[SkillObserver] = ()
+    #: Live access tokens of connected accounts (publishers); None: the static settings.
+    tokens: AccessTokens | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     progress: ProgressSink = no_progress
-    #: The SSRF guard for fetches on someone else's say-so (footage, thumbnails); None: one
-    #: built from `settings.media.ssrf_allowed_hosts` with the system resolver.
-    url_guard: UrlGuard | None = None
 
     def report(self, stage: ProgressStage, fraction: float, detail: str = "") -> None:
         """Report progress of `stage` (fraction clamped to [0, 1])."""
         self.progress(Progress(stage, min(1.0, max(0.0, fraction)), detail))
 
-    def guard(self) -> UrlGuard:
-        """The SSRF guard to check outbound fetches with."""
-        if self.url_guard is not None:
-            return self.url_guard
-        return UrlGuard(self.settings.media.ssrf_allowed_hosts)
+    #: Any URL from input or a third party (feeds and what they link to, footage and
+    #: thumbnails): every request and
+    #: redirect hop checked by the SSRF guard, connections made to the checked address only
+    #: (`skills.net.http`). None: one is made from `settings.media.ssrf_allowed_hosts`.
+    untrusted_http: httpx.AsyncClient | None = None
+
+    def __post_init__(self) -> None:
+        if self.untrusted_http is None:
+            self.untrusted_http = guarded_client(UrlGuard(self.settings.media.ssrf_allowed_hosts))
+
+    @property
+    def untrusted(self) -> httpx.AsyncClient:
+        """The guarded client (`untrusted_http`, always set after construction)."""
+        assert self.untrusted_http is not None
+        return self.untrusted_http
+
+    async def aclose(self) -> None:
+        """Close both clients."""
+        await self.untrusted.aclose()
+        await self.http.aclose()

@@ -7,6 +7,10 @@ recognisable: `sweep_once(folder)` (called by a writer's first use of a folder i
 removes the temporary files there that no live process holds and that are older than this
 process. A scratch folder (`held_directory`, a render's intermediate files) is named and held
 the same way, through a lock file inside it.
+
+Temporary files are made by `mkstemp` (scratch folders by `mkdtemp`), so what lands is
+owner-only (0600, 0700) whatever the umask; a missing folder is created owner-only
+(`core.private`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from core.private import private_dir
 
 log = logging.getLogger("chimera.skills.files")
 TEMP_MARK = ".tmp"
@@ -47,7 +53,8 @@ _swept_lock = threading.Lock()
 
 def _temporary(target: Path, suffix: str) -> tuple[int, Path]:
     """A new temporary file beside `target`, created and locked: (its fd, its path)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.exists():
+        private_dir(target.parent)
     fd, tmp = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=f"{TEMP_MARK}{suffix}"
     )
@@ -74,7 +81,8 @@ HELD = ".held"  # the lock file inside a held directory
 def held_directory(target: Path, suffix: str = ".work") -> Iterator[Path]:
     """A scratch folder beside `target`, locked by this process while the block runs and
     removed (with everything in it) after it; a killed holder's is swept like a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.exists():
+        private_dir(target.parent)
     folder = Path(
         tempfile.mkdtemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=f"{TEMP_MARK}{suffix}"

@@ -18,6 +18,9 @@ A request that may create something (a publisher's post or last upload chunk) pa
 raises the error that factory builds (publishing's `OutcomeUnknownError`, never retried), so
 nothing is done twice. A failure before it left stays transient: nothing can have been created.
 
+A URL that the SSRF guard refuses (requests through `SkillContext.untrusted`) raises
+`refused_error`'s `ValidationError` `URL_REFUSED`: nothing was sent, and retrying cannot help.
+
 Messages name the platform and the step and the httpx error's type, never a URL (signed upload
 URLs, API keys in the query) nor a header; a caller that wants the URL in `details` passes
 `report_url`, which redacts it.
@@ -32,13 +35,15 @@ from typing import Any
 
 import httpx
 
-from core.errors import OperationError, TransientError, UnknownError
+from core.errors import OperationError, TransientError, UnknownError, ValidationError
+from skills.net.guard import URLRefused
 
 __all__ = [
     "NOT_SENT",
     "OutcomeUnknown",
     "json_body",
     "json_object",
+    "refused_error",
     "request_error",
     "retry_after_seconds",
     "send",
@@ -74,11 +79,22 @@ async def send(
     """
     try:
         return await http.request(method, url, **kwargs)
+    except URLRefused as exc:  # the guarded client (`skills.net.http`) refused it: never sent
+        raise refused_error(exc) from None
     except httpx.RequestError as exc:
         details = {"url": report_url(_target(url, kwargs))} if report_url else None
         raise request_error(
             exc, platform=platform, step=step, details=details, outcome_unknown=outcome_unknown
         ) from exc
+
+
+def refused_error(refusal: URLRefused) -> ValidationError:
+    """The error for a URL the SSRF guard refused (nothing was contacted): not retried."""
+    return ValidationError(
+        f"URL refused: {refusal.reason}",
+        code="URL_REFUSED",
+        details={"url": refusal.url, "reason": refusal.reason},
+    )
 
 
 def request_error(

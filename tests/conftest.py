@@ -9,23 +9,40 @@ If none works the run stops with a clear message: integration tests are never sk
 
 Each test gets unique topic names (a fresh topic prefix) and its own database, created from a
 migrated template database, so tests never see each other's rows or messages.
+
+Security: the local stack's broker runs SASL/SCRAM with ACLs. `settings` then authenticates as
+the stack's super user (test helpers read and write anything) and carries the credentials file,
+so `agents.build(name, settings)` runs each agent as its own principal, and the ACL matrix of
+the test's topic prefix (`chimera.access.kafka.matrix`) is created before the test and deleted
+after it: agents in tests hold exactly the rights they hold in production.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from chimera import stack
+from chimera.access import kafka as kafka_access
 from core import db
+from core.credentials import ADMIN, as_principal
 from core.errors import StackError
+from core.kafka import admin_options
 from core.settings import Settings
+
+#: One master key per test session (core.crypto), never a real one.
+SESSION_SECRET_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,25 @@ class Services:
 
     bootstrap_servers: str
     admin_dsn: str  # a database we may CREATE DATABASE from
+    # The broker's security: None for a PLAINTEXT broker (KAFKA_BOOTSTRAP_SERVERS without
+    # credentials); else the credentials file whose `admin` entry is a super user.
+    credentials_file: Path | None = None
+
+    @property
+    def secured(self) -> bool:
+        return self.credentials_file is not None
+
+    def kafka_settings(self, **fields: object) -> Settings:
+        """Settings that reach the broker as its super user (or plainly when unsecured)."""
+        base = Settings(
+            KAFKA_BOOTSTRAP_SERVERS=self.bootstrap_servers,
+            KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT" if self.secured else "PLAINTEXT",
+            DATABASE_URL=self.admin_dsn,
+            credentials_file=self.credentials_file,
+            secret_key=SecretStr(SESSION_SECRET_KEY),
+            **fields,
+        )
+        return as_principal(base, ADMIN) if self.secured else base
 
 
 def _docker_answers() -> bool:
@@ -66,7 +102,12 @@ def services(request: pytest.FixtureRequest) -> Iterator[Services]:
     try:
         results = stack.up(settings)
         started_here = any(started for _, started in results)
-        found = Services(settings.bootstrap_servers, settings.dsn())
+        secured = settings.security_protocol.startswith("SASL")
+        found = Services(
+            settings.bootstrap_servers,
+            settings.dsn(),
+            settings.credentials_path if secured else None,
+        )
     except StackError as exc:
         if not _docker_answers():
             pytest.exit(
@@ -120,19 +161,46 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await created.close()
 
 
+TEMPLATE_PREFIX = "tacltemplate0"
+
+
+@pytest.fixture(scope="session")
+def acl_template(services: Services) -> list[kafka_access.Acl]:
+    """The ACL matrix for a placeholder prefix, computed once (building the agents to read
+    their declarations takes most of a second); `topic_prefix` renames it per test."""
+    if not services.secured:
+        return []
+    return kafka_access.matrix(services.kafka_settings(topic_prefix=TEMPLATE_PREFIX))
+
+
+def prefix_acls(template: list[kafka_access.Acl], prefix: str) -> list[kafka_access.Acl]:
+    """The ACL matrix of `acl_template` for topic prefix `prefix`."""
+    return [
+        dataclasses.replace(a, name=prefix + a.name.removeprefix(TEMPLATE_PREFIX))
+        if a.name.startswith(TEMPLATE_PREFIX)
+        else a
+        for a in template
+    ]
+
+
 @pytest.fixture
-def topic_prefix(services: Services) -> Iterator[str]:
-    """A prefix no other test uses, so every topic name in this test is unique. The test's
-    topics are deleted afterwards, so a long-lived local broker does not pile them up."""
+def topic_prefix(services: Services, acl_template: list[kafka_access.Acl]) -> Iterator[str]:
+    """A prefix no other test uses, so every topic name in this test is unique. On a secured
+    broker the prefix's ACL matrix exists during the test. The test's topics (and ACLs) are
+    deleted afterwards, so a long-lived local broker does not pile them up."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
+    admin = services.kafka_settings(topic_prefix=prefix)
+    acls = prefix_acls(acl_template, prefix)
+    kafka_access.apply(admin, acls)
     yield prefix
-    asyncio.run(_delete_topics(services.bootstrap_servers, prefix))
+    asyncio.run(_delete_topics(admin, prefix))
+    kafka_access.revoke(admin, acls)
 
 
-async def _delete_topics(bootstrap: str, prefix: str) -> None:
+async def _delete_topics(settings: Settings, prefix: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**admin_options(settings))
     await admin.start()
     try:
         mine = [t for t in await admin.list_topics() if t.startswith(prefix + ".")]
@@ -144,11 +212,19 @@ async def _delete_topics(bootstrap: str, prefix: str) -> None:
 
 @pytest.fixture
 def settings(services: Services, database_url: str, topic_prefix: str, tmp_path) -> Settings:
-    """Settings pointing at the real services, this test's database and topics."""
-    return Settings(
-        KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
-        DATABASE_URL=database_url,
+    """Settings pointing at the real services, this test's database and topics, as the
+    broker's super user; `agents.build` turns them into each agent's own principal."""
+    return services.kafka_settings(
         topic_prefix=topic_prefix,
         state_dir=tmp_path / "state",
         media_dir=tmp_path / "media",
-    )
+    ).model_copy(update={"database_url": SecretStr(database_url)})
+
+
+@pytest.fixture
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment a `chimera ...` subprocess of this test needs (its CLI then picks its
+    own principal from the credentials file)."""
+    from core.credentials import process_env
+
+    return process_env(settings)

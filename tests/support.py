@@ -1,4 +1,5 @@
-"""Helpers for tests that talk to the real broker: produce, read a topic, wait for a state."""
+"""Helpers for tests that talk to the real broker: produce, read a topic, wait for a state;
+and the guarded HTTP client of offline tests (a fake resolver, loopback connections only)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,72 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpcore
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+from core.kafka import client_options
 from core.records import install_lenient_fetch
+from core.settings import Settings
 from events import Trend
+from skills.net.guard import UrlGuard, parse_address
+from skills.net.http import guarded_client
+
+#: What the fake resolver answers for a name it was not told about: a public address, so the
+#: guard lets it through to respx (which answers at the connection pool); `LoopbackOnly` makes
+#: sure no test ever opens a connection to it.
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+class LoopbackOnly(httpcore.AsyncNetworkBackend):
+    """A network backend that connects to loopback addresses only."""
+
+    def __init__(self) -> None:
+        self.inner = httpcore.AnyIOBackend()
+        self.connected: list[tuple[str, int]] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if not parse_address(host).is_loopback:
+            raise httpcore.ConnectError(f"tests connect to loopback only, not {host}")
+        self.connected.append((host, port))
+        return await self.inner.connect_tcp(
+            host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def offline_guard(
+    names: dict[str, list[str]] | None = None, allowed: tuple[str, ...] = ()
+) -> UrlGuard:
+    """A guard whose resolver answers from `names` (localhost: loopback; else PUBLIC_ADDRESS)."""
+    table = {"localhost": ["127.0.0.1", "::1"], **(names or {})}
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host in table:
+            return table[host]
+        if host.endswith(".localhost"):
+            return ["127.0.0.1"]
+        return [PUBLIC_ADDRESS]
+
+    return UrlGuard(allowed, resolver=resolve)
+
+
+def offline_client(
+    guard: UrlGuard | None = None, network: LoopbackOnly | None = None
+) -> httpx.AsyncClient:
+    """`SkillContext.untrusted` for tests: the real guarded client, on `offline_guard` and
+    `LoopbackOnly`."""
+    return guarded_client(guard or offline_guard(), network=network or LoopbackOnly())
 
 
 def trend(n: int, **overrides: Any) -> Trend:
@@ -40,12 +102,13 @@ def trend(n: int, **overrides: Any) -> Trend:
 
 
 async def produce(
-    bootstrap: str,
+    settings: Settings,
     topic: str,
     messages: list[tuple[bytes | None, bytes | None]],
     headers: list[tuple[str, bytes | None]] | None = None,
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    """Send `messages` as `settings` authenticate (the test's super user)."""
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for key, value in messages:
@@ -55,14 +118,14 @@ async def produce(
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, expect: int | None = None, timeout: float = 15.0
+    settings: Settings, topic: str, *, expect: int | None = None, timeout: float = 15.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Everything on `topic` (from the start); with `expect`, waits until that many are there
     and then a little longer, so extra (duplicate) records would be seen too."""
     install_lenient_fetch()  # any header name, as the agents read them
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **client_options(settings),
         group_id=f"reader-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

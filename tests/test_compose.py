@@ -227,7 +227,8 @@ def test_partition_counts_are_set_and_documented() -> None:
     }
     assert len(partitions) == 1, "every agent must create topics the same way"
     (count,) = partitions
-    assert int(services["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"]) == count
+    assert int(_broker_properties()["num.partitions"]) == count
+    assert services["kafka"]["image"].startswith("apache/kafka:")
     assert count >= 3, "room for a few replicas per agent"
     comments = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
     for needle in (
@@ -321,3 +322,92 @@ def test_the_console_service_serves_the_console_on_loopback_with_a_health_check(
     _, _, port, path = _health_url(service)
     assert port == 8400 and path == "/health"
     assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+# --- security: configured like the local stack --------------------------------------------
+def _broker_properties() -> dict[str, str]:
+    """The server.properties the kafka service writes (its heredoc), compose's `$$` unescaped."""
+    script = compose()["services"]["kafka"]["command"][0]
+    body = script.split("<<EOF\n", 1)[1].split("\nEOF\n", 1)[0]
+    lines = [line.replace("$$", "$") for line in body.splitlines() if "=" in line]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_the_broker_is_secured_like_the_local_stack(tmp_path: Path) -> None:
+    from chimera.stack.kafka import LocalKafka
+    from core.settings import Settings
+
+    local = LocalKafka(Settings(state_dir=tmp_path, KAFKA_BOOTSTRAP_SERVERS=None))
+    local_lines = dict(line.split("=", 1) for line in local._listener_lines())
+    broker = _broker_properties()
+    for key in (
+        "controller.listener.names",
+        "inter.broker.listener.name",
+        "listener.security.protocol.map",
+        "sasl.enabled.mechanisms",
+        "sasl.mechanism.inter.broker.protocol",
+        "sasl.mechanism.controller.protocol",
+        "listener.name.controller.sasl.enabled.mechanisms",
+        "authorizer.class.name",
+        "super.users",
+        "allow.everyone.if.no.acl.found",
+    ):
+        assert broker[key] == local_lines[key], key
+    assert broker["listeners"].startswith("SASL_PLAINTEXT://:9092,")
+    assert broker["advertised.listeners"] == "SASL_PLAINTEXT://kafka:9092"
+    script = compose()["services"]["kafka"]["command"][0]
+    assert '--add-scram "SCRAM-SHA-512=[name=chimera-admin,password=$$admin]"' in script
+    assert "--command-config /tmp/admin.properties" in " ".join(
+        compose()["services"]["kafka"]["healthcheck"]["test"]
+    ), "the health check must authenticate: the broker refuses anonymous clients"
+
+
+def _interpolated(value: str) -> list[str]:
+    """The variables a compose value takes from the environment, each required (`:?`)."""
+    names = re.findall(r"\$\{(\w+)(:\?[^}]*)?\}", value)
+    for name, required in names:
+        assert required, f"{name} must be required (${{{name}:?...}}), never defaulted"
+    return [name for name, _ in names]
+
+
+def test_each_agent_is_its_own_principal_with_credentials_from_the_environment() -> None:
+    from core.credentials import kafka_user, pg_role
+
+    for name, service in agent_services().items():
+        env = service["environment"]
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+        assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert env["KAFKA_SASL_USERNAME"] == kafka_user(name)
+        assert env["DATABASE_URL"].startswith(f"postgresql://{pg_role(name)}:")
+        variable = f"CHIMERA_{name.upper()}_PASSWORD"
+        assert _interpolated(env["KAFKA_SASL_PASSWORD"]) == [variable]
+        assert _interpolated(env["DATABASE_URL"]) == [variable]
+        depends = service["depends_on"]
+        assert depends["access"]["condition"] == "service_completed_successfully", name
+    assert _interpolated(agent_services()["publish"]["environment"]["CHIMERA_SECRET_KEY"])
+
+
+def test_no_secret_is_written_in_the_compose_file() -> None:
+    secretish = re.compile(r"PASSWORD|SECRET|DATABASE_URL", re.IGNORECASE)
+    for name, service in compose()["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            if secretish.search(key):
+                assert _interpolated(str(value)), f"{name}: {key} is written in the file"
+
+
+def test_the_access_service_sets_up_every_principal_after_the_migrations() -> None:
+    from chimera.access import PRINCIPALS
+    from chimera.access.setup import PrincipalPasswords
+
+    access = compose()["services"]["access"]
+    assert access["command"] == ["access", "apply"]
+    assert "restart" not in access, "a one-shot job must not restart"
+    assert access["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert access["depends_on"]["kafka"]["condition"] == "service_healthy"
+    env = access["environment"]
+    assert env["KAFKA_SASL_USERNAME"] == "chimera-admin"
+    fields = env_names(PrincipalPasswords)
+    for principal in PRINCIPALS:
+        variable = f"CHIMERA_{principal.upper()}_PASSWORD"
+        assert fields[variable] == f"{principal}_password"
+        assert _interpolated(env[variable]) == [variable]

@@ -9,21 +9,20 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from core.kafka import client_options
 from core.settings import Settings
 
 
 async def test_kafka_round_trip_keeps_key_order(settings: Settings) -> None:
     topic = f"{settings.topic_prefix}.roundtrip"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
     finally:
         await admin.close()
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     sent = [(f"key-{i % 4}", {"n": i}) for i in range(40)]
     try:
@@ -34,7 +33,7 @@ async def test_kafka_round_trip_keeps_key_order(settings: Settings) -> None:
 
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=f"g-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -7,6 +7,7 @@ Workflow state lives in `workflows`, one row per trend event (its correlation id
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -141,6 +142,7 @@ async def on_content_ready(event: ContentReady, tx: Tx, policy: Policy) -> None:
             scheduled_at=scheduled,
         ),
         auto,
+        policy.accounts,
     )
     if gated:
         await workflows.set_state(tx.conn, workflow["correlation_id"], "awaiting_approval")
@@ -194,9 +196,14 @@ class Release:
 
 
 async def request_publications(
-    tx: Tx, cause: Envelope[Any], release: Release, platforms: list[str]
+    tx: Tx,
+    cause: Envelope[Any],
+    release: Release,
+    platforms: list[str],
+    accounts: Mapping[str, str],
 ) -> None:
-    """One PublishRequested per platform; ids derived from the cause, so a replay adds none."""
+    """One PublishRequested per platform, each to the policy's account for that platform (none:
+    the platform's only connected account); ids derived from the cause, so a replay adds none."""
     for platform in platforms:
         await tx.emit(
             PublishRequested.create(
@@ -213,6 +220,7 @@ async def request_publications(
                         "tags": release.tags,
                         "scheduled_at": release.scheduled_at.isoformat(),
                         "attempt": 1,
+                        "account": accounts.get(platform),
                     },
                     strict=False,
                 ),
@@ -314,6 +322,7 @@ async def on_publish_failed(event: PublishFailed, tx: Tx, policy: Policy) -> Non
                             datetime.now(UTC) + timedelta(seconds=plan.delay)
                         ).isoformat(),
                         "attempt": failed.attempt + 1,
+                        "account": row["account"],
                     },
                     strict=False,
                 ),

@@ -37,6 +37,11 @@ class Policy(BaseSettings):
     publish_delay_seconds: int = Field(default=0, ge=0)
     max_generate_attempts: int = Field(default=3, ge=1)
     max_publish_attempts: int = Field(default=3, ge=1)
+    accounts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Platform -> the connected account its publications use (JSON); "
+        "unset: the platform's only account.",
+    )
     style: str = "explainer"
     format: VideoFormat = "vertical"
     approval: dict[str, Approval] = Field(

@@ -118,7 +118,7 @@ async def _approve(
     await content.set_content_status(tx.conn, p.content_id, "approved")
     await workflows.set_platforms(tx.conn, review.correlation_id, [*auto, *platforms])
     await workflows.set_state(tx.conn, review.correlation_id, "publishing")
-    await request_publications(tx, event, release, platforms)
+    await request_publications(tx, event, release, platforms, policy.accounts)
     await tx.audit(
         "review:expired" if expired else "review:approved",
         cause=event,

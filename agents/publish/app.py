@@ -38,6 +38,7 @@ def build(settings: Settings, publish: PublishAgentSettings | None = None) -> Ag
         ],
         handlers.loops(publish),
         description=__doc__ or "",
+        tokens=handlers.tokens_factory(settings),
     )
 
 

@@ -19,10 +19,14 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents import publication
-from agents.repositories import publications
+from agents.accounts import PgAccessTokens, verify_keyring
+from agents.repositories import accounts, publications
 from agents.runtime import AgentRuntime, Loop, Tx, emits
-from core.errors import ErrorInfo
+from agents.runtime.agent import TokensFactory
+from core.crypto import keyring_for
+from core.errors import ErrorInfo, OperationError
 from core.ids import derived_id
+from core.settings import Settings
 from events import (
     AuditRecorded,
     EngagementMetrics,
@@ -33,6 +37,8 @@ from events import (
     PublishRequested,
 )
 from events.catalog import EngagementRecordedPayload, PublishedPayload, PublishFailedPayload
+from skills.accounts.oauth import ReauthRequired
+from skills.accounts.tokens import AccessTokens
 from skills.publish.models import (
     FetchEngagementInput,
     FindPublicationInput,
@@ -45,6 +51,7 @@ from skills.publish.models import (
 from skills.publish.skill import fetch_engagement, find_publication, publish_content
 
 AGENT = "publish"
+REAUTH = ReauthRequired.default_code
 log = logging.getLogger("chimera.publish")
 
 
@@ -52,6 +59,16 @@ class PublishAgentSettings(BaseSettings):
     """Configured with CHIMERA_PUBLISH_* variables."""
 
     model_config = SettingsConfigDict(env_prefix="CHIMERA_PUBLISH_", extra="ignore")
+
+    # Disclosure policy: what every publication declares to the platforms.
+    ai_generated: bool = Field(
+        default=True,
+        description="Declare videos AI-generated (YouTube containsSyntheticMedia, TikTok "
+        "is_aigc). Chimera's videos are; turn it off only for footage a person made.",
+    )
+    made_for_kids: bool = Field(
+        default=False, description="Declare videos made for children (YouTube)."
+    )
 
     privacy: Privacy = Field(default="private", description="public | unlisted | private")
     poll_seconds: float = Field(default=1.0, gt=0)
@@ -75,6 +92,7 @@ async def on_publish_requested(event: PublishRequested, tx: Tx) -> None:
         scheduled_at=when,
         correlation_id=event.correlation_id,
         attempt=p.attempt,
+        account=p.account,
     )
     await tx.audit(
         "publication:scheduled" if scheduled else "publication:unchanged",
@@ -105,10 +123,74 @@ async def publish_due(rt: AgentRuntime, settings: PublishAgentSettings) -> bool:
                 # X has no private posts; elsewhere the configured privacy applies.
                 privacy="public" if platform == "twitter" else settings.privacy,
                 publication_id=row["id"],
+                account=row["account"],
+                ai_generated=settings.ai_generated,
+                made_for_kids=settings.made_for_kids,
             ),
         )
+        if not output.success and output.error and output.error.code == "AUTH_INVALID":
+            output = await _token_refused(rt, row, output)
+        if not output.success and output.error and output.error.code == REAUTH:
+            await pause(rt, row, output.error)
+            return True
         await _record_outcome(rt, row, output)
     return True
+
+
+def tokens_factory(settings: Settings) -> TokensFactory:
+    """The publish agent's access tokens: connected accounts, sealed under the master key
+    (checked at start: a missing or wrong key is one line, never a plaintext fallback)."""
+
+    async def open_tokens(pool: asyncpg.Pool) -> AccessTokens:
+        keyring = keyring_for(settings)
+        await verify_keyring(pool, keyring)
+        return PgAccessTokens(pool, keyring)
+
+    return open_tokens
+
+
+async def _token_refused(
+    rt: AgentRuntime, row: asyncpg.Record, output: PublishContentOutput
+) -> PublishContentOutput:
+    """The platform refused a token that should be live (revoked?): refresh it now. A refused
+    refresh turns the failure into ACCOUNT_NEEDS_REAUTH (the publication pauses)."""
+    tokens = rt.skills.ctx.tokens
+    if tokens is None:
+        return output
+    try:
+        await tokens.rejected(row["platform"], row["account"])
+    except ReauthRequired as exc:
+        return output.model_copy(update={"error": exc.info})
+    except OperationError:
+        return output
+    return output
+
+
+async def pause(rt: AgentRuntime, row: asyncpg.Record, error: ErrorInfo) -> None:
+    """The account must be reconnected: its pending publications wait (`paused`, not failed)
+    and a person is told once per account."""
+    async with rt.transaction() as tx:
+        await publications.set_status(tx.conn, row["id"], "paused")
+        others = await accounts.pause_pending(tx.conn, row["platform"], row["account"])
+        await tx.audit(
+            "publication:paused",
+            status="failure",
+            cause=None,
+            input_data={"publication_id": row["id"], "account": row["account"]},
+            output_data={"error": error.code, "also_paused": others},
+        )
+        await tx.alert(
+            error,
+            subject=f"account:{row['platform']}:{row['account'] or 'default'}",
+            cause=None,
+            severity="critical",
+            context={
+                "platform": row["platform"],
+                "account": row["account"],
+                "action": f"reconnect: chimera accounts connect {row['platform']}"
+                + (f" --name {row['account']}" if row["account"] else ""),
+            },
+        )
 
 
 async def _record_outcome(
@@ -143,6 +225,7 @@ async def reconcile(
             platform=cast(Platform, row["platform"]),
             publication_id=row["id"],
             title=row["title"],
+            account=row["account"],
             platform_ref=ref if isinstance(ref, str) else None,
         ),
     )
@@ -247,7 +330,11 @@ async def record_engagement(rt: AgentRuntime) -> int:
     for row in await publications.published_with_posts(rt.pool):
         output = await rt.skills(
             fetch_engagement,
-            FetchEngagementInput(platform=cast(Platform, row["platform"]), post_id=row["post_id"]),
+            FetchEngagementInput(
+                platform=cast(Platform, row["platform"]),
+                post_id=row["post_id"],
+                account=row["account"],
+            ),
         )
         if not output.success:
             continue

@@ -30,13 +30,14 @@ async def schedule(
     scheduled_at: datetime,
     correlation_id: uuid.UUID,
     attempt: int,
+    account: str | None = None,
 ) -> bool:
     """Record a request; True when it (re)scheduled the publication, False when a replay or
     a stale request changed nothing (only a later attempt of a failed one reschedules)."""
     row = await conn.fetchrow(
         """INSERT INTO publications (id, content_id, platform, title, description, tags,
-                                     scheduled_at, status, correlation_id, attempt)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $9)
+                                     scheduled_at, status, correlation_id, attempt, account)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $9, $10)
            ON CONFLICT (id) DO UPDATE SET status = 'scheduled',
                scheduled_at = EXCLUDED.scheduled_at, attempt = EXCLUDED.attempt
            WHERE publications.status = 'failed' AND publications.attempt < EXCLUDED.attempt
@@ -50,6 +51,7 @@ async def schedule(
         scheduled_at,
         correlation_id,
         attempt,
+        account,
     )
     return row is not None
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -50,8 +50,12 @@ from core.observability.settings import ObservabilitySettings
 from core.retry import RetryPolicy
 from core.settings import Settings
 from events import Topics
+from skills.accounts.tokens import AccessTokens
 
 log = logging.getLogger("chimera.agent")
+
+#: Built in the lifespan from the pool: the skills' `ctx.tokens` (connected accounts).
+TokensFactory = Callable[[asyncpg.Pool], Awaitable[AccessTokens]]
 
 # Consumers' handler retries: the specification's 3, backing off from half a second.
 CONSUMER_RETRY = RetryPolicy(base_delay=0.5, max_delay=30.0, max_retry_after=3600.0)
@@ -71,8 +75,11 @@ class AgentRuntime:
         retry: RetryPolicy = CONSUMER_RETRY,
         max_poll_interval_ms: int = 5 * 60 * 1000,
         observability: ObservabilitySettings | None = None,
+        tokens: TokensFactory | None = None,
     ) -> None:
         self.name = name
+        # Opens the agent's access tokens of connected accounts for its skills (publishing).
+        self.open_tokens = tokens
         self.description = description.strip()
         self.settings = settings
         self.observability = observability or ObservabilitySettings()

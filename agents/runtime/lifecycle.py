@@ -79,7 +79,7 @@ class Resources:
                 await task
         with contextlib.suppress(Exception):
             await self.relay.drain()
-        await self.http.aclose()
+        await self.skills.ctx.aclose()  # both HTTP clients (`http` is the platform one)
         await self.producer.stop()
         await self.pool.close()
         log.info(
@@ -126,6 +126,7 @@ async def open_resources(runtime: AgentRuntime) -> Resources:
         load_skills()  # every skill module registers itself on import
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
         auditor = SkillAuditor(runtime.name, runtime.ops.metrics, runtime.transaction)
+        tokens = await runtime.open_tokens(pool) if runtime.open_tokens is not None else None
         ctx = SkillContext(
             http=http,
             paths=SkillPaths.of(settings),
@@ -135,6 +136,7 @@ async def open_resources(runtime: AgentRuntime) -> Resources:
             retry=skill_retry(runtime),
             observers=[auditor],
             progress=ProgressReporter(runtime.name, runtime.ops.metrics),
+            tokens=tokens,
         )
         return Resources(runtime.name, pool, producer, relay, http, AgentSkills(ctx))
     except BaseException:

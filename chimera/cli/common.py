@@ -9,6 +9,7 @@ import typer.core
 from pydantic import ValidationError as PydanticValidationError
 
 from chimera import package_version
+from core.credentials import OPERATOR, as_principal
 from core.errors import ChimeraError
 from core.settings import Settings
 
@@ -26,13 +27,16 @@ class ErrorsAsOneLine(typer.core.TyperGroup):
             raise typer.Exit(1) from None
 
 
-def load_settings() -> Settings:
-    """The settings from the environment; invalid ones are one ChimeraError."""
+def load_settings(principal: str | None = OPERATOR) -> Settings:
+    """The settings from the environment, authenticated as `principal` (the operator tools by
+    default; None: as the environment says, e.g. the stack, migrations, the agents, which pick
+    their own); invalid ones are one ChimeraError."""
     try:
-        return Settings()
+        settings = Settings()
     except PydanticValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
             for err in exc.errors()
         )
         raise ChimeraError(f"invalid settings: {problems}") from exc
+    return as_principal(settings, principal) if principal else settings

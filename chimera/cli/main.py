@@ -17,6 +17,8 @@ import typer
 from pydantic import ValidationError as PydanticValidationError
 
 from chimera import stack
+from chimera.cli.access import access_app
+from chimera.cli.accounts import accounts_app, keys_app
 from chimera.cli.common import ErrorsAsOneLine, load_settings, package_version
 from chimera.cli.console import console
 from chimera.cli.mcp import mcp_app
@@ -53,6 +55,9 @@ app.add_typer(users_app, name="users")
 app.add_typer(review_app, name="review")
 app.command()(console)
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+app.add_typer(access_app, name="access")
 
 
 @app.command()
@@ -62,7 +67,7 @@ def migrate(
     ] = None,
 ) -> None:
     """Upgrade the database schema to the newest revision (or downgrade with --downgrade)."""
-    settings = load_settings()
+    settings = load_settings(principal=None)  # the schema's owner, as DATABASE_URL says
     if downgrade:
         db.downgrade(settings.dsn(), downgrade)
     else:
@@ -82,7 +87,7 @@ def demo(
 
     from chimera.demo import format_summary, run_demo
 
-    settings = load_settings()
+    settings = load_settings(principal=None)
     result = run_demo(settings, timeout, echo=typer.echo, console=Console(stderr=True))
     typer.echo(format_summary(result))
     raise typer.Exit(0 if result.settled else 1)
@@ -99,8 +104,13 @@ def agent(
 
     if name not in agents.AGENTS:
         raise ChimeraError(f"no agent {name!r}; choose one of {', '.join(agents.AGENTS)}")
-    settings = load_settings()
+    settings = load_settings(principal=None)  # agents.build picks the agent's own
     _configure_logging()
+
+    if name == "publish":  # it opens sealed account tokens: a missing key is one line, now
+        from core.crypto import keyring_for
+
+        keyring_for(settings)
 
     async def run() -> None:
         from agents.runtime.lifecycle import freeze_startup_objects
@@ -132,7 +142,7 @@ def up(
         if not count.isdigit() or int(count) < 1:
             raise ChimeraError(f"--scale takes NAME=COUNT, got {item!r}")
         replicas[name] = int(count)
-    settings = load_settings()
+    settings = load_settings(principal=None)
     stack.up(settings)
     db.upgrade(settings.dsn())
     procs = AgentProcesses(env={})
@@ -319,7 +329,12 @@ def _configure_logging() -> None:
 
 def main() -> None:
     import logging
+    import os
 
+    # Everything Chimera writes (state, media, keys, logs) is its owner's only: the code that
+    # makes a folder or file sets its mode (core.private); this umask also covers the files that
+    # tools such as ffmpeg make. The local publisher opens up exactly the published page.
+    os.umask(0o077)
     # aiokafka logs "Topic ... not found in cluster metadata" at ERROR while a topic that was
     # just created propagates; the send waits for it anyway, so it is noise for people here.
     logging.getLogger("aiokafka.cluster").setLevel(logging.CRITICAL)

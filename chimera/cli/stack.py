@@ -17,8 +17,9 @@ stack_app = typer.Typer(
 @stack_app.command("up")
 def stack_up() -> None:
     """Start a real Kafka broker and PostgreSQL server (unless configured elsewhere)."""
-    settings = load_settings()
+    settings = load_settings(principal=None)
     began = time.monotonic()
+    key = stack.ensure_master_key(settings)
     results = stack.up(settings)
     for name, started in results:
         typer.echo(f"{name}: {'started' if started else 'already up'}")
@@ -28,12 +29,14 @@ def stack_up() -> None:
         f"stack up in {time.monotonic() - began:.1f}s "
         f"(kafka {settings.bootstrap_servers}, postgresql {settings.redacted_dsn()})"
     )
+    if key is not None:
+        typer.echo(key.describe())
 
 
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop what `chimera stack up` started; leaves external servers alone."""
-    for name, stopped in stack.down(load_settings()):
+    for name, stopped in stack.down(load_settings(principal=None)):
         typer.echo(f"{name}: {'stopped' if stopped else 'was not running'}")
 
 
@@ -41,7 +44,7 @@ def stack_down() -> None:
 def stack_status() -> None:
     """Say what runs where; exit 1 when something is down."""
     healthy = True
-    for c in stack.status(load_settings()):
+    for c in stack.status(load_settings(principal=None)):
         state = "up" if c.running else "DOWN"
         healthy &= c.running
         typer.echo(f"{c.name:<11} {state:<5} {c.where:<40} {c.detail}")

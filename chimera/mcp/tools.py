@@ -154,6 +154,8 @@ SKILL_HINTS: dict[str, Hints] = {
     "skill_find_publication": Hints(
         read_only=True, destructive=False, idempotent=True, open_world=True
     ),
+    # Checks a video under the MCP media folder against the quality gate; writes nothing.
+    "skill_check_video": READS,
     # Copies a licensed clip from the footage library into the MCP media folder.
     "skill_find_footage": Hints(
         read_only=False, destructive=False, idempotent=True, open_world=False

@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chimera.stack import process
+from core import credentials
+from core.credentials import ADMIN, MECHANISM, kafka_user
 from core.errors import StackError
+from core.kafka import client_options
 from core.settings import PROJECT_ROOT, Settings
 
 POM = PROJECT_ROOT / "stack" / "kafka" / "pom.xml"
@@ -51,11 +54,27 @@ class KafkaStatus:
     log_file: Path
 
 
-class LocalKafka:
-    """The local broker's files, process and health, all under `<state>/kafka`."""
+#: Brokers formatted with SCRAM users carry this file (older, PLAINTEXT ones do not).
+SECURED_MARKER = ".sasl-scram"
 
-    def __init__(self, settings: Settings) -> None:
+
+class LocalKafka:
+    """The local broker's files, process and health, all under `<state>/kafka`.
+
+    Secured by default: one SASL_PLAINTEXT listener (SCRAM-SHA-512) for clients, the KRaft
+    StandardAuthorizer with no access unless an ACL grants it, and `chimera-admin` as the only
+    super user. Every principal's SCRAM credentials are created when the storage is formatted
+    (`--add-scram`, KIP-900), from the credentials file (`core.credentials`, created here when
+    missing). The controller listener is SASL/PLAIN with a user of its own (static, in the
+    owner-only server.properties). `secure=False` gives the old PLAINTEXT broker.
+    """
+
+    def __init__(
+        self, settings: Settings, *, secure: bool = True, principals: list[str] | None = None
+    ) -> None:
         self.settings = settings
+        self.secure = secure
+        self.principals = principals
         self.home = settings.state_dir / "kafka"
         self.lib = self.home / "lib"
         self.data_dir = settings.kafka_data_dir or self.home / "data"
@@ -65,6 +84,36 @@ class LocalKafka:
         self.port = settings.kafka_port
         self.controller_port = settings.kafka_controller_port or settings.kafka_port + 1
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.credentials_file = settings.credentials_path or settings.state_dir / "credentials.json"
+
+    # --- credentials ---------------------------------------------------------------------
+    def credentials(self) -> credentials.Credentials:
+        """Every principal's passwords (created on first use, 0600), the admin included."""
+        names = self.principals
+        if names is None:
+            from chimera.access import PRINCIPALS
+
+            names = list(PRINCIPALS)
+        return credentials.ensure(self.credentials_file, [ADMIN, *names])
+
+    def admin_settings(self) -> Settings:
+        """Settings that reach this broker as its super user."""
+        base = self.settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": self.bootstrap,
+                "credentials_file": self.credentials_file,
+                "kafka_security_protocol": "SASL_PLAINTEXT" if self.secure else "PLAINTEXT",
+            }
+        )
+        if not self.secure:
+            return base
+        self.credentials()
+        return credentials.as_principal(base, ADMIN)
+
+    def _probe(self, timeout: float) -> bool:
+        return probe_metadata(
+            self.bootstrap, timeout, options=client_options(self.admin_settings())
+        )
 
     # --- classpath -----------------------------------------------------------------------
     @staticmethod
@@ -91,22 +140,55 @@ class LocalKafka:
             *args,
         ]
 
+    def _listener_lines(self) -> list[str]:
+        if not self.secure:
+            return [
+                f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            ]
+        creds = self.credentials()
+        admin = creds.principals[ADMIN].kafka_password.get_secret_value()
+        # The controller's own static PLAIN user (not an agent; derived from the admin secret).
+        controller = hashlib.sha256(f"controller:{admin}".encode()).hexdigest()[:32]
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+        return [
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{self.port},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+            f"sasl.enabled.mechanisms={MECHANISM}",
+            f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
+            f"listener.name.sasl_plaintext.{MECHANISM.lower()}.sasl.jaas.config={scram} required "
+            f'username="{kafka_user(ADMIN)}" password="{admin}";',
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.controller.plain.sasl.jaas.config={plain} required "
+            f'username="chimera-controller" password="{controller}" '
+            f'user_chimera-controller="{controller}";',
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users=User:{kafka_user(ADMIN)};User:chimera-controller",
+            "allow.everyone.if.no.acl.found=false",
+        ]
+
     def write_config(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         (self.home / "log4j2.properties").write_text(_LOG4J2.format(log_file=self.log_file))
-        self.config.write_text(
+        credentials.write_private(
+            self.config,
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    *self._listener_lines(),
                     f"log.dirs={self.data_dir}",
                     f"num.partitions={self.settings.topic_partitions}",
                     "offsets.topic.replication.factor=1",
@@ -120,20 +202,40 @@ class LocalKafka:
                     "delete.topic.enable=true",
                     "",
                 ]
-            )
+            ),
         )
 
     def ensure_storage(self) -> bool:
         """Format the KRaft storage on first start. True when it formatted."""
+        marker = self.data_dir / SECURED_MARKER
         if (self.data_dir / "meta.properties").exists():
+            if self.secure and not marker.exists():
+                raise StackError(
+                    f"the Kafka data in {self.data_dir} was formatted without SASL users; "
+                    "stop the stack and delete that folder to start a secured broker"
+                )
             return False
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         cluster_id = "-"
         while cluster_id.startswith("-"):  # as Kafka's Uuid.randomUuid: not an option's look
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        scram: list[str] = []
+        if self.secure:
+            for name, secret in self.credentials().principals.items():
+                password = secret.kafka_password.get_secret_value()
+                scram += [
+                    "--add-scram",
+                    f"{MECHANISM}=[name={kafka_user(name)},password={password}]",
+                ]
         result = subprocess.run(
             self._java(
-                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config)
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.config),
+                *scram,
             ),
             capture_output=True,
             text=True,
@@ -141,6 +243,8 @@ class LocalKafka:
         )
         if result.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+        if self.secure:
+            marker.write_text(MECHANISM)
         return True
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -150,7 +254,7 @@ class LocalKafka:
 
     def status(self) -> KafkaStatus:
         pid = self.pid()
-        running = pid is not None and probe_metadata(self.bootstrap, timeout=5.0)
+        running = pid is not None and self._probe(timeout=5.0)
         return KafkaStatus(
             running, pid, self.bootstrap, self.version(), self.data_dir, self.log_file
         )
@@ -158,7 +262,10 @@ class LocalKafka:
     def up(self, timeout: float = 120.0) -> bool:
         """Start the broker unless ours already runs. True when it started one."""
         if self.pid() is not None:
-            if not probe_metadata(self.bootstrap, timeout=timeout):
+            deadline = time.monotonic() + timeout
+            while not self._probe(timeout=5.0) and time.monotonic() < deadline:
+                time.sleep(1.0)  # busy (a test session just ended, say): ask again
+            if not self._probe(timeout=5.0):
                 raise StackError(
                     f"our Kafka (pid {self.pid()}) runs but does not answer; see {self.log_file}"
                 )
@@ -185,7 +292,7 @@ class LocalKafka:
                     + "\n"
                     + process.tail(self.log_file)
                 )
-            if probe_metadata(self.bootstrap, timeout=2.0):
+            if self._probe(timeout=2.0):
                 return True
             time.sleep(0.3)
         process.terminate(pid, str(self.config))
@@ -239,12 +346,18 @@ def fetch_classpath(pom: Path, lib: Path, what: str) -> bool:
     return True
 
 
-def probe_metadata(bootstrap: str, timeout: float = 5.0) -> bool:
-    """True when a broker at `bootstrap` answers a metadata request."""
+def probe_metadata(
+    bootstrap: str, timeout: float = 5.0, *, options: dict[str, object] | None = None
+) -> bool:
+    """True when a broker at `bootstrap` answers a metadata request (with `options`, the
+    client's connection and security options, e.g. `core.kafka.client_options`)."""
     from aiokafka.client import AIOKafkaClient
 
     async def ask() -> bool:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+        client = AIOKafkaClient(
+            **{**(options or {}), "bootstrap_servers": bootstrap},
+            request_timeout_ms=int(timeout * 1000),
+        )
         try:
             await asyncio.wait_for(client.bootstrap(), timeout)
             metadata = await asyncio.wait_for(client.fetch_all_metadata(), timeout)

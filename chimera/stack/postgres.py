@@ -153,6 +153,7 @@ class LocalPostgres:
                 )
             started = True
         asyncio.run(ensure_database(self.settings))
+        asyncio.run(provision_roles(self.settings))
         return started
 
     def down(self) -> bool:
@@ -189,6 +190,27 @@ async def _ping(dsn: str) -> tuple[bool, str]:
 def external_status(settings: Settings) -> PostgresStatus:
     ok, detail = asyncio.run(_ping(settings.dsn()))
     return PostgresStatus(ok, False, None, settings.redacted_dsn(), None, None, detail)
+
+
+async def provision_roles(settings: Settings) -> None:
+    """Every principal's role with LOGIN and its password from the credentials file
+    (`core.credentials`; created here when missing). Grants come with the migrations."""
+    from chimera.access import PRINCIPALS
+    from core import credentials, grants
+
+    path = settings.credentials_path or settings.state_dir / "credentials.json"
+    creds = credentials.ensure(path, [credentials.ADMIN, *PRINCIPALS])
+    passwords = {
+        credentials.pg_role(name): secret.pg_password.get_secret_value()
+        for name, secret in creds.principals.items()
+        if name != credentials.ADMIN
+    }
+    conn = await asyncpg.connect(settings.dsn(), timeout=10)
+    try:
+        for statement in grants.provision_statements(passwords):
+            await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
 async def ensure_database(settings: Settings) -> None:

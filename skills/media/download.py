@@ -40,9 +40,11 @@ from core.errors import (
     TransientError,
     ValidationError,
 )
+from core.private import private_dir, private_file
 from skills.base import SkillInput, SkillOutput, skill
 from skills.context import SkillContext, SkillPaths
 from skills.files import write_text_atomic
+from skills.http import refused_error
 from skills.media.common import probe, sha256_file
 from skills.net.guard import UrlGuard, URLRefused
 from skills.settings.media import MediaSettings
@@ -120,7 +122,7 @@ class DownloadIndex:
 
     @contextmanager
     def _archive_lock(self) -> Iterator[None]:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.folder)
         with (self.folder / ".archive.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -340,7 +342,7 @@ def _translate(exc: BaseException, run: _Run, guard: UrlGuard, url: str) -> Oper
 
     refusal = find_refusal(exc) or (guard.refusals[0] if guard.refusals else None)
     if refusal is not None:
-        return _refused(refusal)
+        return refused_error(refusal)
     if run.too_large or find_cause(exc, _TooLarge):
         return ValidationError(
             f"video is larger than {run.max_bytes} bytes",
@@ -410,14 +412,6 @@ def find_cause(exc: BaseException | None, kind: type[BaseException]) -> BaseExce
     return next((cause for cause in _cause_chain(exc) if isinstance(cause, kind)), None)
 
 
-def _refused(refusal: URLRefused) -> ValidationError:
-    return ValidationError(
-        f"URL refused: {refusal.reason}",
-        code="URL_REFUSED",
-        details={"url": refusal.url, "reason": refusal.reason},
-    )
-
-
 def _drop_partials(run: _Run) -> None:
     """Remove the partial files of a failed download (yt-dlp keeps them to resume)."""
     for name in run.partial_files:
@@ -460,10 +454,9 @@ def _download(
     try:
         guard.check_url(url)
     except URLRefused as exc:
-        raise _refused(exc) from None
+        raise refused_error(exc) from None
 
-    folder = paths.media_dir / "downloads"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(paths.media_dir / "downloads")
     index = DownloadIndex(folder)
     if not force and (known := index.record_for_url(url)) is not None:
         return known, True
@@ -507,6 +500,8 @@ def _download(
             details={"url": url, "messages": run.messages[-5:]},
         )
     key = _archive_key(info) or key or f"url {url}"
+    if path.exists():
+        private_file(path)  # yt-dlp created it by the umask
     try:
         record = _record(path, info, url, cfg)
     except Exception as exc:

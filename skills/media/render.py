@@ -35,6 +35,7 @@ from PIL import Image
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from core.errors import ValidationError
+from core.private import private_dir, private_file
 from skills.base import SkillInput, SkillOutput, skill
 from skills.context import SkillContext, SkillPaths
 from skills.files import held_directory, held_temporary, sweep_once
@@ -296,8 +297,7 @@ def sentence_beats(words: list[TimedWord], lines: list[LineTiming], duration: fl
 
 # --- The skill ------------------------------------------------------------------------------------
 def _target(paths: SkillPaths, name: str | None) -> Path:
-    folder = paths.media_dir / "renders"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(paths.media_dir / "renders")
     sweep_once(folder)  # what a killed render left there
     stem = re.sub(r"\.mp4$", "", name or f"video-{uuid.uuid4().hex[:12]}")
     return folder / f"{stem}.mp4"
@@ -600,6 +600,7 @@ async def generate_video(data: GenerateVideoInput, ctx: SkillContext) -> Generat
                     lambda f: ctx.report("render", f, f"{f * duration:.1f}/{duration:.1f} s"),
                 )
             os.replace(tmp, target)
+    private_file(target)  # owner-only, whatever the umask (`core.private`)
     info = await asyncio.to_thread(probe, target)
     loudness = await measure(target) if info.has_audio and narration is not None else None
     return GenerateVideoOutput(

@@ -71,6 +71,21 @@ def committing(
     return build
 
 
+async def authorization(
+    ctx: SkillContext,
+    platform: str,
+    account: str | None,
+    static: SecretStr | None,
+    variable: str,
+) -> dict[str, str]:
+    """The Authorization header: the connected account's live token (`ctx.tokens`, refreshed
+    ahead of expiry), else a static token from the settings; none is a permanent error."""
+    if ctx.tokens is not None:
+        token = await ctx.tokens.bearer(platform, account)
+        return {"Authorization": f"Bearer {token.get_secret_value()}"}
+    return bearer(static, platform, variable)
+
+
 def bearer(token: SecretStr | None, platform: str, variable: str) -> dict[str, str]:
     """The Authorization header for a configured access token; a missing one is permanent."""
     if token is None or not token.get_secret_value():

@@ -8,6 +8,10 @@ and copies nothing.
 Every file is written atomically (temporary file in the same folder, fsync, `os.replace`), and
 a file lock (`.lock`) serialises publishers across threads and processes. Temporary files a
 killed publisher left are removed when a process first uses the folder (`skills.files`).
+
+The page is Chimera's only world-readable output: the folder and `videos/` are 0755, the page,
+the videos and their posters 0644; `index.json` and `.lock` stay owner-only like everything else
+(`core.private`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import hashlib
 import html
 import json
 import mimetypes
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -27,6 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 from core.errors import PermanentError, ValidationError
+from core.private import PRIVATE_FILE, public_dir, public_file
 from skills.files import copy_atomic, sweep_once, write_text_atomic
 from skills.media.poster import ensure_poster
 from skills.publish.models import (
@@ -106,11 +112,13 @@ class LocalPublisher:
             post_id = local_post_id(request.publication_id)
             suffix = source.suffix.lower() if _SUFFIX.match(source.suffix.lower()) else ".mp4"
             video_name = f"{post_id}{suffix}"
-            videos = self.folder / "videos"
-            videos.mkdir(parents=True, exist_ok=True)
+            videos = public_dir(self.folder / "videos")
             copy_atomic(source, videos / video_name)
+            public_file(videos / video_name)
             try:
-                poster: str | None = f"videos/{ensure_poster(videos / video_name).name}"
+                poster_file = ensure_poster(videos / video_name)
+                public_file(poster_file)  # shown by the page, like the video
+                poster: str | None = f"videos/{poster_file.name}"
             except PermanentError:
                 poster = None  # not a video ffmpeg can read: the page shows the player only
 
@@ -140,6 +148,7 @@ class LocalPublisher:
             index["items"].append(item)
             write_text_atomic(self.index_path, json.dumps(index, indent=2, ensure_ascii=False))
             write_text_atomic(self.page_path, render_page(index["items"]))
+            public_file(self.page_path)
             return self._result(item, reused=False)
 
     def _find(self, key: str, value: str) -> dict[str, Any] | None:
@@ -178,8 +187,9 @@ class LocalPublisher:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "a+b") as handle:
+        public_dir(self.folder)
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        with open(fd, "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
                 sweep_once(self.folder)

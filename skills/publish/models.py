@@ -20,6 +20,7 @@ PublishStatus = Literal["published", "scheduled", "processing", "sent_to_inbox"]
 
 PUBLICATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$"
 POST_ID_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
+ACCOUNT_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 
 
 class PublishContentInput(SkillInput):
@@ -34,7 +35,19 @@ class PublishContentInput(SkillInput):
         default="private",
         description="Who may see it. Scheduling (scheduled_at) means 'becomes public then'.",
     )
-    made_for_kids: bool = False
+    made_for_kids: bool = Field(
+        default=False, description="Made for children (YouTube's selfDeclaredMadeForKids)."
+    )
+    ai_generated: bool = Field(
+        default=True,
+        description="Disclosed as AI-generated: YouTube's containsSyntheticMedia, TikTok's "
+        "is_aigc label; Chimera's videos are, so it is on unless a policy says otherwise.",
+    )
+    account: str | None = Field(
+        default=None,
+        pattern=ACCOUNT_PATTERN,
+        description="The connected account (`chimera accounts list`); None: the only one.",
+    )
     scheduled_at: AwareDatetime | None = Field(
         default=None, description="Publish later (YouTube and local only)."
     )
@@ -96,6 +109,7 @@ class FetchEngagementInput(SkillInput):
 
     platform: Platform
     post_id: str = Field(pattern=POST_ID_PATTERN)
+    account: str | None = Field(default=None, pattern=ACCOUNT_PATTERN)
 
 
 class FetchEngagementOutput(SkillOutput):
@@ -119,6 +133,7 @@ class FindPublicationInput(SkillInput):
     platform: Platform
     publication_id: str = Field(pattern=PUBLICATION_ID_PATTERN)
     title: str = Field(min_length=1, max_length=5000)
+    account: str | None = Field(default=None, pattern=ACCOUNT_PATTERN)
     platform_ref: str | None = Field(
         default=None,
         max_length=255,

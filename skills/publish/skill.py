@@ -32,18 +32,19 @@ from skills.publish.youtube import YouTubePublisher
 log = logging.getLogger("chimera.skills.publish")
 
 
-#: How each platform's publisher is built from a context (one place to add a platform).
-PUBLISHERS: dict[Platform, Callable[[SkillContext], Publisher]] = {
-    "youtube": lambda ctx: YouTubePublisher(ctx, ctx.settings.publish),
-    "tiktok": lambda ctx: TikTokPublisher(ctx, ctx.settings.publish),
-    "twitter": lambda ctx: XPublisher(ctx, ctx.settings.publish),
-    "local": lambda ctx: LocalPublisher(ctx.settings.publish.local_dir(ctx.paths.state_dir)),
+#: How each platform's publisher is built from a context and the account to publish with
+#: (one place to add a platform).
+PUBLISHERS: dict[Platform, Callable[[SkillContext, str | None], Publisher]] = {
+    "youtube": lambda ctx, account: YouTubePublisher(ctx, ctx.settings.publish, account),
+    "tiktok": lambda ctx, account: TikTokPublisher(ctx, ctx.settings.publish, account=account),
+    "twitter": lambda ctx, account: XPublisher(ctx, ctx.settings.publish, account),
+    "local": lambda ctx, _: LocalPublisher(ctx.settings.publish.local_dir(ctx.paths.state_dir)),
 }
 
 
-def publisher_for(platform: Platform, ctx: SkillContext) -> Publisher:
-    """The publisher of `platform` for this context."""
-    return PUBLISHERS[platform](ctx)
+def publisher_for(platform: Platform, ctx: SkillContext, account: str | None = None) -> Publisher:
+    """The publisher of `platform` for this context (and connected account)."""
+    return PUBLISHERS[platform](ctx, account)
 
 
 def _fields(result: PublishResult) -> dict[str, Any]:
@@ -67,7 +68,7 @@ async def publish_content(data: PublishContentInput, ctx: SkillContext) -> Publi
     skill_find_publication. Transient errors happen only where nothing can have been posted.
     The local publisher is idempotent on publication_id.
     """
-    result = await publisher_for(data.platform, ctx).publish(data)
+    result = await publisher_for(data.platform, ctx, data.account).publish(data)
     log.info(
         "published %s on %s: post %s (%s)",
         data.publication_id,
@@ -83,7 +84,7 @@ async def publish_content(data: PublishContentInput, ctx: SkillContext) -> Publi
 @skill("skill_fetch_engagement")
 async def fetch_engagement(data: FetchEngagementInput, ctx: SkillContext) -> FetchEngagementOutput:
     """Read a post's views, likes, comments and shares, with the engagement rate."""
-    counts = await publisher_for(data.platform, ctx).fetch_engagement(data.post_id)
+    counts = await publisher_for(data.platform, ctx, data.account).fetch_engagement(data.post_id)
     return FetchEngagementOutput(
         success=True,
         platform=data.platform,
@@ -104,7 +105,7 @@ async def find_publication(data: FindPublicationInput, ctx: SkillContext) -> Fin
     found=False means the platform was asked and has no such post: publishing again is safe.
     """
     query = ReconcileQuery(data.publication_id, data.title, data.platform_ref)
-    result = await publisher_for(data.platform, ctx).find_existing(query)
+    result = await publisher_for(data.platform, ctx, data.account).find_existing(query)
     if result is None:
         return FindPublicationOutput(
             success=True, found=False, platform=data.platform, publication_id=data.publication_id

@@ -39,7 +39,7 @@ import httpx
 from core.errors import OperationError, PermanentError, TransientError, ValidationError
 from skills.context import SkillContext
 from skills.http import json_object, retry_after_seconds, send
-from skills.publish.errors import acquire, bearer, committing, outcome_unknown, wait_error
+from skills.publish.errors import acquire, authorization, committing, outcome_unknown, wait_error
 from skills.publish.media import read_range, video_mime, video_size
 from skills.publish.models import (
     EngagementCounts,
@@ -153,16 +153,24 @@ class TikTokPublisher:
         *,
         chunk_size: int | None = None,
         limits: ChunkLimits = ChunkLimits(),
+        account: str | None = None,
     ) -> None:
+        self.account = account
         self.ctx = ctx
         self.settings = settings
         self.chunk_size = chunk_size or settings.tiktok_chunk_size
         self.limits = limits
 
     # --- Helpers ------------------------------------------------------------------------------
-    def _auth(self) -> dict[str, str]:
+    async def _auth(self) -> dict[str, str]:
         return {
-            **bearer(self.settings.tiktok_access_token, PLATFORM, "CHIMERA_TIKTOK_ACCESS_TOKEN"),
+            **await authorization(
+                self.ctx,
+                PLATFORM,
+                self.account,
+                self.settings.tiktok_access_token,
+                "CHIMERA_TIKTOK_ACCESS_TOKEN",
+            ),
             "Content-Type": "application/json; charset=UTF-8",
         }
 
@@ -243,7 +251,7 @@ class TikTokPublisher:
             f"{self.settings.tiktok_api_url}{path}",
             platform=PLATFORM,
             step=step,
-            headers=self._auth(),
+            headers=await self._auth(),
             json=json,
             params=params,
         )
@@ -289,6 +297,8 @@ class TikTokPublisher:
                     "disable_duet": bool(creator.get("duet_disabled", False)),
                     "disable_comment": bool(creator.get("comment_disabled", False)),
                     "disable_stitch": bool(creator.get("stitch_disabled", False)),
+                    # TikTok's AI-generated content label.
+                    "is_aigc": request.ai_generated,
                 },
                 "source_info": source_info,
             }

@@ -30,7 +30,7 @@ import httpx
 from core.errors import OperationError, PermanentError, TransientError, ValidationError
 from skills.context import SkillContext
 from skills.http import json_object, retry_after_seconds, send
-from skills.publish.errors import acquire, bearer, committing, outcome_unknown, wait_error
+from skills.publish.errors import acquire, authorization, committing, outcome_unknown, wait_error
 from skills.publish.media import read_range, video_mime, video_size
 from skills.publish.models import (
     EngagementCounts,
@@ -70,13 +70,18 @@ class XPublisher:
 
     platform = PLATFORM
 
-    def __init__(self, ctx: SkillContext, settings: PublishSettings) -> None:
+    def __init__(
+        self, ctx: SkillContext, settings: PublishSettings, account: str | None = None
+    ) -> None:
         self.ctx = ctx
         self.settings = settings
+        self.account = account
 
     # --- Helpers ------------------------------------------------------------------------------
-    def _auth(self) -> dict[str, str]:
-        return bearer(self.settings.x_access_token, PLATFORM, "CHIMERA_X_ACCESS_TOKEN")
+    async def _auth(self) -> dict[str, str]:
+        return await authorization(
+            self.ctx, PLATFORM, self.account, self.settings.x_access_token, "CHIMERA_X_ACCESS_TOKEN"
+        )
 
     def _bucket(self, operation: str) -> str:
         return f"x:{operation}:{self.settings.x_account}"
@@ -143,7 +148,7 @@ class XPublisher:
             self._url(path),
             platform=PLATFORM,
             step=step,
-            headers=self._auth(),
+            headers=await self._auth(),
             **kwargs,
         )
         if response.status_code not in ok:
@@ -311,7 +316,7 @@ class XPublisher:
             platform=PLATFORM,
             step="create post",
             outcome_unknown=committing(PLATFORM, "create post", request.publication_id),
-            headers=self._auth(),
+            headers=await self._auth(),
             json={"text": text, "media": {"media_ids": [media_id]}},
         )
         if response.status_code >= 500:

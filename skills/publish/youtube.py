@@ -39,7 +39,7 @@ from skills.http import json_body, json_object, retry_after_seconds, send
 from skills.publish.errors import (
     OutcomeUnknownError,
     acquire,
-    bearer,
+    authorization,
     committing,
     outcome_unknown,
     wait_error,
@@ -81,13 +81,22 @@ class YouTubePublisher:
 
     platform = PLATFORM
 
-    def __init__(self, ctx: SkillContext, settings: PublishSettings) -> None:
+    def __init__(
+        self, ctx: SkillContext, settings: PublishSettings, account: str | None = None
+    ) -> None:
         self.ctx = ctx
         self.settings = settings
+        self.account = account
 
     # --- Helpers ------------------------------------------------------------------------------
-    def _auth(self) -> dict[str, str]:
-        return bearer(self.settings.youtube_access_token, PLATFORM, "CHIMERA_YOUTUBE_ACCESS_TOKEN")
+    async def _auth(self) -> dict[str, str]:
+        return await authorization(
+            self.ctx,
+            PLATFORM,
+            self.account,
+            self.settings.youtube_access_token,
+            "CHIMERA_YOUTUBE_ACCESS_TOKEN",
+        )
 
     @property
     def _units_bucket(self) -> str:
@@ -161,7 +170,7 @@ class YouTubePublisher:
             platform=PLATFORM,
             step=step,
             params=params,
-            headers=self._auth(),
+            headers=await self._auth(),
         )
         if response.status_code != 200:
             raise await self.error_for(response, step)
@@ -198,7 +207,7 @@ class YouTubePublisher:
     async def publish(self, request: PublishContentInput) -> PublishResult:
         self.validate(request)
         size = video_size(request.video_path)
-        auth = self._auth()
+        auth = await self._auth()
         await acquire(
             self.ctx, f"youtube:videos.insert:{self.settings.youtube_account}", INSERT_LIMIT
         )
@@ -277,6 +286,8 @@ class YouTubePublisher:
         status: dict[str, Any] = {
             "privacyStatus": request.privacy,
             "selfDeclaredMadeForKids": request.made_for_kids,
+            # The altered-or-synthetic content disclosure (videos resource, status).
+            "containsSyntheticMedia": request.ai_generated,
         }
         if request.scheduled_at is not None:
             status["privacyStatus"] = "private"  # publishAt needs private; public at that time

@@ -13,7 +13,9 @@ Every variable has the `CHIMERA_` prefix, like the rest of Chimera's settings:
 | CHIMERA_TIKTOK_REGION_CODES           | JSON list of region codes for the Research API query     |
 | CHIMERA_TRENDS_FEED_URLS              | JSON list of feeds (http(s) URLs or local paths)         |
 | CHIMERA_TRENDS_FEED_ROOTS             | JSON list of directories an input's local feed may be in |
-| CHIMERA_TRENDS_FEED_ALLOW_PRIVATE_HOSTS | let input feed URLs name private/loopback addresses    |
+
+Feed URLs go through the SSRF guard: internal feed hosts are allowed by `CHIMERA_SSRF_ALLOWED_HOSTS`
+(`skills/settings/media.py`), the one allowlist of every guarded fetch.
 
 Composition roots read it once and hand it to the skill in `SkillContext.settings.trends`.
 """
@@ -55,7 +57,6 @@ class TrendsSettings(BaseSettings):
     trends_feed_urls: list[str] = Field(default_factory=lambda: [str(SAMPLE_FEED)])
     trends_feed_roots: list[Path] = Field(default_factory=lambda: [SAMPLES_DIR])
     trends_feed_max_bytes: int = Field(default=5_000_000, ge=1_000)
-    trends_feed_allow_private_hosts: bool = False
 
     # Shared
     trends_http_timeout_s: float = Field(default=15.0, gt=0)

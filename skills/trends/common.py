@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from core.errors import PermanentError, TransientError, UnknownError
+from core.redact import is_secret_name, mask_secret_assignments
 from events.trend import Trend
 from skills.http import retry_after_seconds
 from skills.ratelimit import Limit, RateLimiter
@@ -38,21 +38,6 @@ from skills.settings.trends import TrendsSettings
 from skills.trends.models import TIME_RANGES, SourceError
 
 log = logging.getLogger("chimera.skills.trends")
-
-SECRET_PARAMS = frozenset(
-    {
-        "key",
-        "api_key",
-        "apikey",
-        "access_token",
-        "token",
-        "client_secret",
-        "client_key",
-        "bearer_token",
-        "signature",
-        "sig",
-    }
-)
 
 
 # --- Redaction ----------------------------------------------------------------------------------
@@ -62,21 +47,18 @@ def redact_url(url: str | httpx.URL) -> str:
     if not parts.query:
         return str(url)
     kept = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if k.lower() not in SECRET_PARAMS
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_secret_name(k)
     ]
     return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """`text` with every secret value replaced by ***, and URLs' secret parameters dropped."""
+    """`text` with every secret value replaced by ***, and secret-named fields masked (the one
+    list of secret names: `core.redact.SECRET_NAMES`)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    return re.sub(
-        r"(?i)\b(key|api_key|access_token|token|client_secret)=[^&\s\"'<>]+", r"\1=***", text
-    )
+    return mask_secret_assignments(text)
 
 
 class _RedactHttpxUrls(logging.Filter):
@@ -129,11 +111,13 @@ class SourceResult:
 
 @dataclass
 class SourceEnv:
-    """What a source may use: the shared HTTP client, settings, the rate limiter."""
+    """What a source may use: the shared HTTP client (platform APIs), the guarded client for
+    URLs from input or third parties (feeds: `skills.net.http`), settings, the rate limiter."""
 
     http: httpx.AsyncClient
     settings: TrendsSettings
     limiter: RateLimiter | None = None
+    untrusted_http: httpx.AsyncClient | None = None
 
     def __post_init__(self) -> None:
         install_log_redaction()  # before the first request: httpx logs each URL

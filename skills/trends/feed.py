@@ -1,12 +1,14 @@
 """Feeds as a trend source: RSS, RDF, Atom, JSON Feed and JSON lines; the offline default.
 
-A feed is an http(s) URL (read through the shared client, at most `trends_feed_max_bytes`) or a
-local file. Configured feeds (`CHIMERA_TRENDS_FEED_URLS`, default: the bundled
-`samples/sample_feed.jsonl`) are trusted; a local path given in the skill's input must lie
-inside one of `CHIMERA_TRENDS_FEED_ROOTS`, so an input cannot read arbitrary files, and an
-input URL may not name localhost or a private/link-local address literally (unless
-`CHIMERA_TRENDS_FEED_ALLOW_PRIVATE_HOSTS` is set). Host names are not resolved: a name that
-resolves to a private address is stopped only by the deployment's egress policy.
+A feed is an http(s) URL or a local file, read up to `trends_feed_max_bytes`. Every feed URL,
+configured or given in the input, is fetched through the SSRF guard (`ctx.untrusted`,
+`skills.net.http`): the host name is resolved and refused if any address is internal, every
+redirect hop is checked the same way, and the connection goes to the checked address. A feed
+server is a third party even when an operator configured its URL. Internal feeds are reached by
+allowlisting them (`CHIMERA_SSRF_ALLOWED_HOSTS`, `host` or `host:port`). Configured local paths
+(`CHIMERA_TRENDS_FEED_URLS`, default: the bundled `samples/sample_feed.jsonl`) are trusted; a
+local path given in the skill's input must lie inside one of `CHIMERA_TRENDS_FEED_ROOTS`, so an
+input cannot read arbitrary files.
 
 The documents are read by `skills.trends.feedformats` (feedparser behind the safe-XML guard,
 which refuses entity declarations and external entities; see there for what is understood).
@@ -20,7 +22,6 @@ thumbnail (`media:thumbnail`, JSON Feed `image`, ...) becomes the trend's `thumb
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from datetime import UTC
 from pathlib import Path
 from typing import Final
@@ -30,6 +31,7 @@ import httpx
 from core.errors import OperationError, PermanentError, TransientError, ValidationError
 from events.trend import EngagementMetrics, Trend
 from skills.http import request_error
+from skills.net.guard import URLRefused
 from skills.trends.common import (
     SourceEnv,
     SourceRequest,
@@ -84,33 +86,6 @@ def _read_file(path: Path, limit: int) -> bytes:
     return data
 
 
-def refuse_private_host(source: str) -> None:
-    """Refuse an input feed URL naming localhost or a private, loopback, link-local, multicast
-    or reserved address literally (IPv4-mapped IPv6 included). Host names are not resolved
-    here: that check belongs to the egress proxy or network policy (see the module notes)."""
-    try:
-        host = (httpx.URL(source).host or "").lower().rstrip(".")
-    except httpx.InvalidURL:
-        raise ValidationError(
-            "feed URL is not valid", code="FEED_SOURCE_INVALID", details={"source": _label(source)}
-        ) from None
-    refused = host in ("", "localhost") or host.endswith(".localhost")
-    if not refused:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        refused = address is not None and not address.is_global
-    if refused:
-        raise ValidationError(
-            "feed URL points at a local or private address",
-            code="FEED_HOST_NOT_ALLOWED",
-            details={"source": _label(source)},
-        )
-
-
 async def read_source(source: str, env: SourceEnv, *, trusted: bool) -> bytes:
     """The bytes of a feed, from http(s) or a local file, at most the configured size."""
     limit = env.settings.trends_feed_max_bytes
@@ -128,11 +103,15 @@ async def read_source(source: str, env: SourceEnv, *, trusted: bool) -> bytes:
                 code="FEED_UNREADABLE",
                 details={"source": source},
             ) from None
-    if not trusted and not env.settings.trends_feed_allow_private_hosts:
-        refuse_private_host(source)
     label = _label(source)
+    if env.untrusted_http is None:
+        raise PermanentError(
+            "no guarded HTTP client for feed URLs",
+            code="FEED_NOT_CONFIGURED",
+            details={"source": label},
+        )
     try:
-        async with env.http.stream(
+        async with env.untrusted_http.stream(
             "GET",
             source,
             timeout=env.timeout,
@@ -167,6 +146,16 @@ async def read_source(source: str, env: SourceEnv, *, trusted: bool) -> bytes:
                     )
                 chunks.append(chunk)
             return b"".join(chunks)
+    except URLRefused as exc:
+        raise ValidationError(
+            f"feed URL refused: {exc.reason}",
+            code="FEED_HOST_NOT_ALLOWED",
+            details={"source": label, "reason": exc.reason},
+        ) from None
+    except httpx.InvalidURL:
+        raise ValidationError(
+            "feed URL is not valid", code="FEED_SOURCE_INVALID", details={"source": label}
+        ) from None
     except httpx.RequestError as exc:  # also while reading the body
         raise request_error(
             exc, platform=PLATFORM, step="fetch", details={"source": label}

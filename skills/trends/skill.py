@@ -80,7 +80,9 @@ async def fetch_trends(data: FetchTrendsInput, ctx: SkillContext) -> FetchTrends
     """
     settings = ctx.settings.trends
     now = datetime.now(UTC)
-    env = SourceEnv(http=ctx.http, settings=settings, limiter=ctx.limiter)
+    env = SourceEnv(
+        http=ctx.http, settings=settings, limiter=ctx.limiter, untrusted_http=ctx.untrusted
+    )
     req = SourceRequest(
         categories=data.categories,
         time_range=data.time_range,

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chimera.cli import app
+from core.credentials import process_env
 from events import TrendDiscovered, decode, encode
 from tests.conftest import Services
 from tests.support import read_topic, trend
@@ -19,8 +20,8 @@ runner = CliRunner()
 
 @pytest.fixture
 def kafka_env(services: Services, topic_prefix: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", services.bootstrap_servers)
-    monkeypatch.setenv("CHIMERA_TOPIC_PREFIX", topic_prefix)
+    for name, value in process_env(services.kafka_settings(topic_prefix=topic_prefix)).items():
+        monkeypatch.setenv(name, value)
     return topic_prefix
 
 
@@ -43,7 +44,7 @@ def test_inject_reports_every_invalid_line_and_sends_nothing(
     result = runner.invoke(app, ["inject", str(source), "--skip-invalid"])
     assert result.exit_code == 0, result.output
     assert "sent 2 event(s), skipped 2 invalid" in result.output
-    records = asyncio.run(read_topic(services.bootstrap_servers, f"{kafka_env}.trends", expect=2))
+    records = asyncio.run(read_topic(services.kafka_settings(), f"{kafka_env}.trends", expect=2))
     events = [decode(r.value) for r in records]
     assert sorted(e.payload.id for e in events) == ["feed:item-1", "feed:item-2"]
     assert all(r.key == e.payload.id.encode() for r, e in zip(records, events, strict=True))

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from chimera.auth import users
+from core.credentials import process_env
 from core.settings import Settings
 from tests.agents.orchestrator.test_approval import GATED, agents, hold_one, video_file
 
@@ -18,12 +19,7 @@ CHIMERA = str(Path(sys.executable).with_name("chimera"))
 
 
 async def chimera(settings: Settings, *args: str) -> tuple[int, str]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "DATABASE_URL": settings.dsn(),
-        "CHIMERA_TOPIC_PREFIX": settings.topic_prefix,
-    }
+    env = {**os.environ, **process_env(settings)}  # the CLI picks the operator principal
     env.pop("CHIMERA_REVIEW_TOKEN", None)
     process = await asyncio.create_subprocess_exec(
         CHIMERA,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from chimera.demo import format_summary, page_exists, run_demo
+from core import crypto
 from core.settings import Settings
 from tests.conftest import Services
 
@@ -15,10 +16,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_demo_settles_and_reports(services: Services, tmp_path: Path) -> None:
-    settings = Settings(
-        KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
-        DATABASE_URL=services.admin_dsn,
-        state_dir=tmp_path / "state",
+    # The master key from a key file, as on the local stack (not from the environment): the
+    # agents, started as processes with the URLs, must be told where it is.
+    key_file = tmp_path / "state" / "secret.key"
+    crypto.ensure_key_file(key_file)
+    settings: Settings = services.kafka_settings(state_dir=tmp_path / "state").model_copy(
+        update={"secret_key": None, "secret_key_file": key_file}
     )
     lines: list[str] = []
     result = run_demo(

@@ -75,7 +75,7 @@ async def topic_contents(settings: Settings) -> dict[str, list[Any]]:
     found = {}
     for suffix in STREAMS:
         name = topics.name(suffix)
-        found[name] = await read_topic(settings.bootstrap_servers, name, timeout=4)
+        found[name] = await read_topic(settings, name, timeout=4)
     return found
 
 
@@ -95,7 +95,7 @@ async def test_injected_trends_flow_to_published_videos_and_replay_changes_nothi
             for runtime in others:
                 await stack.enter_async_context(runtime.running())
             await produce(
-                settings.bootstrap_servers,
+                settings,
                 topics.trends,
                 [(e.payload.id.encode(), encode(e)) for e in injected],
             )

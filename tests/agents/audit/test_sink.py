@@ -53,7 +53,7 @@ async def test_audit_events_land_once_with_pii_removed(
     messages = [(b"generate", encode(e)) for e in [*events, leaky, *duplicate]]
     runtime = build(settings, max_records=128)
     async with runtime.running():
-        await produce(settings.bootstrap_servers, topics.audit, messages)
+        await produce(settings, topics.audit, messages)
 
         async def stored() -> bool:
             stats = runtime.stats()["audit.sink"]

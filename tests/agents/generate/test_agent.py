@@ -65,16 +65,14 @@ async def test_renders_once_even_when_the_request_is_delivered_twice(
         ),
     )
     async with runtime.running():
-        await produce(
-            settings.bootstrap_servers, topics.content_requests, [(b"c-ok", encode(request))] * 2
-        )
+        await produce(settings, topics.content_requests, [(b"c-ok", encode(request))] * 2)
 
         async def ready() -> bool:
             stats = runtime.stats()["generate.requests"]
             return stats["processed"] + stats["duplicates"] == 2
 
         await wait_for(ready, timeout=360, what="both deliveries handled")
-        out = await read_topic(settings.bootstrap_servers, topics.content_events, expect=1)
+        out = await read_topic(settings, topics.content_events, expect=1)
     assert runtime.stats()["generate.requests"]["processed"] == 1
     [event] = [decode(r.value) for r in out]
     assert isinstance(event, ContentReady)
@@ -102,12 +100,8 @@ async def test_a_render_failure_becomes_content_failed(
     request = await seed(pool, "c-bad")
     runtime = build(settings, GenerateSettings(preset="no-such-preset", narrate=False))
     async with runtime.running():
-        await produce(
-            settings.bootstrap_servers, topics.content_requests, [(b"c-bad", encode(request))]
-        )
-        out = await read_topic(
-            settings.bootstrap_servers, topics.content_events, expect=1, timeout=60
-        )
+        await produce(settings, topics.content_requests, [(b"c-bad", encode(request))])
+        out = await read_topic(settings, topics.content_events, expect=1, timeout=60)
     [event] = [decode(r.value) for r in out]
     assert isinstance(event, ContentFailed)
     assert event.payload.stage == "render" and not event.payload.error.retryable
@@ -138,12 +132,8 @@ async def test_a_licensed_clip_from_the_footage_library_fills_a_beat(
     request = await seed(pool, "c-footage")
     runtime = build(settings, QUICK)
     async with runtime.running():
-        await produce(
-            settings.bootstrap_servers, topics.content_requests, [(b"c-footage", encode(request))]
-        )
-        out = await read_topic(
-            settings.bootstrap_servers, topics.content_events, expect=1, timeout=120
-        )
+        await produce(settings, topics.content_requests, [(b"c-footage", encode(request))])
+        out = await read_topic(settings, topics.content_events, expect=1, timeout=120)
     [event] = [decode(r.value) for r in out]
     assert isinstance(event, ContentReady)
     metadata = json.loads(await pool.fetchval("SELECT metadata FROM content"))
@@ -195,12 +185,8 @@ async def test_an_asset_of_unknown_licence_is_refused(
         GenerateSettings(resolution_scale=0.15, target_duration_s=10, preset="ultrafast"),
     )
     async with runtime.running():
-        await produce(
-            settings.bootstrap_servers, topics.content_requests, [(b"c-rights", encode(request))]
-        )
-        out = await read_topic(
-            settings.bootstrap_servers, topics.content_events, expect=1, timeout=360
-        )
+        await produce(settings, topics.content_requests, [(b"c-rights", encode(request))])
+        out = await read_topic(settings, topics.content_events, expect=1, timeout=360)
     [event] = [decode(r.value) for r in out]
     assert isinstance(event, ContentFailed)
     assert event.payload.stage == "rights"

@@ -26,7 +26,7 @@ async def test_injected_trends_become_content_requests_in_key_order(
     runtime = build(settings, policy)
     async with runtime.running():
         await produce(
-            settings.bootstrap_servers,
+            settings,
             topics.trends,
             [(e.payload.id.encode(), encode(e)) for e in events],
         )
@@ -35,7 +35,7 @@ async def test_injected_trends_become_content_requests_in_key_order(
             return await pool.fetchval("SELECT count(*) FROM workflows") == len(events)
 
         await wait_for(decided, what="a decision per trend")
-        requested = await read_topic(settings.bootstrap_servers, topics.content_requests, expect=6)
+        requested = await read_topic(settings, topics.content_requests, expect=6)
 
     states = dict(await pool.fetch("SELECT trend_id, state FROM workflows"))
     assert states["feed:item-7"] == "rejected"  # denied tag
@@ -61,9 +61,7 @@ async def test_duplicate_delivery_changes_nothing(settings: Settings, pool: asyn
     event = TrendDiscovered.create(trend(1), producer="test")
     runtime = build(settings, Policy())
     async with runtime.running():
-        await produce(
-            settings.bootstrap_servers, topics.trends, [(b"feed:item-1", encode(event))] * 3
-        )
+        await produce(settings, topics.trends, [(b"feed:item-1", encode(event))] * 3)
 
         async def handled() -> bool:
             stats = runtime.stats()["orchestrator.trends"]
@@ -76,7 +74,7 @@ async def test_duplicate_delivery_changes_nothing(settings: Settings, pool: asyn
             "dead_lettered": 0,
             "retries": 0,
         }
-        requested = await read_topic(settings.bootstrap_servers, topics.content_requests, expect=1)
+        requested = await read_topic(settings, topics.content_requests, expect=1)
     assert len(requested) == 1
     assert await pool.fetchval("SELECT count(*) FROM workflows") == 1
     assert await pool.fetchval("SELECT count(*) FROM content") == 1
@@ -100,7 +98,7 @@ async def test_poison_messages_are_dead_lettered_and_the_next_one_is_processed(
     runtime = build(settings, Policy())
     async with runtime.running():
         await produce(
-            settings.bootstrap_servers,
+            settings,
             topics.trends,
             [*poison, (b"k1", encode(good))],
             headers=[("source", b"test-producer")],
@@ -110,8 +108,8 @@ async def test_poison_messages_are_dead_lettered_and_the_next_one_is_processed(
             return await pool.fetchval("SELECT count(*) FROM workflows") == 1
 
         await wait_for(decided, what="the good message after the poison")
-        dead = await read_topic(settings.bootstrap_servers, Topics.dlq(topics.trends), expect=3)
-        alerts = await read_topic(settings.bootstrap_servers, topics.alerts, expect=3)
+        dead = await read_topic(settings, Topics.dlq(topics.trends), expect=3)
+        alerts = await read_topic(settings, topics.alerts, expect=3)
 
     assert [r.value for r in dead] == [v for _, v in poison]  # original bytes, in order
     codes = []
@@ -140,7 +138,7 @@ async def test_the_daily_budget_holds_across_batches(
     async with runtime.running():
         for n in range(1, 6):  # one at a time: each decision sees the ones before
             event = TrendDiscovered.create(trend(n), producer="test")
-            await produce(settings.bootstrap_servers, topics.trends, [(b"k", encode(event))])
+            await produce(settings, topics.trends, [(b"k", encode(event))])
 
             async def decided(count: int = n) -> bool:
                 return await pool.fetchval("SELECT count(*) FROM workflows") == count

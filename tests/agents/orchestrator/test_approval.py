@@ -35,7 +35,7 @@ async def hold_one(settings: Settings, pool: asyncpg.Pool, n: int, video: Path) 
     topics = Topics(settings.topic_prefix)
     discovered = TrendDiscovered.create(trend(n), producer="test")
     await produce(
-        settings.bootstrap_servers,
+        settings,
         topics.trends,
         [(discovered.payload.id.encode(), encode(discovered))],
     )
@@ -70,9 +70,7 @@ async def hold_one(settings: Settings, pool: asyncpg.Pool, n: int, video: Path) 
         producer="generate",
         correlation_id=discovered.correlation_id,
     )
-    await produce(
-        settings.bootstrap_servers, topics.content_events, [(content_id.encode(), encode(ready))]
-    )
+    await produce(settings, topics.content_events, [(content_id.encode(), encode(ready))])
 
     async def held() -> bool:
         return (
@@ -185,9 +183,7 @@ async def test_required_holds_until_approved_and_a_replay_approves_nothing_twice
         t: sorted(json.dumps(dict(r), default=str) for r in await pool.fetch(f"SELECT * FROM {t}"))
         for t in ("reviews", "review_refusals", "publications", "workflows", "content")
     }
-    requests_before = await read_topic(
-        settings.bootstrap_servers, topics.publish_requests, timeout=4
-    )
+    requests_before = await read_topic(settings, topics.publish_requests, timeout=4)
     assert len(requests_before) == 1
 
     # Replay the whole commands topic into the orchestrator: nothing is applied again.
@@ -207,9 +203,7 @@ async def test_required_holds_until_approved_and_a_replay_approves_nothing_twice
         for t in before
     }
     assert after == before
-    requests_after = await read_topic(
-        settings.bootstrap_servers, topics.publish_requests, timeout=4
-    )
+    requests_after = await read_topic(settings, topics.publish_requests, timeout=4)
     assert len(requests_after) == 1
     assert orchestrator.stats()["orchestrator.reviews"]["processed"] == 0
 

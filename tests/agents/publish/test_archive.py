@@ -69,7 +69,7 @@ async def test_published_items_are_archived_once_and_a_replay_commits_nothing(
 
     async with build(settings, FAST).running():
         await produce(
-            settings.bootstrap_servers,
+            settings,
             topics.publish_requests,
             [(b"c1", encode(request("c1", video)))],
         )
@@ -129,12 +129,12 @@ async def test_an_archive_that_cannot_be_reached_dead_letters_the_event(
     await seed_content(pool, "c2", video)
     async with build(settings, FAST).running():
         await produce(
-            settings.bootstrap_servers,
+            settings,
             topics.publish_requests,
             [(b"c2", encode(request("c2", video)))],
         )
         letters = await read_topic(
-            settings.bootstrap_servers, Topics.dlq(topics.publish_events), expect=1, timeout=60
+            settings, Topics.dlq(topics.publish_events), expect=1, timeout=60
         )
     (letter,) = letters
     headers = dict(letter.headers)

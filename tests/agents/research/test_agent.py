@@ -65,19 +65,15 @@ async def test_fetch_on_demand_announces_new_trends_once_and_stores_injected_one
         trend(7, platform="tiktok", id="tiktok:7"), producer="partner"
     )
     async with runtime.running():
-        await produce(
-            settings.bootstrap_servers, topics.research_commands, [(None, encode(command()))]
-        )
-        await produce(settings.bootstrap_servers, topics.trends, [(b"tiktok:7", encode(injected))])
+        await produce(settings, topics.research_commands, [(None, encode(command()))])
+        await produce(settings, topics.trends, [(b"tiktok:7", encode(injected))])
 
         async def stored() -> bool:
             return await pool.fetchval("SELECT count(*) FROM trends") == 3
 
         await wait_for(stored, what="two fetched and one injected trend stored")
         # The same feed again: nothing new, no velocity jump, so nothing is announced again.
-        await produce(
-            settings.bootstrap_servers, topics.research_commands, [(None, encode(command()))]
-        )
+        await produce(settings, topics.research_commands, [(None, encode(command()))])
 
         async def fetched_twice() -> bool:
             return (
@@ -88,7 +84,7 @@ async def test_fetch_on_demand_announces_new_trends_once_and_stores_injected_one
             )
 
         await wait_for(fetched_twice, what="the second fetch")
-        announced = await read_topic(settings.bootstrap_servers, topics.trends, expect=3)
+        announced = await read_topic(settings, topics.trends, expect=3)
 
     by_producer = sorted((decode(r.value).producer, r.key.decode()) for r in announced)
     assert by_producer == [("partner", "tiktok:7"), ("research", "feed:a"), ("research", "feed:b")]

@@ -11,6 +11,7 @@ from collections import Counter
 
 import asyncpg
 
+from core.credentials import process_env
 from core.settings import Settings
 from events import Topics, TrendDiscovered, decode, encode
 from tests.support import produce, read_topic, trend, wait_for
@@ -21,9 +22,7 @@ N = 1500
 def start_agent(settings: Settings, name: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "DATABASE_URL": settings.dsn(),
-        "CHIMERA_TOPIC_PREFIX": settings.topic_prefix,
+        **process_env(settings),
         "CHIMERA_STATE_DIR": str(settings.state_dir),
         "CHIMERA_POLICY_DAILY_BUDGET": '{"local": 100000}',
     }
@@ -45,7 +44,7 @@ async def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(
     agent = start_agent(settings, "orchestrator")
     try:
         await produce(
-            settings.bootstrap_servers,
+            settings,
             topics.trends,
             [(e.payload.id.encode(), encode(e)) for e in events],
         )
@@ -76,9 +75,7 @@ async def test_sigkill_mid_batch_then_restart_loses_and_duplicates_nothing(
     assert await pool.fetchval("SELECT count(*) FROM content") == N
     assert await pool.fetchval("SELECT count(*) FROM inbox") == N
     assert await pool.fetchval("SELECT count(DISTINCT trend_id) FROM workflows") == N
-    requested = await read_topic(
-        settings.bootstrap_servers, topics.content_requests, expect=N, timeout=60
-    )
+    requested = await read_topic(settings, topics.content_requests, expect=N, timeout=60)
     ids = Counter(decode(r.value).event_id for r in requested)
     # Exactly one ContentRequested per trend. The relay is at-least-once on the wire: a copy
     # can only be a byte-identical re-send of the same event id, which consumers drop.

@@ -31,12 +31,10 @@ def refusing_agent(settings: Settings) -> AgentRuntime:
 async def test_a_dead_letter_in_doubt_is_sent_once(settings: Settings, pool: asyncpg.Pool) -> None:
     topics = Topics(settings.topic_prefix)
     dead_topic = Topics.dlq(topics.trends)
-    await produce(
-        settings.bootstrap_servers, topics.trends, [(b"a", b"{poison a"), (b"b", b"{poison b")]
-    )
+    await produce(settings, topics.trends, [(b"a", b"{poison a"), (b"b", b"{poison b")])
     runtime = refusing_agent(settings)
     async with runtime.running():
-        first = await read_topic(settings.bootstrap_servers, dead_topic, expect=2)
+        first = await read_topic(settings, dead_topic, expect=2)
     assert sorted(r.value for r in first) == [b"{poison a", b"{poison b"]
     rows = await pool.fetch('SELECT topic, "partition", "offset" FROM dead_letters ORDER BY key')
     assert len(rows) == 2
@@ -65,7 +63,7 @@ async def test_a_dead_letter_in_doubt_is_sent_once(settings: Settings, pool: asy
             )
 
         await wait_for(decided, what="both rows decided")
-        letters = await read_topic(settings.bootstrap_servers, dead_topic, expect=3)
+        letters = await read_topic(settings, dead_topic, expect=3)
     values = sorted(r.value for r in letters)
     assert values == [b"stored b", b"{poison a", b"{poison b"], "a once; b's stored bytes sent"
     resent = next(r for r in letters if r.value == b"stored b")

@@ -31,6 +31,7 @@ from agents.research.app import build as build_research
 from agents.research.handlers import ResearchSettings
 from agents.runtime import AgentRuntime, Subscription, Tx
 from agents.runtime.consumer import BatchProcessor
+from core.kafka import admin_options, client_options
 from core.records import header_name_bytes, partition_for, send_exact
 from core.retry import RetryPolicy
 from core.settings import Settings
@@ -129,7 +130,7 @@ async def test_a_failure_at_any_stage_rewinds_the_batch_and_skips_nothing(
     topics = Topics(settings.topic_prefix)
     events = [TrendDiscovered.create(trend(n, id=f"feed:s-{n}"), producer="t") for n in range(N)]
     await produce(
-        settings.bootstrap_servers,
+        settings,
         topics.trends,
         [(e.payload.id.encode(), encode(e)) for e in events],
     )
@@ -165,7 +166,7 @@ async def test_a_failure_at_any_stage_rewinds_the_batch_and_skips_nothing(
 async def _committed(settings: Settings, runtime: AgentRuntime, n: int) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**admin_options(settings))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(runtime.group)
@@ -206,7 +207,7 @@ async def test_every_record_shape_is_processed_or_dead_lettered_byte_for_byte(
         (None, None, [("\udcffx", None)]),
         (b"k11", b"[]", [("\udcfe", b"v")]),
     ]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
     try:
         for key, value, headers in plain:
@@ -220,9 +221,7 @@ async def test_every_record_shape_is_processed_or_dead_lettered_byte_for_byte(
             )
     finally:
         await producer.stop()
-    sent = await read_topic(
-        settings.bootstrap_servers, topics.trends, expect=len(plain) + len(exact)
-    )
+    sent = await read_topic(settings, topics.trends, expect=len(plain) + len(exact))
     originals = {(r.key, r.value): r for r in sent}
     processed = {0, 1, 2, 3, 4, 9}
     refused = [(k, v, h) for k, v, h in plain + exact if v is None or b"feed:shape" not in v]
@@ -231,7 +230,7 @@ async def test_every_record_shape_is_processed_or_dead_lettered_byte_for_byte(
     runtime = counting_agent(settings, calls)
     async with runtime.running():
         dead = await read_topic(
-            settings.bootstrap_servers, Topics.dlq(topics.trends), expect=len(refused), timeout=30
+            settings, Topics.dlq(topics.trends), expect=len(refused), timeout=30
         )
 
         async def stored() -> bool:
@@ -270,11 +269,9 @@ async def test_a_null_header_value_loses_nothing_in_either_group(
         TrendDiscovered.create(trend(n, id=f"feed:null-{n}"), producer="t") for n in range(20)
     ]
     records = [(e.payload.id.encode(), encode(e)) for e in events]
-    await produce(settings.bootstrap_servers, topics.trends, records[:10])
-    await produce(
-        settings.bootstrap_servers, topics.trends, records[10:11], headers=[("origin", None)]
-    )
-    await produce(settings.bootstrap_servers, topics.trends, records[11:])
+    await produce(settings, topics.trends, records[:10])
+    await produce(settings, topics.trends, records[10:11], headers=[("origin", None)])
+    await produce(settings, topics.trends, records[11:])
     research = build_research(settings, ResearchSettings(interval_seconds=0))
     orchestrator = build_orchestrator(settings, Policy(platforms=["local"]))
     async with research.running(), orchestrator.running():

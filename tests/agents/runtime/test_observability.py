@@ -101,7 +101,7 @@ async def test_metrics_and_json_logs_describe_what_the_agent_did(
         async with runtime.running():
             port = runtime.http_port
             await produce(
-                settings.bootstrap_servers,
+                settings,
                 topics.trends,
                 [(e.payload.id.encode(), encode(e)) for e in [*good, bad, flaky]]
                 + [(b"feed:ok-0", encode(good[0]))]  # a duplicate

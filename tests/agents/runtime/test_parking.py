@@ -45,7 +45,7 @@ async def test_a_long_retry_after_parks_the_record_and_the_batch_commits(
     )
     async with runtime.running():
         event = TrendDiscovered.create(trend(1), producer="test")
-        await produce(settings.bootstrap_servers, topics.trends, [(b"k", encode(event))])
+        await produce(settings, topics.trends, [(b"k", encode(event))])
 
         async def parked() -> bool:
             return bool(await pool.fetchval("SELECT count(*) FROM parked_events"))

@@ -45,7 +45,7 @@ async def test_transient_errors_are_retried_then_succeed(
     topics = Topics(settings.topic_prefix)
     async with runtime.running():
         event = TrendDiscovered.create(trend(1), producer="test")
-        await produce(settings.bootstrap_servers, topics.trends, [(b"k", encode(event))])
+        await produce(settings, topics.trends, [(b"k", encode(event))])
 
         async def done() -> bool:
             return runtime.stats()["tester.trends"]["processed"] == 1
@@ -84,12 +84,10 @@ async def test_exhausted_retries_and_permanent_errors_go_to_the_dead_letter_topi
     # Produced before the agent starts, so the three arrive in one batch: the batch run
     # fails on the first, which is dead-lettered without running again; the others are
     # then run one by one.
-    await produce(settings.bootstrap_servers, topics.trends, [(b"k", encode(e)) for e in events])
+    await produce(settings, topics.trends, [(b"k", encode(e)) for e in events])
     async with runtime.running():
-        dead = await read_topic(
-            settings.bootstrap_servers, Topics.dlq(topics.trends), expect=3, timeout=30
-        )
-        alerts = await read_topic(settings.bootstrap_servers, topics.alerts, expect=3)
+        dead = await read_topic(settings, Topics.dlq(topics.trends), expect=3, timeout=30)
+        alerts = await read_topic(settings, topics.alerts, expect=3)
     assert attempts == {"transient": 4, "validation": 1, "permanent": 1}  # 1 + 3 retries
     codes = [dict(r.headers)["chimera.dlq.error.code"].decode() for r in dead]
     categories = [dict(r.headers)["chimera.dlq.error.category"].decode() for r in dead]

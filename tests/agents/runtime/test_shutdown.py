@@ -18,7 +18,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.runtime import AgentRuntime, Subscription
 from agents.runtime.topics import ensure_topics
-from core.kafka import make_producer
+from core.credentials import process_env
+from core.kafka import client_options, make_producer
 from core.observability import ObservabilitySettings
 from core.settings import Settings
 from events import Envelope, Topics, TrendDiscovered, decode, encode
@@ -31,9 +32,7 @@ DEADLINE_S = 15.0
 def start_agent(settings: Settings, name: str, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "DATABASE_URL": settings.dsn(),
-        "CHIMERA_TOPIC_PREFIX": settings.topic_prefix,
+        **process_env(settings),
         "CHIMERA_STATE_DIR": str(settings.state_dir),
         "CHIMERA_POLICY_DAILY_BUDGET": '{"local": 100000}',
         "CHIMERA_SHUTDOWN_TIMEOUT_S": str(DEADLINE_S),
@@ -60,7 +59,7 @@ async def produce_fast(settings: Settings, topic: str, events: list[TrendDiscove
 
 async def committed_offsets(settings: Settings, group: str, topic: str) -> int:
     """The sum over `topic`'s partitions of `group`'s committed offsets."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -122,9 +121,7 @@ async def test_sigterm_mid_batch_stops_in_time_and_commits_only_what_was_done(
     assert await pool.fetchval("SELECT count(*) FROM content") == N
     assert await pool.fetchval("SELECT count(*) FROM inbox") == N
     assert await pool.fetchval("SELECT count(DISTINCT trend_id) FROM workflows") == N
-    requested = await read_topic(
-        settings.bootstrap_servers, topics.content_requests, expect=N, timeout=60
-    )
+    requested = await read_topic(settings, topics.content_requests, expect=N, timeout=60)
     # One ContentRequested per trend and not one more (a clean stop re-sends nothing).
     assert len(requested) == N
     assert {decode(r.value).payload.trend.id for r in requested} == {e.payload.id for e in events}

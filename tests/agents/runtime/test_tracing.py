@@ -59,7 +59,7 @@ async def test_one_trace_id_from_inject_to_published_for_each_trend(
                 await stack.enter_async_context(runtime.running())
             assert await send(settings, [a]) == 1
             await produce(
-                settings.bootstrap_servers,
+                settings,
                 topics.trends,
                 [(b.payload.id.encode(), encode(b))],
                 headers=[("traceparent", b_parent.encode())],
@@ -80,7 +80,7 @@ async def test_one_trace_id_from_inject_to_published_for_each_trend(
 
         await wait_for(audited, what="the audit sink to catch up")
 
-    injected = await read_topic(settings.bootstrap_servers, topics.trends, expect=2)
+    injected = await read_topic(settings, topics.trends, expect=2)
     a_trace = next(trace_of(r) for r in injected if decode(r.value).event_id == a.event_id)
     assert a_trace is not None, "chimera inject sent no traceparent"
     assert a_trace != b_trace
@@ -97,7 +97,7 @@ async def test_one_trace_id_from_inject_to_published_for_each_trend(
         topics.publish_events,
         topics.audit,
     ):
-        for record in await read_topic(settings.bootstrap_servers, name, timeout=6):
+        for record in await read_topic(settings, name, timeout=6):
             event = decode(record.value)
             by_correlation[event.correlation_id][event.event_type].add(trace_of(record))
             every_trace.add(trace_of(record))

@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from pydantic import SecretStr
 
 from agents.audit.app import build as build_audit
 from agents.generate.app import build as build_generate
@@ -24,11 +25,12 @@ from agents.orchestrator.app import build as build_orchestrator
 from agents.orchestrator.policy import Policy
 from agents.publish.app import build as build_publish
 from agents.publish.handlers import PublishAgentSettings
+from chimera.access import kafka as kafka_access
 from chimera.auth import users
 from core.settings import Settings
 from events import Topics, TrendDiscovered, encode
 from tests.chimera.console.support import ARTEFACTS, PASSWORD, serving
-from tests.conftest import Services, _admin, _delete_topics, _with_database
+from tests.conftest import Services, _admin, _delete_topics, _with_database, prefix_acls
 from tests.support import produce, trend, wait_for
 
 pytestmark = pytest.mark.slow
@@ -57,19 +59,22 @@ class Pipeline:
 
 @pytest.fixture(scope="module")
 async def pipeline(
-    services: Services, template_database: str, tmp_path_factory: pytest.TempPathFactory
+    services: Services,
+    template_database: str,
+    acl_template: list[kafka_access.Acl],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Pipeline]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     prefix = f"t{uuid.uuid4().hex[:10]}"
     await _admin(services.admin_dsn, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     tmp = tmp_path_factory.mktemp("console")
-    settings = Settings(
-        KAFKA_BOOTSTRAP_SERVERS=services.bootstrap_servers,
-        DATABASE_URL=_with_database(services.admin_dsn, name),
-        topic_prefix=prefix,
-        state_dir=tmp / "state",
-        media_dir=tmp / "media",
-    )
+    # As the broker's super user; agents.build runs each agent as its own principal, with the
+    # ACLs of this prefix (as the `topic_prefix` fixture gives a test).
+    settings = services.kafka_settings(
+        topic_prefix=prefix, state_dir=tmp / "state", media_dir=tmp / "media"
+    ).model_copy(update={"database_url": SecretStr(_with_database(services.admin_dsn, name))})
+    acls = prefix_acls(acl_template, prefix)
+    kafka_access.apply(settings, acls)
     pool = await asyncpg.create_pool(settings.dsn(), min_size=1, max_size=4)
     assert pool is not None
     for user, role in (("rita", "reviewer"), ("vic", "viewer"), ("olga", "admin")):
@@ -102,7 +107,7 @@ async def pipeline(
                 for n, title in ((1, "Solid-state batteries"), (2, "Tiny language models"))
             ]
             await produce(
-                settings.bootstrap_servers,
+                settings,
                 topics.trends,
                 [(e.payload.id.encode(), encode(e)) for e in injected]
                 + [(b"feed:broken", b'{"event_type": "TrendDiscovered", "payload": 1}')],
@@ -124,7 +129,8 @@ async def pipeline(
     finally:
         await pool.close()
         await _admin(services.admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await _delete_topics(services.bootstrap_servers, prefix)
+        await _delete_topics(settings, prefix)
+        kafka_access.revoke(settings, acls)
 
 
 async def logged_in(browser: Browser, base: str, user: str) -> tuple[BrowserContext, Page]:

@@ -30,6 +30,7 @@ from agents.orchestrator.app import build as build_orchestrator
 from agents.research.app import build as build_research
 from agents.research.handlers import ResearchSettings
 from chimera.auth import users
+from core.credentials import process_env
 from core.errors import PermanentError, ValidationError
 from core.settings import Settings
 from events import ApproveContent, Topics, decode
@@ -73,10 +74,10 @@ async def tokens(pool: asyncpg.Pool) -> dict[str, str]:
 
 
 def server_env(settings: Settings) -> dict[str, str]:
+    """The test's connection and credentials file: the server runs as the operator principal,
+    as `chimera mcp serve` does in a deployment."""
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "DATABASE_URL": settings.dsn(),
-        "CHIMERA_TOPIC_PREFIX": settings.topic_prefix,
+        **process_env(settings),
         "CHIMERA_STATE_DIR": str(settings.state_dir),
         "CHIMERA_MEDIA_DIR": str(settings.media_root),
         "CHIMERA_LOG_LEVEL": "WARNING",
@@ -161,7 +162,7 @@ async def trend_stored(pool: asyncpg.Pool, trend_id: str) -> None:
 
 async def approvals_on_topic(settings: Settings, expect: int) -> dict[str, str]:
     records = await read_topic(
-        settings.bootstrap_servers, Topics(settings.topic_prefix).review_commands, expect=expect
+        settings, Topics(settings.topic_prefix).review_commands, expect=expect
     )
     events = [decode(r.value) for r in records]
     assert all(isinstance(e, ApproveContent) for e in events)

@@ -106,9 +106,7 @@ async def test_inject_validates_like_chimera_inject_and_is_idempotent(
         assert skipped.structured_content["sent"] == 1
         assert len(skipped.structured_content["problems"]) == 1
 
-    records = await read_topic(
-        settings.bootstrap_servers, Topics(settings.topic_prefix).trends, expect=3
-    )
+    records = await read_topic(settings, Topics(settings.topic_prefix).trends, expect=3)
     events = [decode(r.value) for r in records]
     assert all(isinstance(e, TrendDiscovered) and e.producer == "mcp" for e in events)
     assert (
@@ -148,9 +146,7 @@ async def test_review_checks_the_gate_first_and_reports_the_outcome(
             assert "already rejected by maria" in error_of(second)["message"]
 
     assert await pool.fetchval("SELECT status FROM content WHERE id = $1", waiting) == "rejected"
-    (record,) = await read_topic(
-        settings.bootstrap_servers, Topics(settings.topic_prefix).review_commands, expect=1
-    )
+    (record,) = await read_topic(settings, Topics(settings.topic_prefix).review_commands, expect=1)
     event = decode(record.value)
     assert isinstance(event, RejectContent)
     assert (event.payload.actor, event.payload.reason) == ("maria", "off brand")

@@ -14,6 +14,8 @@ from typer.testing import CliRunner, Result
 
 from agents.runtime.topics import ensure_topics
 from chimera.ops import offsets
+from core.credentials import process_env
+from core.kafka import client_options
 from core.settings import Settings
 
 TABLES = (
@@ -31,11 +33,7 @@ TABLES = (
 def _invoke(settings: Settings, args: list[str], stdin: str | None) -> Result:
     from chimera.cli import app
 
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "DATABASE_URL": settings.dsn(),
-        "CHIMERA_TOPIC_PREFIX": settings.topic_prefix,
-    }
+    env = process_env(settings)
     return CliRunner().invoke(app, args, env=env, input=stdin)
 
 
@@ -61,9 +59,7 @@ Record = tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]], int | N
 
 async def send(settings: Settings, topic: str, records: list[Record]) -> list[int]:
     """Produce (partition, key, value, headers, timestamp_ms) records; returns offsets."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         acks = [

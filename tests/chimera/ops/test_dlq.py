@@ -58,12 +58,12 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
     runtime = build_orchestrator(settings, Policy(platforms=["local"]))
     async with runtime.running():
         await produce(
-            settings.bootstrap_servers,
+            settings,
             topics.trends,
             [*poison, (b"k1", encode(good))],
             headers=[("source", b"test-producer")],
         )
-        await read_topic(settings.bootstrap_servers, dead_topic, expect=3, timeout=15)
+        await read_topic(settings, dead_topic, expect=3, timeout=15)
 
         # list: the three, with why, under every dead-letter topic of the prefix.
         found = await dlq.list_dead_letters(settings)
@@ -125,9 +125,7 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
         await wait_for(processed, timeout=15, what="the orchestrator to take the redriven trend")
         redriven = [
             r
-            for r in await read_topic(
-                settings.bootstrap_servers, topics.trends, expect=5, timeout=10
-            )
+            for r in await read_topic(settings, topics.trends, expect=5, timeout=10)
             if r.value == encode(fixed)
         ]
         assert len(redriven) == 1
@@ -208,7 +206,7 @@ async def test_nothing_is_lost_across_partial_redrives_and_purges(settings: Sett
     assert await unhandled() == [5]
     assert await floor() == 5
     # Every record went back exactly once, the purged one not at all.
-    back = await read_topic(settings.bootstrap_servers, topics.trends, expect=4, timeout=10)
+    back = await read_topic(settings, topics.trends, expect=4, timeout=10)
     assert sorted(r.value for r in back) == sorted(encode(events[n]) for n in (1, 2, 3, 4))
     # The history survives: --all shows each with what was done.
     everything = (await dlq.list_dead_letters(settings, dead_topic, include_handled=True))[
@@ -285,7 +283,7 @@ async def test_a_record_two_groups_refuse_is_one_line_dead_lettered_once_and_red
 
     first = agents()
     async with first[0].running(), first[1].running():
-        dead = await read_topic(settings.bootstrap_servers, dead_topic, expect=2, timeout=20)
+        dead = await read_topic(settings, dead_topic, expect=2, timeout=20)
     groups = sorted(dict(r.headers)[DLQ_HEADER + "consumer.group"].decode() for r in dead)
     assert groups == sorted(r.group for r in first)
     assert {r.value for r in dead} == {b"{not json"}
@@ -309,16 +307,14 @@ async def test_a_record_two_groups_refuse_is_one_line_dead_lettered_once_and_red
             return all(sum(p.stats.dead_letters_repeated for p in r.processors) == 1 for r in again)
 
         await wait_for(reread, timeout=30, what="both groups to read the poison again")
-    assert len(await read_topic(settings.bootstrap_servers, dead_topic, expect=2)) == 2
+    assert len(await read_topic(settings, dead_topic, expect=2)) == 2
     assert await pool.fetchval("SELECT count(*) FROM dead_letters") == 2
 
     # Redriven once for the two groups, with its own timestamp; both dead letters handled.
     done = await dlq.redrive(settings, "trends", dlq.Selection(all_=True))
     assert len(done) == 2 and len({(r.topic, r.partition, r.offset) for r in done}) == 1
     back = [
-        r
-        for r in await read_topic(settings.bootstrap_servers, topics.trends, expect=3)
-        if r.value == b"{not json"
+        r for r in await read_topic(settings, topics.trends, expect=3) if r.value == b"{not json"
     ]
     assert len(back) == 2  # the original and its one redriven copy
     redriven = max(back, key=lambda r: r.offset)

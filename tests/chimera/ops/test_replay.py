@@ -15,6 +15,7 @@ from agents.orchestrator.app import build as build_orchestrator
 from agents.orchestrator.policy import Policy
 from chimera.ops import offsets, replay
 from core.errors import ChimeraError
+from core.kafka import client_options
 from core.settings import Settings
 from events import AuditRecorded, Topics, TrendDiscovered, encode
 from events.catalog import AuditPayload
@@ -162,7 +163,9 @@ async def test_dry_run_changes_nothing_and_execute_moves_offsets_as_printed(
     ]
     result = await chimera(settings, "replay", "--group", group, "--to", "latest")
     assert result.exit_code == 0 and "15 to skip" in result.output, result.output
-    result = await chimera(settings, "replay", "--group", "no-such-group", "--to", "latest")
+    result = await chimera(
+        settings, "replay", "--group", f"{settings.topic_prefix}.no-such-group", "--to", "latest"
+    )
     assert result.exit_code == 1 and "no committed offsets" in flat(result.output)
 
     # Bad arguments: a message, never a traceback.
@@ -190,7 +193,7 @@ async def test_a_reset_is_refused_while_the_group_has_a_live_member_who_is_named
     await offsets.commit_offsets(settings, group, {TopicPartition(topic, p): 4 for p in range(3)})
     member = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=group,
         client_id="ops-test-member",
         enable_auto_commit=False,
@@ -276,7 +279,7 @@ async def test_copy_takes_exactly_the_records_of_the_window(settings: Settings) 
     assert f"created topic {destination}" in result.output
     assert f"copied 10 record(s) from {source} to {destination}" in result.output
 
-    copied = await read_topic(settings.bootstrap_servers, destination, expect=10, timeout=10)
+    copied = await read_topic(settings, destination, expect=10, timeout=10)
     assert sorted(((r.value, r.key, list(r.headers)) for r in copied), key=str) == sorted(
         ((value, key, headers) for _, key, value, headers, _ in inside), key=str
     )
@@ -292,7 +295,7 @@ async def test_copy_takes_exactly_the_records_of_the_window(settings: Settings) 
         keep_timestamps=True,
     )
     assert again.copied == 10 and not again.created_destination
-    copied = await read_topic(settings.bootstrap_servers, destination, expect=20, timeout=10)
+    copied = await read_topic(settings, destination, expect=20, timeout=10)
     assert sorted(r.timestamp for r in copied if r.timestamp < base + 3600 * 1000) == sorted(
         ts for *_, ts in inside
     )
@@ -352,7 +355,7 @@ async def test_replaying_the_audit_topic_into_an_emptied_audit_logs_rebuilds_it_
     sink = build_audit(settings)
     async with sink.running():
         await produce(
-            settings.bootstrap_servers,
+            settings,
             topics.audit,
             [(f"agent-{n % 4}".encode(), encode(e)) for n, e in enumerate(events)],
         )
@@ -387,7 +390,7 @@ async def test_replay_through_the_orchestrator_changes_no_table_and_emits_nothin
     runtime = build_orchestrator(settings, Policy(platforms=["local"]))
     async with runtime.running():
         await produce(
-            settings.bootstrap_servers,
+            settings,
             topics.trends,
             [(e.payload.id.encode(), encode(e)) for e in injected],
         )

@@ -15,6 +15,8 @@ from agents.audit.app import build as build_audit
 from agents.runtime.topics import ensure_topics
 from chimera.cli import app
 from chimera.ops.status import StatusSettings, collect, dlq_handled_group, render
+from core.credentials import process_env
+from core.kafka import client_options
 from core.settings import Settings
 from events import Topics
 from tests.support import produce, wait_for
@@ -25,9 +27,9 @@ runner = CliRunner()
 @pytest.fixture
 def cli_env(settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The CLI sees this test's broker, database and topic prefix through the environment."""
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", settings.bootstrap_servers)
+    for name, value in process_env(settings).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("CHIMERA_TOPIC_PREFIX", settings.topic_prefix)
     for name in ("MAX_LAG", "OUTBOX_STALE_SECONDS", "ALERTS", "TIMEOUT_SECONDS"):
         monkeypatch.delenv(f"CHIMERA_STATUS_{name}", raising=False)
     return settings
@@ -35,7 +37,7 @@ def cli_env(settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPat
 
 async def _commit(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -> None:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False
+        **client_options(settings), group_id=group, enable_auto_commit=False
     )
     await consumer.start()
     try:
@@ -84,11 +86,7 @@ def test_lag_of_an_unconsumed_topic_is_shown_and_judged(
     topics = Topics(cli_env.topic_prefix)
     asyncio.run(ensure_topics(cli_env))
     # five requests for the generate agent, which is not running; one key, one partition
-    asyncio.run(
-        produce(
-            cli_env.bootstrap_servers, topics.content_requests, [(b"c-1", b'{"any": "bytes"}')] * 5
-        )
-    )
+    asyncio.run(produce(cli_env, topics.content_requests, [(b"c-1", b'{"any": "bytes"}')] * 5))
 
     report = asyncio.run(collect(cli_env, StatusSettings(max_lag=10)))
     generate = report["agents"]["generate"]
@@ -139,7 +137,7 @@ async def test_a_dead_letter_and_its_alert_show_up(settings: Settings) -> None:
     dlq = Topics.dlq(topics.audit)
     runtime = build_audit(settings)
     async with runtime.running():
-        await produce(settings.bootstrap_servers, topics.audit, [(b"generate", b"{not json")])
+        await produce(settings, topics.audit, [(b"generate", b"{not json")])
 
         async def dead_lettered() -> bool:
             return runtime.stats()["audit.sink"]["dead_lettered"] >= 1
@@ -187,7 +185,7 @@ async def test_a_dead_letter_and_its_alert_show_up(settings: Settings) -> None:
     assert "INVALID_JSON" in text and f"{dlq}" in text and "member chimera-audit on" in text
 
     # `chimera dlq` marks it handled in its group: nothing is waiting any more
-    reader = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    reader = AIOKafkaConsumer(**client_options(settings))
     await reader.start()
     try:
         ends = await reader.end_offsets(

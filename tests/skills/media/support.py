@@ -59,6 +59,7 @@ class LoopbackServer:
     root: Path
     port: int = 0
     requests: list[tuple[str, str]] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)  # each request's Host header
 
     @property
     def base(self) -> str:
@@ -76,6 +77,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def _record(self) -> None:
         self.server_state.requests.append((self.command, urlsplit(self.path).path))
+        self.server_state.hosts.append(self.headers.get("Host", ""))
 
     def do_HEAD(self) -> None:
         self._record()

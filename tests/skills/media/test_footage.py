@@ -21,23 +21,18 @@ from skills.media.footage.library import LibraryProvider, scan
 from skills.media.footage.models import FootageQuery, keywords, tag_score
 from skills.media.footage.select import Beat, choose_visuals, ledger, unknown_licences
 from skills.media.footage.stock import PexelsProvider, PixabayProvider
-from skills.net.guard import UrlGuard
 from skills.settings import SkillSettings
 from tests.skills.media.support import make_clip, media_config
-
-PUBLIC_IP = "203.0.113.7"  # TEST-NET-3 would be refused; the fake resolver gives a public one
-
-
-def public_resolver(host: str, port: int) -> list[str]:
-    return {"evil.example": ["10.0.0.8"]}.get(host, ["93.184.216.34"])
+from tests.support import offline_client, offline_guard
 
 
 def ctx_for(settings: Settings, http: httpx.AsyncClient, **cfg: object) -> SkillContext:
+    """Footage and thumbnails come through the real guarded client, on a fake resolver."""
     return SkillContext(
         http=http,
         paths=SkillPaths.of(settings),
         settings=SkillSettings(media=media_config(**cfg)),
-        url_guard=UrlGuard(resolver=public_resolver),
+        untrusted_http=offline_client(offline_guard({"evil.example": ["10.0.0.8"]})),
     )
 
 

@@ -105,7 +105,9 @@ def _restore_publishers() -> Iterator[None]:
 def small_chunks(ctx: SkillContext, **overrides: Any) -> SkillContext:
     """`ctx`, with TikTok publishing in 1000-byte chunks (and settings overridden)."""
     settings = ctx.settings.publish.model_copy(update=overrides)
-    PUBLISHERS["tiktok"] = lambda c: TikTokPublisher(c, settings, chunk_size=1000, limits=SMALL)
+    PUBLISHERS["tiktok"] = lambda c, a: TikTokPublisher(
+        c, settings, chunk_size=1000, limits=SMALL, account=a
+    )
     return ctx
 
 
@@ -181,6 +183,7 @@ async def test_direct_post_uploads_chunks_in_order_and_polls(
         "disable_duet": False,
         "disable_comment": True,
         "disable_stitch": True,
+        "is_aigc": True,  # TikTok's AI-generated content label
     }
     assert (
         routes["init"].calls.last.request.headers["authorization"]

@@ -187,7 +187,11 @@ async def test_resumable_upload_with_several_308s(
             "tags": ["ai", "deep learning"],
             "categoryId": "22",
         },
-        "status": {"privacyStatus": "private", "selfDeclaredMadeForKids": False},
+        "status": {
+            "privacyStatus": "private",
+            "selfDeclaredMadeForKids": False,
+            "containsSyntheticMedia": True,  # the AI-generated disclosure
+        },
     }
     assert ("youtube:videos.insert:default", Limit(100, 86_400), 1) in limiter.acquired
 
@@ -386,6 +390,7 @@ async def test_scheduled_upload_sets_publish_at(ctx: SkillContext, router, tmp_p
     assert status == {
         "privacyStatus": "private",
         "selfDeclaredMadeForKids": True,
+        "containsSyntheticMedia": True,
         "publishAt": "2099-05-01T10:00:00Z",
     }
     assert server.ranges == ["bytes 0-999/1000"]

@@ -18,6 +18,7 @@ from skills.ratelimit import Limit, PgRateLimiter
 from skills.settings import SkillSettings
 from skills.settings.trends import SAMPLE_FEED, TrendsSettings
 from skills.trends.velocity import PgTrendSnapshots
+from tests.support import offline_client
 
 DATA = Path(__file__).parent / "data"
 
@@ -95,9 +96,20 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def make_ctx(http: httpx.AsyncClient) -> Callable[..., SkillContext]:
+async def untrusted() -> AsyncIterator[httpx.AsyncClient]:
+    """The real guarded client (feeds), resolving offline and connecting to loopback only."""
+    async with offline_client() as client:
+        yield client
+
+
+@pytest.fixture
+def make_ctx(http: httpx.AsyncClient, untrusted: httpx.AsyncClient) -> Callable[..., SkillContext]:
     def build(
-        ts: TrendsSettings | None = None, *, pool: Any = None, limiter: Any = None
+        ts: TrendsSettings | None = None,
+        *,
+        pool: Any = None,
+        limiter: Any = None,
+        untrusted_http: httpx.AsyncClient | None = None,
     ) -> SkillContext:
         ts = ts or trends_settings()
         if limiter is None and pool is not None:  # what the agents' runtime gives the skill
@@ -110,6 +122,7 @@ def make_ctx(http: httpx.AsyncClient) -> Callable[..., SkillContext]:
             snapshots=PgTrendSnapshots(pool) if pool is not None else None,
             retry=RetryPolicy(base_delay=0.0, jitter=0.0),
             sleep=Sleeps(),
+            untrusted_http=untrusted_http or untrusted,
         )
 
     return build

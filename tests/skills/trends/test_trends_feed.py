@@ -20,6 +20,7 @@ from skills.settings.trends import SAMPLE_FEED
 from skills.trends import fetch_trends
 from skills.trends.common import SourceRequest
 from skills.trends.feed import FeedInvalid, parse_feed, to_trends
+from tests.support import offline_client, offline_guard
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 FEEDS = Path(__file__).parent / "data" / "feeds"
@@ -656,14 +657,66 @@ async def test_input_feed_urls_may_not_name_private_hosts(make_ctx, respx_mock, 
     assert respx_mock.calls.call_count == 0
 
 
-async def test_private_hosts_can_be_allowed_for_local_feeds(kit, make_ctx, respx_mock) -> None:
+async def test_a_feed_name_resolving_inside_is_refused(make_ctx, respx_mock) -> None:
+    """Configured feeds too: the feed server is a third party whoever named it."""
+    respx_mock.route().mock(return_value=httpx.Response(200, text="{}"))
+    guard = offline_guard({"feeds.example.org": ["192.168.1.20"]})
+    async with offline_client(guard) as client:
+        out = await invoke_json(
+            fetch_trends,
+            {"platforms": ["feed"], "feed_urls": ["https://feeds.example.org/rss"]},
+            make_ctx(untrusted_http=client),
+        )
+    assert out.error is not None and out.error.code == "FEED_HOST_NOT_ALLOWED"
+    assert "192.168.1.20: private" in out.error.details["reason"]
+    assert respx_mock.calls.call_count == 0
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+async def test_a_feed_redirect_to_an_internal_address_is_refused(
+    kit, make_ctx, respx_mock, trusted: bool
+) -> None:
+    feed = "https://news.example.org/feed"
+    respx_mock.get(feed).mock(
+        return_value=httpx.Response(302, headers={"Location": "http://169.254.169.254/latest"})
+    )
+    metadata = respx_mock.get("http://169.254.169.254/latest").mock(
+        return_value=httpx.Response(200, text="{}")
+    )
+    ts = kit.trends_settings(trends_feed_urls=[feed])
+    out = await invoke_json(
+        fetch_trends,
+        {"platforms": ["feed"]} if trusted else {"platforms": ["feed"], "feed_urls": [feed]},
+        make_ctx(ts),
+    )
+    assert out.error is not None and out.error.code == "FEED_HOST_NOT_ALLOWED"
+    assert not metadata.called
+
+
+async def test_a_feed_redirect_to_a_public_host_is_followed(make_ctx, respx_mock) -> None:
+    respx_mock.get("http://news.example.org/feed").mock(
+        return_value=httpx.Response(301, headers={"Location": "https://news.example.org/feed"})
+    )
+    respx_mock.get("https://news.example.org/feed").mock(
+        return_value=httpx.Response(200, text='{"title": "Moved", "url": "https://e.x/m"}\n')
+    )
+    out = await invoke_json(
+        fetch_trends,
+        {"platforms": ["feed"], "feed_urls": ["http://news.example.org/feed"]},
+        make_ctx(),
+    )
+    assert out.success and [t.title for t in out.trends] == ["Moved"]
+
+
+async def test_private_hosts_can_be_allowed_for_local_feeds(make_ctx, respx_mock) -> None:
+    # An allowlisted host (CHIMERA_SSRF_ALLOWED_HOSTS in production) skips the address check.
     respx_mock.get("http://127.0.0.1:8080/feed.jsonl").mock(
         return_value=httpx.Response(200, text='{"title": "Local", "url": "https://e.x/local"}\n')
     )
-    ts = kit.trends_settings(trends_feed_allow_private_hosts=True)
-    out = await invoke_json(
-        fetch_trends,
-        {"platforms": ["feed"], "feed_urls": ["http://127.0.0.1:8080/feed.jsonl"]},
-        make_ctx(ts),
-    )
+    async with offline_client(offline_guard(allowed=("127.0.0.1:8080",))) as allowing:
+        out = await invoke_json(
+            fetch_trends,
+            {"platforms": ["feed"], "feed_urls": ["http://127.0.0.1:8080/feed.jsonl"]},
+            make_ctx(untrusted_http=allowing),
+        )
     assert out.success and [t.title for t in out.trends] == ["Local"]
