@@ -22,9 +22,7 @@ AGENTS: dict[str, str] = {
 def build(name: str, settings: Settings) -> AgentRuntime:
     """The named agent's runtime, built from `settings` as the agent's own principal (nothing
     starts until it runs)."""
-    from core.credentials import as_principal
-
     module = importlib.import_module(AGENTS[name])
-    # Each agent authenticates as itself (Kafka user and PostgreSQL role): core.credentials.
-    runtime: AgentRuntime = module.build(as_principal(settings, name))
+    # The runtime makes it authenticate as itself (Kafka user and PostgreSQL role).
+    runtime: AgentRuntime = module.build(settings)
     return runtime

@@ -34,6 +34,7 @@ GRANTS: dict[str, dict[str, str]] = {
     "trends": {
         "research": "SELECT, INSERT, UPDATE",
         "orchestrator": "SELECT, INSERT, UPDATE",
+        "publish": READ,  # the content archive records the trend an item came from
         "operator": READ,
     },
     "content": {
@@ -62,7 +63,11 @@ GRANTS: dict[str, dict[str, str]] = {
     "console_sessions": {"operator": "SELECT, INSERT, UPDATE, DELETE"},
     # The approval gate: the orchestrator applies decisions; people read them and acknowledge
     # alerts through the operator's tools.
-    "reviews": {"orchestrator": "SELECT, INSERT, UPDATE", "operator": READ},
+    "reviews": {
+        "orchestrator": "SELECT, INSERT, UPDATE",
+        "publish": READ,  # the content archive records who approved an item
+        "operator": READ,
+    },
     "review_refusals": {"orchestrator": "SELECT, INSERT", "operator": READ},
     "alert_acknowledgements": {"operator": "SELECT, INSERT"},
     "platform_accounts": {

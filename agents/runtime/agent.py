@@ -44,6 +44,7 @@ from agents.runtime.skills import AgentSkills
 from agents.runtime.specification import specification
 from agents.runtime.store import Tx, transaction
 from agents.runtime.subscription import Loop, LoopFn, Subscription
+from core.credentials import as_principal
 from core.kafka import make_broker
 from core.observability.logs import agent_var
 from core.observability.settings import ObservabilitySettings
@@ -81,6 +82,10 @@ class AgentRuntime:
         # Opens the agent's access tokens of connected accounts for its skills (publishing).
         self.open_tokens = tokens
         self.description = description.strip()
+        # Each agent authenticates as itself (its Kafka user, its PostgreSQL role) wherever it
+        # is built, from settings that carry the credentials file (core.credentials); without
+        # one, or for a name that is no principal, the settings stay as they are.
+        settings = as_principal(settings, name)
         self.settings = settings
         self.observability = observability or ObservabilitySettings()
         self.topics = Topics(settings.topic_prefix)
