@@ -140,6 +140,12 @@ def _mix_graph(has_music: bool, duration: float, music_gain_db: float) -> str:
     )
 
 
+#: The AAC encoder (160 kb/s) raises inter-sample peaks: a master at <= -1.5 dBTP came out of
+#: the encoder at -0.8 dBTP in a demo run, over the -1 dBTP the quality gate checks. The master
+#: keeps this much below the target, so the encoded file still meets it.
+ENCODER_HEADROOM_DB = 1.2
+
+
 async def master(
     narration: Path | None,
     music: Path | None,
@@ -161,7 +167,7 @@ async def master(
     if music is not None:
         inputs += ["-stream_loop", "-1", "-i", str(music)]
     mix = _mix_graph(music is not None, duration, music_gain_db)
-    ceiling = true_peak - 0.5
+    ceiling = true_peak - ENCODER_HEADROOM_DB
     _, err = await run_ffmpeg(
         [
             *inputs,
@@ -206,7 +212,7 @@ async def master(
         if abs(gain) <= 0.2 and got.true_peak_dbtp <= ceiling:
             first.replace(out)
             return out
-        limit = 10 ** ((true_peak - 1.0) / 20)
+        limit = 10 ** ((ceiling - 0.5) / 20)
         await run_ffmpeg(
             [
                 "-i",
