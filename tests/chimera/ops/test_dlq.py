@@ -12,6 +12,7 @@ from agents.orchestrator.app import build as build_orchestrator
 from agents.orchestrator.policy import Policy
 from agents.research.app import build as build_research
 from agents.research.handlers import ResearchSettings
+from agents.runtime.topics import ensure_topics
 from chimera.ops import dlq, offsets
 from core.settings import Settings
 from events import Topics, TrendDiscovered, encode
@@ -55,6 +56,9 @@ async def test_poison_is_listed_shown_and_a_fixed_record_redriven_through_the_or
         (b"k1", json.dumps(wrong_schema).encode()),
         (b"k1", b"\xff\xfe binary"),
     ]
+    # Every topic of the prefix, as the operator tools make them (`chimera inject`): an agent
+    # may create only its own.
+    await ensure_topics(settings)
     runtime = build_orchestrator(settings, Policy(platforms=["local"]))
     async with runtime.running():
         await produce(

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from agents.audit.app import build as build_audit
 from agents.orchestrator.app import build as build_orchestrator
 from agents.orchestrator.policy import Policy
+from agents.runtime.topics import ensure_topics
 from chimera.ops import offsets, replay
 from core.errors import ChimeraError
 from core.kafka import client_options
@@ -387,6 +388,9 @@ async def test_replay_through_the_orchestrator_changes_no_table_and_emits_nothin
         TrendDiscovered.create(trend(n, tags=["tech", f"t{n}"]), producer="test")
         for n in range(1, 6)
     ]
+    # Every topic of the prefix, as the operator tools make them (`chimera inject`): an agent
+    # may create only its own.
+    await ensure_topics(settings)
     runtime = build_orchestrator(settings, Policy(platforms=["local"]))
     async with runtime.running():
         await produce(
