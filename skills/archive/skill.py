@@ -126,8 +126,9 @@ def render(data: ArchiveContentInput) -> dict[str, str]:
     ] or ["- nobody: published without a review (the policy did not ask for one)"]
     lines += ["", "## Assets", ""]
     lines += [
-        f"- {a.provider}: {a.url or a.id}, licence {a.licence}"
+        f"- {a.provider} `{a.id}`: licence {a.licence}"
         + (f", by {a.author}" if a.author else "")
+        + (f" ({a.url})" if a.url else "")
         for a in licences
     ] or ["- no third-party assets recorded"]
     return {
